@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Brings up what the test suite and the embedded laboratory need on a machine of this kind:
+# Debian packages (Docker Engine, debootstrap, native database servers), a running dockerd,
+# and the locally built service images (no registry is reachable, so nothing is pulled).
+# Idempotent: each step checks before it works, so a second run only verifies.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+state_dir=${LABTEST_INFRA_DIR:-/var/lib/labtest-infra}
+mkdir -p "$state_dir"
+
+say() { printf '[infra] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- Debian packages -------------------------------------------------------------------------
+packages=(docker.io debootstrap postgresql mariadb-server redis-server memcached)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  # Keep package scripts from starting system-wide servers: labtest starts its own, on its own ports.
+  policy=/usr/sbin/policy-rc.d
+  had_policy=0; [ -e "$policy" ] && had_policy=1
+  [ $had_policy = 1 ] || { printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null; as_root chmod +x "$policy"; }
+  as_root apt-get update -q >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  [ $had_policy = 1 ] || as_root rm -f "$policy"
+else
+  say "Debian packages present"
+fi
+
+# --- Docker Engine -----------------------------------------------------------------------------
+if docker info >/dev/null 2>&1; then
+  say "dockerd running"
+else
+  say "starting dockerd (log: $state_dir/dockerd.log)"
+  as_root bash -c "setsid nohup dockerd >'$state_dir/dockerd.log' 2>&1 < /dev/null &"
+  for _ in $(seq 1 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { tail -20 "$state_dir/dockerd.log" >&2; say "dockerd did not come up in 60 s"; exit 1; }
+fi
+
+# --- Images ------------------------------------------------------------------------------------
+base=labtest-local/debian:bookworm
+if docker image inspect "$base" >/dev/null 2>&1; then
+  say "base image $base present"
+else
+  say "building base image $base with debootstrap (about a minute)"
+  rootfs=$(mktemp -d "$state_dir/rootfs.XXXXXX")
+  trap 'as_root rm -rf "$rootfs"' EXIT
+  as_root debootstrap --variant=minbase bookworm "$rootfs" >"$state_dir/debootstrap.log" 2>&1 \
+    || { tail -20 "$state_dir/debootstrap.log" >&2; exit 1; }
+  as_root rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
+  as_root tar -C "$rootfs" -c . | docker import -c 'CMD ["bash"]' - "$base" >/dev/null
+  as_root rm -rf "$rootfs"; trap - EXIT
+fi
+
+# Each image is rebuilt only when its directory changed: the content hash is a label on the image.
+for dir in "$root"/images/*/; do
+  name=$(basename "$dir")
+  tag=$(cat "$dir/TAG")
+  hash=$(cd "$dir" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  current=$(docker image inspect -f '{{ index .Config.Labels "labtest.build-hash" }}' "$tag" 2>/dev/null || true)
+  if [ "$current" = "$hash" ]; then
+    say "image $tag up to date"
+    continue
+  fi
+  say "building image $tag"
+  DOCKER_BUILDKIT=0 docker build -q --label "labtest.build-hash=$hash" -t "$tag" "$dir" \
+    >"$state_dir/build-$name.log" 2>&1 || { tail -30 "$state_dir/build-$name.log" >&2; exit 1; }
+done
+say "ready"

@@ -1,0 +1,51 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { LabtestError } from "../errors.js";
+import { registerConfigCommands } from "./config.js";
+import { type CliIo, processIo, writeJson } from "./io.js";
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+
+/** Exit code of an unexpected error: a bug in labtest, not a user mistake (sysexits EX_SOFTWARE). */
+const EXIT_BUG = 70;
+
+/** Builds the command tree; each command group registers itself from its own module. */
+export function buildProgram(io: CliIo): Command {
+  const program = new Command("labtest")
+    .description("Run every branch of an application as its own experiment, with its own services.")
+    .version(VERSION, "-V, --version", "print the labtest version")
+    .option(
+      "-c, --config <path>",
+      "configuration file to use instead of discovering one (.yml, .yaml, .json, .cfg, .ini)",
+    )
+    .option("--json", "print machine-readable JSON instead of text")
+    .showHelpAfterError("(run labtest --help for usage)")
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  registerConfigCommands(program, io);
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the process exit code. */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    const json = program.opts<{ json?: boolean }>().json === true;
+    if (error instanceof LabtestError) {
+      if (json)
+        writeJson(io, { error: { type: error.name, message: error.message, problems: error.problems } });
+      else io.stderr(`labtest: ${error.message}\n`);
+      return error.exitCode;
+    }
+    io.stderr(
+      `labtest: unexpected error — this is a bug in labtest; please report it with this output.\n${(error as Error)?.stack ?? String(error)}\n`,
+    );
+    return EXIT_BUG;
+  }
+}

@@ -1,0 +1,198 @@
+import { basename, dirname } from "node:path";
+import { ConfigError, type Problem } from "../errors.js";
+import { findConfig } from "./discover.js";
+import type { ConfigDocument } from "./formats.js";
+import { gitOriginUrl, gitToplevel } from "./git.js";
+import { type LaboratoryAddress, parseLaboratoryAddress } from "./host.js";
+import { problemsFromIssues } from "./issues.js";
+import { appName, experimentName } from "./names.js";
+import type { Provider, ProvisionType, Section, ServiceKind, ServiceSection } from "./schema.js";
+import { OPTION_NAMES, sectionSchema } from "./schema.js";
+
+/** A backing service as the experiment asks for it, with every default filled in. */
+export interface ServiceConfig {
+  provider: Provider;
+  service: ServiceKind;
+  provision_type: ProvisionType;
+  /** For `shared`: the experiment and app whose instance is reused; null otherwise. */
+  shared_experiment_name: string | null;
+  shared_app_name: string | null;
+  options: ServiceSection["options"];
+}
+
+/** The experiment configuration with every default filled in. */
+export interface ExperimentConfig {
+  app_name: string;
+  host: string;
+  /** `host`, parsed: where the laboratory is and how to reach it. */
+  laboratory: LaboratoryAddress;
+  test_domain: string;
+  host_name_pattern: string;
+  code_repo_url: string;
+  app_build_image: string | null;
+  app_build_command: string | null;
+  /** null: the built-in `docker build` of the checkout's Dockerfile. */
+  container_build_command: string | null;
+  docker_image_pattern: string;
+  start_command: string | null;
+  before_start_command: string | null;
+  environment: Record<string, string>;
+  services: Record<string, ServiceConfig>;
+  use_ssh_config: boolean;
+  verbose: boolean;
+}
+
+export type OptionName = Exclude<keyof ExperimentConfig, "laboratory">;
+
+/** Where a resolved value came from: a key of the file, or a default (and what it derived from). */
+export type ValueSource =
+  | { from: "file"; file: string; key: string; line?: number }
+  | { from: "default"; detail: string };
+
+export interface LoadedConfig {
+  /** The file the configuration was read from. */
+  file: string;
+  /** The directory holding that file: relative paths in the configuration are relative to it. */
+  directory: string;
+  config: ExperimentConfig;
+  sources: Record<OptionName, ValueSource>;
+}
+
+export interface LoadOptions {
+  /** Where discovery starts (default: the process's working directory). */
+  cwd?: string;
+  /** An explicit configuration file (`--config`). */
+  configPath?: string;
+}
+
+const BUILT_IN = {
+  host: "local",
+  test_domain: "localhost",
+  host_name_pattern: "{app_name}-{experiment}",
+  docker_image_pattern: "{app_name}/{experiment}:latest",
+} as const;
+
+/** Finds, reads and validates the experiment configuration, filling in every default. */
+export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfig> {
+  const doc = await findConfig(options.cwd ?? process.cwd(), options.configPath);
+  const parsed = sectionSchema.safeParse(doc.section, { reportInput: true });
+  if (!parsed.success) throw invalid(doc, problemsFromIssues(parsed.error.issues, doc));
+  return resolveSection(doc, parsed.data);
+}
+
+async function resolveSection(doc: ConfigDocument, section: Section): Promise<LoadedConfig> {
+  const directory = dirname(doc.file);
+  const problems: Problem[] = [];
+  const sources = {} as Record<OptionName, ValueSource>;
+  const fromFile = (key: OptionName): ValueSource => {
+    const line = doc.lineOf([key]);
+    return { from: "file", file: doc.file, key: `labtest.${key}`, ...(line === undefined ? {} : { line }) };
+  };
+  const given = (key: OptionName) =>
+    section[key as keyof Section] !== undefined && section[key as keyof Section] !== null;
+  function pick<T>(key: OptionName, value: T | undefined, fallback: T, detail: string): T {
+    sources[key] = value === undefined ? { from: "default", detail } : fromFile(key);
+    return value ?? fallback;
+  }
+
+  const toplevel = given("app_name") && given("code_repo_url") ? undefined : await gitToplevel(directory);
+  let app = section.app_name;
+  if (app === undefined) {
+    if (toplevel) app = appName(basename(toplevel));
+    else problems.push(notInGit("app_name", directory, "set app_name"));
+  }
+  let repo = section.code_repo_url;
+  let repoDetail = "";
+  if (repo === undefined && toplevel) {
+    const origin = await gitOriginUrl(toplevel);
+    repo = origin ?? toplevel;
+    repoDetail = origin
+      ? "the origin remote of the local repository"
+      : "the local repository's path (it has no origin remote)";
+  } else if (repo === undefined) {
+    problems.push(notInGit("code_repo_url", directory, "set code_repo_url to the repository to check out"));
+  }
+  if (problems.length > 0 || app === undefined || repo === undefined) throw invalid(doc, problems);
+
+  const host = pick("host", section.host, BUILT_IN.host, "the embedded laboratory on this machine");
+  const config: ExperimentConfig = {
+    app_name: pick("app_name", section.app_name, app, `name of the git top-level directory ${toplevel}`),
+    host,
+    laboratory: parseLaboratoryAddress(host) as LaboratoryAddress,
+    test_domain: pick("test_domain", section.test_domain, BUILT_IN.test_domain, "built-in"),
+    host_name_pattern: pick(
+      "host_name_pattern",
+      section.host_name_pattern,
+      BUILT_IN.host_name_pattern,
+      "built-in",
+    ),
+    code_repo_url: pick("code_repo_url", section.code_repo_url, repo, repoDetail),
+    app_build_image: pick("app_build_image", section.app_build_image, null, "none: no separate build step"),
+    app_build_command: pick(
+      "app_build_command",
+      section.app_build_command,
+      null,
+      "none: no separate build step",
+    ),
+    container_build_command: pick(
+      "container_build_command",
+      section.container_build_command,
+      null,
+      "built-in docker build of the checkout's Dockerfile",
+    ),
+    docker_image_pattern: pick(
+      "docker_image_pattern",
+      section.docker_image_pattern,
+      BUILT_IN.docker_image_pattern,
+      "built-in",
+    ),
+    start_command: pick(
+      "start_command",
+      section.start_command,
+      null,
+      "none: docker apps use their image's CMD",
+    ),
+    before_start_command: pick("before_start_command", section.before_start_command, null, "none"),
+    environment: pick("environment", section.environment, {}, "empty"),
+    services: resolveServices(section.services ?? {}, app),
+    use_ssh_config: pick("use_ssh_config", section.use_ssh_config, false, "built-in"),
+    verbose: pick("verbose", section.verbose, false, "built-in"),
+  };
+  sources.services = section.services ? fromFile("services") : { from: "default", detail: "none" };
+  const ordered = Object.fromEntries(OPTION_NAMES.map((key) => [key, sources[key]])) as typeof sources;
+  return { file: doc.file, directory, config, sources: ordered };
+}
+
+function resolveServices(
+  services: NonNullable<Section["services"]>,
+  app: string,
+): Record<string, ServiceConfig> {
+  return Object.fromEntries(
+    Object.entries(services).map(([name, s]) => {
+      const shared = s.provision_type === "shared";
+      const service: ServiceConfig = {
+        provider: s.provider,
+        service: s.service,
+        provision_type: s.provision_type,
+        shared_experiment_name:
+          shared && s.shared_experiment_name ? experimentName(s.shared_experiment_name) : null,
+        shared_app_name: shared ? (s.shared_app_name ?? app) : null,
+        options: s.options,
+      };
+      return [name, service];
+    }),
+  );
+}
+
+function notInGit(key: OptionName, directory: string, fix: string): Problem {
+  return {
+    where: `labtest.${key}`,
+    what: `not set, and ${directory} is not inside a git repository to derive it from`,
+    fix,
+  };
+}
+
+function invalid(doc: ConfigDocument, problems: Problem[]): ConfigError {
+  const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
+  return new ConfigError(`configuration ${doc.file} is invalid (${count}):`, problems);
+}

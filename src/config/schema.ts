@@ -1,0 +1,228 @@
+import { z } from "zod";
+import { parseLaboratoryAddress } from "./host.js";
+import { envPrefix, isValidName, suggestedName } from "./names.js";
+import { normalizePattern, PLACEHOLDERS } from "./patterns.js";
+
+export const PROVIDERS = ["local", "docker", "external", "aws"] as const;
+export const SERVICE_KINDS = ["postgresql", "mysql", "mariadb", "redis", "memcached"] as const;
+export const PROVISION_TYPES = ["communal", "independent", "shared"] as const;
+
+export type Provider = (typeof PROVIDERS)[number];
+export type ServiceKind = (typeof SERVICE_KINDS)[number];
+export type ProvisionType = (typeof PROVISION_TYPES)[number];
+
+type Ctx = z.RefinementCtx;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SERVICE_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+function problem(ctx: Ctx, message: string, fix: string, path: PropertyKey[] = []): void {
+  ctx.addIssue({ code: "custom", message, params: { fix }, path });
+}
+
+/** LabTest accepted yes/no/1/0 strings for booleans; so do we, in every format. */
+const BOOLEAN_WORDS: Record<string, boolean> = {
+  true: true,
+  yes: true,
+  on: true,
+  "1": true,
+  false: false,
+  no: false,
+  off: false,
+  "0": false,
+};
+const booleanish = z.preprocess((value) => {
+  if (typeof value === "string") return BOOLEAN_WORDS[value.trim().toLowerCase()] ?? value;
+  if (value === 0 || value === 1) return value === 1;
+  return value;
+}, z.boolean());
+
+/** A text option left empty (`key:` in YAML) means "not set". */
+const optionalText = z
+  .string()
+  .nullish()
+  .transform((v) => (v === "" ? undefined : (v ?? undefined)));
+
+const pattern = z.string().transform((value, ctx) => {
+  const result = normalizePattern(value);
+  for (const what of result.problems)
+    problem(ctx, what, `use only ${PLACEHOLDERS.map((p) => `{${p}}`).join(" ")}`);
+  return result.pattern;
+});
+
+/**
+ * `environment` as LabTest wrote it (a comma-separated string, or a list of KEY=VALUE) or as a
+ * mapping; always an ordered KEY → VALUE record afterwards.
+ */
+export const environment = z.unknown().transform((value, ctx): Record<string, string> => {
+  const result: Record<string, string> = {};
+  const add = (key: string, val: string, path: PropertyKey[]) => {
+    if (!ENV_KEY.test(key)) {
+      problem(
+        ctx,
+        `"${key}" is not a valid environment variable name`,
+        "use letters, digits and _ , not starting with a digit",
+        path,
+      );
+    } else if (Object.hasOwn(result, key)) {
+      problem(ctx, `${key} is set twice`, "keep one entry for each variable", path);
+    } else {
+      result[key] = val;
+    }
+  };
+  if (value === null || value === undefined) return result;
+  const list = typeof value === "string" ? value.split(",").filter((e) => e.trim() !== "") : value;
+  if (Array.isArray(list)) {
+    list.forEach((entry, i) => {
+      const eq = typeof entry === "string" ? entry.indexOf("=") : -1;
+      if (typeof entry !== "string" || eq <= 0) {
+        problem(ctx, `entry ${JSON.stringify(entry)} is not KEY=VALUE`, 'write it as "KEY=VALUE"', [i]);
+      } else {
+        add(entry.slice(0, eq).trim(), entry.slice(eq + 1), [i]);
+      }
+    });
+  } else if (typeof value === "object") {
+    for (const [key, val] of Object.entries(value)) {
+      if (typeof val === "string" || typeof val === "number" || typeof val === "boolean")
+        add(key, String(val), [key]);
+      else
+        problem(
+          ctx,
+          `${key} has no text value (got ${val === null ? "nothing" : typeof val})`,
+          `write ${key}: "" for an empty value, or a quoted string`,
+          [key],
+        );
+    }
+  } else {
+    problem(
+      ctx,
+      `expected a list of KEY=VALUE or a mapping, got ${typeof value}`,
+      "see the configuration reference",
+      [],
+    );
+  }
+  return result;
+});
+
+export const serviceOptionsSchema = z.strictObject({
+  version: z.union([z.string(), z.number()]).transform(String).optional(),
+  image: z.string().min(1).optional(),
+  command: z.union([z.string(), z.array(z.string())]).optional(),
+  environment: environment.optional(),
+  initial_data: z.string().min(1).optional(),
+  copy_from: z.string().min(1).optional(),
+  ephemeral: booleanish.optional(),
+});
+
+export const serviceSchema = z
+  .strictObject({
+    provider: z.enum(PROVIDERS).default("local"),
+    service: z.enum(SERVICE_KINDS),
+    provision_type: z.enum(PROVISION_TYPES).default("communal"),
+    shared_experiment_name: z.string().min(1).optional(),
+    shared_app_name: z.string().min(1).optional(),
+    options: serviceOptionsSchema.nullish().transform((v) => v ?? {}),
+  })
+  .superRefine((s, ctx) => {
+    if (s.provision_type === "shared" && !s.shared_experiment_name) {
+      problem(
+        ctx,
+        "a shared service needs the experiment whose instance it uses",
+        "add shared_experiment_name: <experiment>",
+        ["shared_experiment_name"],
+      );
+    }
+    if (s.provision_type !== "shared") {
+      for (const key of ["shared_experiment_name", "shared_app_name"] as const) {
+        if (s[key])
+          problem(
+            ctx,
+            `${key} is only used with provision_type: shared`,
+            `remove ${key}, or set provision_type: shared`,
+            [key],
+          );
+      }
+    }
+    if (s.provider === "external" && s.provision_type === "independent") {
+      problem(
+        ctx,
+        "the external provider serves communal tenants only: it cannot create a server",
+        "use provision_type: communal, or provider: docker/local",
+        ["provision_type"],
+      );
+    }
+  });
+
+const topLevelShape = {
+  app_name: optionalText,
+  host: optionalText,
+  test_domain: optionalText,
+  host_name_pattern: pattern.optional(),
+  code_repo_url: optionalText,
+  app_build_image: optionalText,
+  app_build_command: optionalText,
+  container_build_command: optionalText,
+  docker_image_pattern: pattern.optional(),
+  start_command: optionalText,
+  before_start_command: optionalText,
+  environment: environment.optional(),
+  services: z.record(z.string(), serviceSchema).nullish(),
+  use_ssh_config: booleanish.optional(),
+  verbose: booleanish.optional(),
+};
+
+/** Every option of the labtest section, in the order of the reference. */
+export const OPTION_NAMES = Object.keys(topLevelShape) as (keyof typeof topLevelShape)[];
+export const SERVICE_OPTION_NAMES = Object.keys(serviceSchema.shape);
+export const SERVICE_OPTIONS_OPTION_NAMES = Object.keys(serviceOptionsSchema.shape);
+
+/** The labtest section as written: every option optional, types and values checked. */
+export const sectionSchema = z.preprocess(
+  (v) => v ?? {},
+  z.strictObject(topLevelShape).superRefine((c, ctx) => {
+    if (c.app_name !== undefined && !isValidName(c.app_name)) {
+      problem(
+        ctx,
+        `"${c.app_name}" is not a valid app name (lower-case letters, digits and single hyphens, at most 63)`,
+        `use app_name: ${suggestedName(c.app_name)}`,
+        ["app_name"],
+      );
+    }
+    if (c.host !== undefined) {
+      const address = parseLaboratoryAddress(c.host);
+      if (typeof address === "string")
+        problem(ctx, address, "use local, ssh://user@host[:port], https://… or user@host", ["host"]);
+    }
+    if (c.test_domain !== undefined && !DOMAIN.test(c.test_domain)) {
+      problem(
+        ctx,
+        `"${c.test_domain}" is not a domain name`,
+        "use lower-case DNS labels separated by dots, e.g. test.example.com",
+        ["test_domain"],
+      );
+    }
+    const prefixes = new Map<string, string>();
+    for (const name of Object.keys(c.services ?? {})) {
+      if (!SERVICE_NAME.test(name)) {
+        problem(
+          ctx,
+          `"${name}" is not a valid service name`,
+          "start with a letter; use letters, digits, - and _",
+          ["services", name],
+        );
+        continue;
+      }
+      const prefix = envPrefix(name);
+      const other = prefixes.get(prefix);
+      if (other)
+        problem(ctx, `services "${other}" and "${name}" would both set ${prefix}_URL`, "rename one of them", [
+          "services",
+          name,
+        ]);
+      prefixes.set(prefix, name);
+    }
+  }),
+);
+
+export type Section = z.output<typeof sectionSchema>;
+export type ServiceSection = z.output<typeof serviceSchema>;

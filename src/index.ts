@@ -1,0 +1,26 @@
+/** The labtest library API: everything the CLI does, callable from TypeScript. */
+export { CANDIDATE_FILES, findConfig } from "./config/discover.js";
+export type { ConfigDocument, ConfigFormat } from "./config/formats.js";
+export type { LaboratoryAddress } from "./config/host.js";
+export { parseLaboratoryAddress } from "./config/host.js";
+export {
+  appName,
+  databaseName,
+  envPrefix,
+  experimentName,
+  hostLabel,
+  resourceName,
+  roleName,
+  shortHash,
+} from "./config/names.js";
+export { expandPattern, normalizePattern, type PatternValues } from "./config/patterns.js";
+export type {
+  ExperimentConfig,
+  LoadedConfig,
+  LoadOptions,
+  ServiceConfig,
+  ValueSource,
+} from "./config/resolve.js";
+export { loadConfig } from "./config/resolve.js";
+export { PROVIDERS, PROVISION_TYPES, SERVICE_KINDS } from "./config/schema.js";
+export { ConfigError, LabtestError, type Problem, UsageError } from "./errors.js";
