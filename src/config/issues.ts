@@ -7,12 +7,15 @@ import { OPTION_NAMES, SERVICE_OPTION_NAMES, SERVICE_OPTIONS_OPTION_NAMES } from
 
 /** Turns schema issues into problems that name the key, its line where known, and a fix. */
 export function problemsFromIssues(issues: readonly z.core.$ZodIssue[], doc: ConfigDocument): Problem[] {
-  return issues.flatMap((issue) => {
+  const located = issues.flatMap((issue) => {
     if (issue.code === "unrecognized_keys") {
       return issue.keys.map((key) => unknownKey(doc, [...issue.path, key], knownKeysAt(issue.path)));
     }
-    return [{ where: where(doc, issue.path), ...describe(issue) }];
+    return [{ path: issue.path, problem: { where: where(doc, issue.path), ...describe(issue) } }];
   });
+  // In reading order, as the user will fix them; problems without a line keep their order, last.
+  const lineOf = (path: readonly PropertyKey[]) => doc.lineOf(path) ?? Number.POSITIVE_INFINITY;
+  return located.sort((a, b) => lineOf(a.path) - lineOf(b.path)).map((l) => l.problem);
 }
 
 function describe(issue: z.core.$ZodIssue): { what: string; fix?: string } {
@@ -45,14 +48,15 @@ function describe(issue: z.core.$ZodIssue): { what: string; fix?: string } {
   }
 }
 
-function unknownKey(doc: ConfigDocument, path: PropertyKey[], known: readonly string[]): Problem {
+function unknownKey(doc: ConfigDocument, path: PropertyKey[], known: readonly string[]) {
   const key = String(path[path.length - 1]);
   const near = suggestion(key, known);
-  return {
+  const problem: Problem = {
     where: where(doc, path),
     what: `unknown option "${key}"${near ? ` (did you mean "${near}"?)` : ""}`,
     fix: near ? `rename it to ${near}` : `remove it; known options here: ${known.join(", ")}`,
   };
+  return { path, problem };
 }
 
 /** The options that are valid at a path of the section (top level, a service, its options). */

@@ -17,9 +17,11 @@ export function shortHash(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex").slice(0, HASH_LENGTH);
 }
 
-/** Lower case, runs of anything outside [a-z0-9] collapsed into one separator, trimmed. */
+/** Accents dropped, lower case, runs of anything outside [a-z0-9] collapsed into one separator, trimmed. */
 function slug(text: string, separator: "-" | "_"): string {
   return text
+    .normalize("NFKD")
+    .replace(/\p{Mn}/gu, "")
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, separator)
     .replace(new RegExp(`^\\${separator}+|\\${separator}+$`, "g"), "");
