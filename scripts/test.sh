@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: installs and starts what the tests need (npm packages,
+# dockerd, service images, native servers), reusing whatever is already there, then checks and tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-node-deps.sh
+bash scripts/infra/setup.sh
+echo "[test] build, lint, typecheck" >&2
+npm run --silent build
+npm run --silent lint
+npm run --silent typecheck
+npx vitest run "$@"
