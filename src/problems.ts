@@ -1,20 +1,29 @@
 import { closest, distance } from "fastest-levenshtein";
 import type { z } from "zod";
-import type { Problem } from "../errors.js";
-import type { ConfigDocument } from "./formats.js";
-import { SECTION } from "./formats.js";
-import { OPTION_NAMES, SERVICE_OPTION_NAMES, SERVICE_OPTIONS_OPTION_NAMES } from "./schema.js";
+import type { Problem } from "./errors.js";
+
+/** How to place a schema issue in the document it came from. */
+export interface IssueContext {
+  /** The name of a key path, as the user knows it (e.g. `labtest.services.db`). */
+  keyName(path: readonly PropertyKey[]): string;
+  /** Its line in the file, where known. */
+  lineOf(path: readonly PropertyKey[]): number | undefined;
+  /** The keys allowed in the object at a path: the candidates for "did you mean". */
+  knownKeysAt(path: readonly PropertyKey[]): readonly string[];
+}
 
 /** Turns schema issues into problems that name the key, its line where known, and a fix. */
-export function problemsFromIssues(issues: readonly z.core.$ZodIssue[], doc: ConfigDocument): Problem[] {
+export function problemsFromIssues(issues: readonly z.core.$ZodIssue[], context: IssueContext): Problem[] {
   const located = issues.flatMap((issue) => {
     if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => unknownKey(doc, [...issue.path, key], knownKeysAt(issue.path)));
+      return issue.keys.map((key) =>
+        unknownKey(context, [...issue.path, key], context.knownKeysAt(issue.path)),
+      );
     }
-    return [{ path: issue.path, problem: { where: where(doc, issue.path), ...describe(issue) } }];
+    return [{ path: issue.path, problem: { where: where(context, issue.path), ...describe(issue) } }];
   });
   // In reading order, as the user will fix them; problems without a line keep their order, last.
-  const lineOf = (path: readonly PropertyKey[]) => doc.lineOf(path) ?? Number.POSITIVE_INFINITY;
+  const lineOf = (path: readonly PropertyKey[]) => context.lineOf(path) ?? Number.POSITIVE_INFINITY;
   return located.sort((a, b) => lineOf(a.path) - lineOf(b.path)).map((l) => l.problem);
 }
 
@@ -48,22 +57,15 @@ function describe(issue: z.core.$ZodIssue): { what: string; fix?: string } {
   }
 }
 
-function unknownKey(doc: ConfigDocument, path: PropertyKey[], known: readonly string[]) {
+function unknownKey(context: IssueContext, path: PropertyKey[], known: readonly string[]) {
   const key = String(path[path.length - 1]);
   const near = suggestion(key, known);
   const problem: Problem = {
-    where: where(doc, path),
+    where: where(context, path),
     what: `unknown option "${key}"${near ? ` (did you mean "${near}"?)` : ""}`,
     fix: near ? `rename it to ${near}` : `remove it; known options here: ${known.join(", ")}`,
   };
   return { path, problem };
-}
-
-/** The options that are valid at a path of the section (top level, a service, its options). */
-function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
-  if (path[0] === "services" && path.length === 2) return SERVICE_OPTION_NAMES;
-  if (path[0] === "services" && path.length === 3) return SERVICE_OPTIONS_OPTION_NAMES;
-  return OPTION_NAMES;
 }
 
 /** The nearest known word when it is close enough to be a likely typo. */
@@ -73,18 +75,15 @@ function suggestion(input: string, known: readonly string[]): string | undefined
   return distance(input, best) <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
 }
 
-function where(doc: ConfigDocument, path: readonly PropertyKey[]): string {
-  const key = [SECTION, ...path]
-    .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
-    .join("")
-    .slice(1);
-  const line = doc.lineOf(path);
+function where(context: IssueContext, path: readonly PropertyKey[]): string {
+  const key = context.keyName(path);
+  const line = context.lineOf(path);
   return line === undefined ? key : `line ${line}, ${key}`;
 }
 
 function lastKey(path: readonly PropertyKey[]): string {
   const key = [...path].reverse().find((p) => typeof p === "string");
-  return key === undefined ? SECTION : String(key);
+  return key === undefined ? "value" : String(key);
 }
 
 function article(expected: string): string {
@@ -97,4 +96,12 @@ function shown(value: unknown): string {
   if (typeof value === "object") return "a mapping";
   if (typeof value === "string") return `"${value}"`;
   return `${typeof value} ${String(value)}`;
+}
+
+/** A dotted key name: `["services", "db", 0]` → `services.db[0]`. */
+export function dottedKey(path: readonly PropertyKey[]): string {
+  return path
+    .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
+    .join("")
+    .slice(1);
 }

@@ -1,13 +1,13 @@
 import { basename, dirname } from "node:path";
 import { ConfigError, type Problem } from "../errors.js";
+import { dottedKey, problemsFromIssues } from "../problems.js";
 import { findConfig } from "./discover.js";
-import type { ConfigDocument } from "./formats.js";
+import { type ConfigDocument, SECTION } from "./formats.js";
 import { gitOriginUrl, gitToplevel } from "./git.js";
 import { type LaboratoryAddress, parseLaboratoryAddress } from "./host.js";
-import { problemsFromIssues } from "./issues.js";
 import { appName, experimentName } from "./names.js";
 import type { Provider, ProvisionType, Section, ServiceKind, ServiceSection } from "./schema.js";
-import { OPTION_NAMES, sectionSchema } from "./schema.js";
+import { OPTION_NAMES, SERVICE_OPTION_NAMES, SERVICE_OPTIONS_OPTION_NAMES, sectionSchema } from "./schema.js";
 
 /** A backing service as the experiment asks for it, with every default filled in. */
 export interface ServiceConfig {
@@ -76,7 +76,16 @@ const BUILT_IN = {
 export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfig> {
   const doc = await findConfig(options.cwd ?? process.cwd(), options.configPath);
   const parsed = sectionSchema.safeParse(doc.section, { reportInput: true });
-  if (!parsed.success) throw invalid(doc, problemsFromIssues(parsed.error.issues, doc));
+  if (!parsed.success) {
+    throw invalid(
+      doc,
+      problemsFromIssues(parsed.error.issues, {
+        keyName: (path) => dottedKey([SECTION, ...path]),
+        lineOf: doc.lineOf,
+        knownKeysAt: optionsAt,
+      }),
+    );
+  }
   return resolveSection(doc, parsed.data);
 }
 
@@ -182,6 +191,13 @@ function resolveServices(
       return [name, service];
     }),
   );
+}
+
+/** The options that are valid at a path of the section (top level, a service, its options). */
+function optionsAt(path: readonly PropertyKey[]): readonly string[] {
+  if (path[0] === "services" && path.length === 2) return SERVICE_OPTION_NAMES;
+  if (path[0] === "services" && path.length === 3) return SERVICE_OPTIONS_OPTION_NAMES;
+  return OPTION_NAMES;
 }
 
 function notInGit(key: OptionName, directory: string, fix: string): Problem {

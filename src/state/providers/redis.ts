@@ -1,0 +1,59 @@
+import { Redis } from "ioredis";
+import { z } from "zod";
+import { StateError } from "../errors.js";
+import { parseValue, type StateStore } from "../store.js";
+import { defineStateProvider } from "./definition.js";
+
+const options = z.strictObject({
+  url: z
+    .string()
+    .regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL")
+    .default("redis://127.0.0.1:6379"),
+  prefix: z.string().default(""),
+});
+
+/** `redis`/`redis`: one Redis key per state key (after `prefix`), all candidates in one MGET. */
+export const redisRedis = defineStateProvider({
+  provider: "redis",
+  service: "redis",
+  options,
+  open: (o) => redisStore(o.url, o.prefix),
+});
+
+export function redisStore(url: string, prefix: string): StateStore {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 3_000,
+    commandTimeout: 5_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  let lastError: Error | undefined;
+  client.on("error", (error: Error) => {
+    lastError = error; // reported by the command that fails because of it
+  });
+  const where = url.replace(/\/\/[^@/]*@/, "//***@");
+  return {
+    async read(keys) {
+      try {
+        if (client.status === "wait") await client.connect();
+        const values = await client.mget(...keys.map((k) => prefix + k));
+        return new Map(
+          keys.flatMap((key, i) =>
+            values[i] == null ? [] : [[key, parseValue(values[i] as string)] as const],
+          ),
+        );
+      } catch (error) {
+        const reason = (error as Error).message || lastError?.message || String(error);
+        throw new StateError(
+          `cannot read state from Redis at ${where}: ${reason}`,
+          "check options.url in state.json and that the server is up",
+          { cause: error },
+        );
+      }
+    },
+    close: async () => {
+      client.disconnect();
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import { createHash } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { GetObjectCommand, NoSuchKey, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import writeFileAtomic from "write-file-atomic";
+import { z } from "zod";
+import { StateError } from "../errors.js";
+import { parseValue, type StateStore } from "../store.js";
+import { defineStateProvider } from "./definition.js";
+
+const options = z.strictObject({
+  bucket: z.string().min(1),
+  prefix: z.string().default(""),
+  region: z.string().min(1).default("us-east-1"),
+  endpoint: z.url().optional(),
+  force_path_style: z.boolean().optional(),
+  /** Keep answers (found or not) on disk for ttl_seconds, so a laboratory does not ask S3 each time. */
+  cache: z.strictObject({ ttl_seconds: z.number().positive(), path: z.string().optional() }).optional(),
+});
+export type S3StateOptions = z.output<typeof options>;
+
+/** `aws`/`s3`: one object per key (without the leading slash, under `prefix`), all candidates at once. */
+export const awsS3 = defineStateProvider({
+  provider: "aws",
+  service: "s3",
+  options,
+  open: (o, context) => s3Store(o, join(context.home, "cache", "state-s3")),
+});
+
+export function s3Store(o: S3StateOptions, defaultCacheDir: string): StateStore {
+  // Credentials come from the standard AWS chain (environment, profile, instance role).
+  const client = new S3Client({
+    region: o.region,
+    ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+    forcePathStyle: o.force_path_style ?? o.endpoint !== undefined,
+    maxAttempts: 2,
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 3_000, requestTimeout: 5_000 }),
+  });
+  const objectKey = (key: string) =>
+    o.prefix ? `${o.prefix.replace(/\/+$/, "")}/${key.slice(1)}` : key.slice(1);
+  const cacheDir = o.cache?.path ?? defaultCacheDir;
+
+  async function fetchOne(key: string): Promise<{ found: boolean; value?: unknown }> {
+    try {
+      const response = await client.send(new GetObjectCommand({ Bucket: o.bucket, Key: objectKey(key) }));
+      return { found: true, value: parseValue((await response.Body?.transformToString("utf8")) ?? "") };
+    } catch (error) {
+      if (
+        error instanceof NoSuchKey ||
+        (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404)
+      ) {
+        return { found: false };
+      }
+      throw new StateError(
+        `cannot read state s3://${o.bucket}/${objectKey(key)}${o.endpoint ? ` at ${o.endpoint}` : ""}: ${(error as Error).message || (error as Error).name}`,
+        "check the bucket, endpoint and AWS credentials in state.json and the environment",
+        { cause: error },
+      );
+    }
+  }
+
+  async function cached(key: string): Promise<{ found: boolean; value?: unknown }> {
+    if (!o.cache) return fetchOne(key);
+    const file = join(
+      cacheDir,
+      `${createHash("sha256")
+        .update(`${o.endpoint ?? ""}\0${o.bucket}\0${objectKey(key)}`)
+        .digest("hex")}.json`,
+    );
+    const entry = await readFile(file, "utf8").then(
+      (text) => JSON.parse(text) as { at: number; found: boolean; value?: unknown },
+      () => undefined,
+    );
+    if (entry && Date.now() - entry.at < o.cache.ttl_seconds * 1000) return entry;
+    const fresh = await fetchOne(key);
+    await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(file, JSON.stringify({ at: Date.now(), ...fresh }), { mode: 0o600 });
+    return fresh;
+  }
+
+  return {
+    async read(keys) {
+      const answers = await Promise.all(keys.map(async (key) => [key, await cached(key)] as const));
+      return new Map(answers.filter(([, a]) => a.found).map(([key, a]) => [key, a.value]));
+    },
+    close: async () => client.destroy(),
+  };
+}
