@@ -6,6 +6,8 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** Whether stdout is a terminal: progress and colour only then. */
   isTTY: boolean;
+  /** Set by a command that completed but reports a negative answer (e.g. a value not found). */
+  exitCode?: number;
 }
 
 export function processIo(): CliIo {

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { LabtestError } from "../errors.js";
 import { registerConfigCommands } from "./config.js";
 import { type CliIo, processIo, writeJson } from "./io.js";
+import { registerStateCommands, stateOption } from "./state.js";
 
 const VERSION = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
@@ -21,10 +22,12 @@ export function buildProgram(io: CliIo): Command {
       "configuration file to use instead of discovering one (.yml, .yaml, .json, .cfg, .ini)",
     )
     .option("--json", "print machine-readable JSON instead of text")
+    .addOption(stateOption())
     .showHelpAfterError("(run labtest --help for usage)")
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   registerConfigCommands(program, io);
+  registerStateCommands(program, io);
   return program;
 }
 
@@ -33,7 +36,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   const program = buildProgram(io);
   try {
     await program.parseAsync(argv, { from: "user" });
-    return 0;
+    return io.exitCode ?? 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     const json = program.opts<{ json?: boolean }>().json === true;

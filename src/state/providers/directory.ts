@@ -18,8 +18,8 @@ export const localDirectory = defineStateProvider({
 
 /** The files a key may live in, in order of preference, and how each is parsed. */
 const VARIANTS: ReadonlyArray<readonly [string, (text: string) => unknown]> = [
-  ["", (text) => parseValue(text.replace(/\r?\n$/, ""))],
-  [".json", (text) => parseValue(text)],
+  ["", parseValue],
+  [".json", parseValue],
   [".yml", parseYamlValue],
   [".yaml", parseYamlValue],
 ];
@@ -59,7 +59,8 @@ export function directoryStore(root: string): WritableStateStore {
       const entries = await Promise.all(
         keys.map(async (key) => {
           const found = await findFile(key);
-          return found ? ([key, found.parse(await readFile(found.file, "utf8"))] as const) : undefined;
+          const text = found ? (await readFile(found.file, "utf8")).replace(/\r?\n$/, "") : undefined;
+          return found && text !== undefined ? ([key, found.parse(text)] as const) : undefined;
         }),
       );
       return new Map(entries.filter((e) => e !== undefined));

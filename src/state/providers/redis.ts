@@ -44,7 +44,8 @@ export function redisStore(url: string, prefix: string): StateStore {
           ),
         );
       } catch (error) {
-        const reason = (error as Error).message || lastError?.message || String(error);
+        // ioredis rejects with "Connection is closed"; the socket's own error says why.
+        const reason = lastError?.message ?? ((error as Error).message || String(error));
         throw new StateError(
           `cannot read state from Redis at ${where}: ${reason}`,
           "check options.url in state.json and that the server is up",

@@ -1,0 +1,162 @@
+import type { Command } from "commander";
+import { Option } from "commander";
+import { UsageError } from "../errors.js";
+import {
+  isWritable,
+  type Lookup,
+  lookup,
+  MERGE_STRATEGIES,
+  type MergeStrategy,
+  type OpenedState,
+  openState,
+  StateError,
+  validateKey,
+  type WritableStateStore,
+} from "../state/index.js";
+import { parseValue } from "../state/store.js";
+import { type CliIo, type GlobalOptions, writeJson } from "./io.js";
+
+interface StateGlobals extends GlobalOptions {
+  state?: string;
+}
+
+/** `labtest state get|check|set|unset`: read administrator state; write it on local stores. */
+export function registerStateCommands(program: Command, io: CliIo): void {
+  const state = program
+    .command("state")
+    .description("read the laboratory's state (administrator defaults and overrides)");
+
+  state
+    .command("get <key>")
+    .description("print the value a lookup of KEY finds (JSON), walking up to /default")
+    .option("--explain", "show every candidate tried and which one answered")
+    .addOption(
+      new Option("--merge <strategy>", "first: most specific value wins; deep: merge objects field by field")
+        .choices(MERGE_STRATEGIES)
+        .default("first"),
+    )
+    .action(async (key: string, options: { explain?: boolean; merge: MergeStrategy }, command: Command) => {
+      const globals = command.optsWithGlobals<StateGlobals>();
+      const result = await withState(io, globals, (opened) => lookup(opened.store, key, options.merge));
+      if (globals.json) writeJson(io, result);
+      else if (options.explain) io.stdout(explain(result));
+      else if (result.found) io.stdout(`${JSON.stringify(result.value, null, 2)}\n`);
+      if (!result.found) {
+        if (!globals.json)
+          throw new StateError(
+            `no state value for ${key}; tried ${result.candidates.map((c) => c.key).join(", ")}`,
+          );
+        io.exitCode = 1;
+      }
+    });
+
+  state
+    .command("check")
+    .description("validate state.json and reach the store it names")
+    .action(async (_options, command: Command) => {
+      const globals = command.optsWithGlobals<StateGlobals>();
+      const report = await withState(io, globals, async (opened) => {
+        await opened.store.read(["/default"]);
+        return {
+          file: opened.file ?? null,
+          provider: opened.provider ?? null,
+          service: opened.service ?? null,
+          reachable: true,
+        };
+      });
+      if (globals.json) writeJson(io, report);
+      else if (report.file === null) io.stdout("no state.json: state is empty and built-in defaults apply\n");
+      else io.stdout(`state is ${report.provider}/${report.service} from ${report.file}: reachable\n`);
+    });
+
+  state
+    .command("set <key> <value>")
+    .description("set KEY on a local file or directory store (VALUE is JSON, else a string)")
+    .action(async (key: string, value: string, _options, command: Command) => {
+      validateKey(key);
+      await withWritable(io, command, (store) => store.write(key, parseValue(value)));
+    });
+
+  state
+    .command("unset <key>")
+    .description("remove KEY from a local file or directory store")
+    .action(async (key: string, _options, command: Command) => {
+      validateKey(key);
+      const removed = await withWritable(io, command, (store) => store.remove(key));
+      if (!removed) io.stderr(`labtest: ${key} was not set\n`);
+    });
+}
+
+/** The `--state` option, for the commands that read state. */
+export function stateOption(): Option {
+  return new Option(
+    "--state <path>",
+    "state.json to use (default: $LABTEST_STATE, else $LABTEST_HOME/state.json)",
+  );
+}
+
+async function withState<T>(
+  io: CliIo,
+  globals: StateGlobals,
+  use: (opened: OpenedState) => Promise<T>,
+): Promise<T> {
+  const opened = await openState({
+    env: io.env,
+    cwd: io.cwd,
+    ...(globals.state ? { statePath: globals.state } : {}),
+  });
+  try {
+    return await use(opened);
+  } finally {
+    await opened.store.close();
+  }
+}
+
+async function withWritable<T>(
+  io: CliIo,
+  command: Command,
+  use: (store: WritableStateStore) => Promise<T>,
+): Promise<T> {
+  return withState(io, command.optsWithGlobals<StateGlobals>(), async (opened) => {
+    if (!opened.file)
+      throw new UsageError("there is no state.json to write to", [
+        {
+          where: "state.json",
+          what: "missing",
+          fix: 'create it, e.g. {"provider": "local", "service": "file", "options": {"path": "state.yml"}}',
+        },
+      ]);
+    if (!isWritable(opened.store)) {
+      throw new UsageError(`labtest cannot write ${opened.provider}/${opened.service} state`, [
+        {
+          where: opened.file,
+          what: "only local/file and local/directory stores are written by labtest",
+          fix: "write it with the store's own tools",
+        },
+      ]);
+    }
+    return use(opened.store);
+  });
+}
+
+function explain(result: Lookup): string {
+  const width = Math.max(...result.candidates.map((c) => c.key.length));
+  const lines = [`lookup of ${result.key} (merge: ${result.merge})`];
+  result.candidates.forEach((c, i) => {
+    const mark =
+      c.key === result.answeredBy
+        ? "answered"
+        : c.found
+          ? result.merge === "deep"
+            ? "merged"
+            : "found, less specific"
+          : "-";
+    lines.push(`  ${i + 1}. ${c.key.padEnd(width)}  ${mark}`);
+  });
+  if (result.fieldSources) {
+    lines.push("fields:");
+    for (const [field, source] of Object.entries(result.fieldSources)) lines.push(`  ${field}  ← ${source}`);
+  }
+  lines.push(result.found ? `value: ${JSON.stringify(result.value)}` : "value: none (no candidate exists)");
+  return `${lines.join("\n")}\n`;
+}
