@@ -2,7 +2,7 @@ import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import getPort from "get-port";
 import { describe, expect, it } from "vitest";
-import { candidateKeys, lookup, openState, StateError } from "../../src/state/index.js";
+import { candidateKeys, isWritable, lookup, openState, StateError } from "../../src/state/index.js";
 import { scratchDir } from "../support/project.js";
 import { S3RVER_CREDENTIALS, startS3Server } from "../support/servers.js";
 
@@ -165,7 +165,7 @@ describe("writing local state", () => {
       JSON.stringify({ provider: "local", service: "file", options: { path: "state.yml" } }),
     );
     const { store } = await openState({ statePath: join(dir, "state.json") });
-    if (!("write" in store)) throw new Error("file store must be writable");
+    if (!isWritable(store)) throw new Error("file store must be writable");
     await store.write("/services/docker/postgresql/default", { version: "16" });
     const text = await readFile(join(dir, "state.yml"), "utf8");
     expect(text).toContain("# laboratory defaults");
