@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import getPort from "get-port";
 import { Redis } from "ioredis";
-import pRetry from "p-retry";
+import pRetry, { AbortError } from "p-retry";
 import S3rver from "s3rver";
 
 export interface RunningServer {
@@ -25,7 +25,7 @@ export async function startRedisServer(): Promise<RunningServer> {
   const url = `redis://127.0.0.1:${port}`;
   await pRetry(
     async () => {
-      if (child.exitCode !== null) throw new pRetry.AbortError(`redis-server exited with ${child.exitCode}`);
+      if (child.exitCode !== null) throw new AbortError(`redis-server exited with ${child.exitCode}`);
       const client = new Redis(url, { lazyConnect: true, retryStrategy: () => null });
       client.on("error", () => undefined);
       try {
