@@ -35,10 +35,13 @@ const median = (s: number[]) => s[Math.floor(s.length / 2)] ?? Number.NaN;
 
 async function measure(name: string, store: StateStore): Promise<void> {
   const expected = JSON.stringify((await lookup(store, KEY)).value);
-  if (JSON.stringify(await sequentialWalk(store, KEY)) !== expected) throw new Error(`${name}: the two walks disagree`);
+  if (JSON.stringify(await sequentialWalk(store, KEY)) !== expected)
+    throw new Error(`${name}: the two walks disagree`);
   const ours = median(await timeMs(() => lookup(store, KEY)));
   const walk = median(await timeMs(() => sequentialWalk(store, KEY)));
-  console.log(`${name.padEnd(6)} labtest ${ours.toFixed(2)} ms   sequential walk ${walk.toFixed(2)} ms   ratio labtest/sequential ${(ours / walk).toFixed(2)} (${(walk / ours).toFixed(1)}x faster)`);
+  console.log(
+    `${name.padEnd(6)} labtest ${ours.toFixed(2)} ms   sequential walk ${walk.toFixed(2)} ms   ratio labtest/sequential ${(ours / walk).toFixed(2)} (${(walk / ours).toFixed(1)}x faster)`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -53,7 +56,9 @@ async function main(): Promise<void> {
     await client.set("/default", '{"version":"16"}');
     client.disconnect();
 
-    console.log(`lookup of ${KEY} (${candidateKeys(KEY).length} candidates, answer at /default), median of ${ROUNDS}`);
+    console.log(
+      `lookup of ${KEY} (${candidateKeys(KEY).length} candidates, answer at /default), median of ${ROUNDS}`,
+    );
     for (const [name, state] of [
       ["s3", { provider: "aws", service: "s3", options: { bucket: "bench", endpoint: s3.url } }],
       ["redis", { provider: "redis", service: "redis", options: { url: redis.url } }],
