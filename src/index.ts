@@ -24,3 +24,18 @@ export type {
 export { loadConfig } from "./config/resolve.js";
 export { PROVIDERS, PROVISION_TYPES, SERVICE_KINDS } from "./config/schema.js";
 export { ConfigError, LabtestError, type Problem, UsageError } from "./errors.js";
+export { labtestHome } from "./lab/home.js";
+export {
+  candidateKeys,
+  type Lookup,
+  lookup,
+  type MergeStrategy,
+  type OpenedState,
+  openState,
+  StateError,
+  type StateOptions,
+  type StateStore,
+  serviceDefaults,
+  serviceDefaultsKey,
+  type WritableStateStore,
+} from "./state/index.js";

@@ -69,12 +69,12 @@ export async function openState(options: StateOptions = {}): Promise<OpenedState
       `use one of ${known}`,
     );
   }
-  const options_ = definition.options.safeParse(parsed.data.options, { reportInput: true });
-  if (!options_.success) {
+  const parsedOptions = definition.options.safeParse(parsed.data.options, { reportInput: true });
+  if (!parsedOptions.success) {
     const shape = (definition.options as unknown as { shape?: Record<string, unknown> }).shape ?? {};
-    throw invalid(file, options_.error.issues, Object.keys(shape), ["options"]);
+    throw invalid(file, parsedOptions.error.issues, Object.keys(shape), ["options"]);
   }
-  const store = definition.open(options_.data, { directory: dirname(file), home: labtestHome(env) });
+  const store = definition.open(parsedOptions.data, { directory: dirname(file), home: labtestHome(env) });
   return { store, file, provider, service };
 }
 
