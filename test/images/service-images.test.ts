@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import memjs from "memjs";
 import mysql from "mysql2/promise";
@@ -115,13 +116,26 @@ describe("service images (real Docker Engine, real clients)", () => {
 
   it("Memcached: stores and returns a value", async () => {
     const container = await startContainer(serviceImage("memcached"), { ports: [11211] });
-    const client = memjs.Client.create(`127.0.0.1:${container.hostPort(11211)}`, {
-      retries: 0,
-      timeout: 1,
-      logger: { log: () => undefined }, // refused connections while the server starts are expected
+    // A fresh client per attempt: memjs can leave a request pending on a connection reset while
+    // the server starts, so each attempt is also bounded.
+    const client = await whenReady(container, "Memcached", async () => {
+      const attempt = memjs.Client.create(`127.0.0.1:${container.hostPort(11211)}`, {
+        retries: 0,
+        timeout: 1,
+        logger: { log: () => undefined }, // refused connections while the server starts are expected
+      });
+      try {
+        await Promise.race([
+          attempt.set("smoke", "hello", { expires: 60 }),
+          sleep(2_000).then(() => Promise.reject(new Error("no answer within 2 s"))),
+        ]);
+        return attempt;
+      } catch (error) {
+        attempt.close();
+        throw error;
+      }
     });
     try {
-      await whenReady(container, "Memcached", () => client.set("smoke", "hello", { expires: 60 }));
       const { value } = await client.get("smoke");
       expect(value?.toString()).toBe("hello");
     } finally {
