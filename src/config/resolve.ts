@@ -97,14 +97,14 @@ async function resolveSection(doc: ConfigDocument, section: Section): Promise<Lo
     const line = doc.lineOf([key]);
     return { from: "file", file: doc.file, key: `labtest.${key}`, ...(line === undefined ? {} : { line }) };
   };
-  const given = (key: OptionName) =>
-    section[key as keyof Section] !== undefined && section[key as keyof Section] !== null;
   function pick<T>(key: OptionName, value: T | undefined, fallback: T, detail: string): T {
     sources[key] = value === undefined ? { from: "default", detail } : fromFile(key);
     return value ?? fallback;
   }
 
-  const toplevel = given("app_name") && given("code_repo_url") ? undefined : await gitToplevel(directory);
+  // Git is asked only for the defaults it supplies.
+  const needsGit = section.app_name === undefined || section.code_repo_url === undefined;
+  const toplevel = needsGit ? await gitToplevel(directory) : undefined;
   let app = section.app_name;
   if (app === undefined) {
     if (toplevel) app = appName(basename(toplevel));
