@@ -1,0 +1,97 @@
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import lockfile from "proper-lockfile";
+import writeFileAtomic from "write-file-atomic";
+import { shortHash } from "../config/names.js";
+
+/** Waiting for a lock: long enough for another command to start a server and create a tenant. */
+const LOCK_RETRIES = { retries: 2000, minTimeout: 10, maxTimeout: 200, factor: 1.2 };
+
+/**
+ * The laboratory's own records under its home: JSON files readable only by the laboratory's
+ * owner (they hold credentials), written atomically, and named locks that serialise work on
+ * one server or one experiment's service across processes.
+ */
+export class Registry {
+  /** Names this laboratory in labels of what it creates elsewhere (Docker), unique per home. */
+  readonly id: string;
+
+  constructor(readonly home: string) {
+    this.id = shortHash(home);
+  }
+
+  /** The path of a record, e.g. `("services", app, experiment, "db")` → …/services/app/experiment/db.json. */
+  path(...segments: string[]): string {
+    return `${join(this.home, ...segments)}.json`;
+  }
+
+  /** A directory the laboratory keeps for a record (a server's data, its log). */
+  directory(...segments: string[]): string {
+    return join(this.home, ...segments);
+  }
+
+  async read<T>(...segments: string[]): Promise<T | undefined> {
+    try {
+      return JSON.parse(await readFile(this.path(...segments), "utf8")) as T;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+  }
+
+  async write(value: unknown, ...segments: string[]): Promise<void> {
+    const file = this.path(...segments);
+    await this.ensureDirectory(dirname(file));
+    await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  }
+
+  async remove(...segments: string[]): Promise<void> {
+    await rm(this.path(...segments), { force: true });
+  }
+
+  /** Every record under a folder, at any depth (e.g. all services, or one experiment's). */
+  async list<T>(...segments: string[]): Promise<T[]> {
+    const root = join(this.home, ...segments);
+    let entries: string[];
+    try {
+      entries = await readdir(root, { recursive: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw error;
+    }
+    const records = await Promise.all(
+      entries
+        .filter((entry) => entry.endsWith(".json"))
+        .sort()
+        .map((entry) => this.read<T>(...segments, entry.slice(0, -".json".length))),
+    );
+    return records.filter((r): r is Awaited<T> => r !== undefined) as T[];
+  }
+
+  /** Runs `work` holding the named lock; other processes (and callers in this one) wait their turn. */
+  async withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const locks = join(this.home, "locks");
+    await this.ensureDirectory(locks);
+    // proper-lockfile keys its locks by this path (the lock itself is the directory `<path>.lock`).
+    const release = await lockfile.lock(join(locks, name.replace(/[^A-Za-z0-9_.-]/g, "_")), {
+      retries: LOCK_RETRIES,
+      realpath: false,
+      // Compromised means the lock directory vanished (home removed) or went stale under a stalled
+      // process; the work goes on to the end rather than crashing the process from a timer.
+      onCompromised: () => undefined,
+    });
+    try {
+      return await work();
+    } finally {
+      await release();
+    }
+  }
+
+  /**
+   * Directories are traversable by everyone but listable only by the owner: native servers
+   * running under their own accounts must reach their data directories below the home.
+   */
+  async ensureDirectory(path: string): Promise<void> {
+    await mkdir(path, { recursive: true, mode: 0o711 });
+  }
+}

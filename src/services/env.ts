@@ -1,0 +1,38 @@
+import { envPrefix } from "../config/names.js";
+import { serviceKind } from "./kinds/index.js";
+import type { Connection } from "./model.js";
+
+/**
+ * The variables an app receives for its services (DESIGN §4): `<NAME>_URL`, `_HOST`, `_PORT`,
+ * `_USER`, `_PASSWORD`, `_NAME` where they apply, the kind's extras (a key `_PREFIX`), and the
+ * well-known names (DATABASE_URL, REDIS_URL, MEMCACHE_URL) for a kind that is the only one of
+ * its family. `explicit` entries of the configuration win over generated ones.
+ */
+export function serviceEnvironment(
+  connections: Record<string, Connection>,
+  explicit: Record<string, string> = {},
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  const families = new Map<string, Connection[]>();
+  for (const [name, connection] of Object.entries(connections)) {
+    const module = serviceKind(connection.kind);
+    const prefix = envPrefix(name);
+    const fields: Record<string, string | number | null> = {
+      URL: connection.url,
+      HOST: connection.host,
+      PORT: connection.port,
+      USER: connection.user,
+      PASSWORD: connection.password,
+      NAME: connection.database,
+      ...module.extraEnv?.(connection),
+    };
+    for (const [field, value] of Object.entries(fields))
+      if (value !== null && value !== "") env[`${prefix}_${field}`] = String(value);
+    families.set(module.family, [...(families.get(module.family) ?? []), connection]);
+  }
+  for (const [, members] of families) {
+    const [only] = members;
+    if (members.length === 1 && only) Object.assign(env, serviceKind(only.kind).wellKnownEnv(only));
+  }
+  return { ...env, ...explicit };
+}

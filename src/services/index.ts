@@ -1,0 +1,173 @@
+import type { LoadedConfig } from "../config/resolve.js";
+import { UsageError } from "../errors.js";
+import { serviceEnvironment } from "./env.js";
+import { serviceKind } from "./kinds/index.js";
+import type { Connection, Endpoint, Owner } from "./model.js";
+import {
+  type ExperimentServices,
+  ownerName,
+  Provisioner,
+  type ProvisionOptions,
+  type ServiceRecord,
+} from "./provision.js";
+
+export { serviceEnvironment } from "./env.js";
+export { ProvisionError } from "./errors.js";
+export type { Connection, Endpoint, Owner, Tenant } from "./model.js";
+export type { ExperimentServices, ProvisionOptions, ServiceRecord } from "./provision.js";
+
+/** A service as `services list` shows it: no credentials. */
+export interface ServiceStatus {
+  app: string;
+  experiment: string;
+  name: string;
+  kind: string;
+  provider: string;
+  provisionType: string;
+  server: string;
+  status: "creating" | "ready";
+  /** For shared: `app/experiment/service` reused. */
+  shares: string | null;
+  /** The `app/experiment/service`s sharing this one. */
+  sharedBy: string[];
+  /** Where the experiment's apps reach it, and where the laboratory host does. */
+  appEndpoint: Endpoint | null;
+  hostEndpoint: Endpoint | null;
+}
+
+/** The services part of an experiment's configuration, for an experiment name. */
+export function experimentServices(loaded: LoadedConfig, experiment: string): ExperimentServices {
+  return {
+    app: loaded.config.app_name,
+    experiment,
+    services: loaded.config.services,
+    directory: loaded.directory,
+  };
+}
+
+/**
+ * The backing services of experiments on a laboratory: bring them up, take them down, list
+ * them and hand out their connections. Close it to release the administrator sessions it keeps.
+ */
+export class Services {
+  private readonly provisioner: Provisioner;
+
+  constructor(options: ProvisionOptions) {
+    this.provisioner = new Provisioner(options);
+  }
+
+  /**
+   * Brings services up (all of the request's, or `names`), in parallel. Every service is
+   * checked first; if any has a problem, nothing is created.
+   */
+  async up(request: ExperimentServices, names?: string[]): Promise<ServiceStatus[]> {
+    const selected = selectNames(Object.keys(request.services), names, "configured");
+    const prepared = await Promise.all(selected.map((name) => this.provisioner.prepare(request, name)));
+    const records = await settleAll(prepared.map((p) => this.provisioner.up(p)));
+    return Promise.all(records.map((r) => this.status(r)));
+  }
+
+  /**
+   * Takes an experiment's services down (all recorded ones, or `names`): tenants dropped,
+   * dedicated servers and their data removed. Refuses for a service others share, unless `force`.
+   */
+  async down(
+    app: string,
+    experiment: string,
+    options: { names?: string[]; force?: boolean } = {},
+  ): Promise<string[]> {
+    const recorded = (await this.provisioner.records(app, experiment)).map((r) => r.owner.service);
+    const selected = options.names ? selectNames(recorded, options.names, "up") : recorded;
+    const owners = selected.map((service): Owner => ({ app, experiment, service }));
+    const removed = await settleAll(
+      owners.map((owner) => this.provisioner.down(owner, options.force === true)),
+    );
+    await this.provisioner.releaseExperiment(app, experiment);
+    return removed.filter((r): r is ServiceRecord => r !== undefined).map((r) => r.owner.service);
+  }
+
+  /** The services recorded on the laboratory, optionally of one app or experiment. */
+  async list(app?: string, experiment?: string): Promise<ServiceStatus[]> {
+    const records = await this.provisioner.records(app, experiment);
+    return Promise.all(records.map((r) => this.status(r)));
+  }
+
+  /** The connections of an experiment's ready services; `hostReachable` gives the laboratory host's view. */
+  async connections(
+    app: string,
+    experiment: string,
+    options: { hostReachable?: boolean } = {},
+  ): Promise<Record<string, Connection>> {
+    const records = (await this.provisioner.records(app, experiment)).filter((r) => r.status === "ready");
+    const entries = await Promise.all(
+      records.map(async (record): Promise<[string, Connection]> => {
+        const endpoint = options.hostReachable ? await this.hostEndpoint(record) : record.appEndpoint;
+        if (!endpoint) throw new UsageError(`service ${ownerName(record.owner)} is not reachable`);
+        const module = serviceKind(record.kind);
+        return [
+          record.owner.service,
+          { kind: record.kind, ...endpoint, ...record.tenant, url: module.url(endpoint, record.tenant) },
+        ];
+      }),
+    );
+    return Object.fromEntries(entries);
+  }
+
+  /** The environment an experiment's app receives: its services' variables, then `explicit` over them. */
+  async environment(
+    app: string,
+    experiment: string,
+    explicit: Record<string, string> = {},
+    options: { hostReachable?: boolean } = {},
+  ): Promise<Record<string, string>> {
+    return serviceEnvironment(await this.connections(app, experiment, options), explicit);
+  }
+
+  close(): Promise<void> {
+    return this.provisioner.close();
+  }
+
+  private async hostEndpoint(record: ServiceRecord): Promise<Endpoint | null> {
+    const server = await this.provisioner.server(record.server);
+    return server ? { host: server.admin.host, port: server.admin.port } : null;
+  }
+
+  private async status(record: ServiceRecord): Promise<ServiceStatus> {
+    return {
+      app: record.owner.app,
+      experiment: record.owner.experiment,
+      name: record.owner.service,
+      kind: record.kind,
+      provider: record.provider,
+      provisionType: record.provisionType,
+      server: record.server,
+      status: record.status,
+      shares: record.shared ? ownerName(record.shared) : null,
+      sharedBy: (await this.provisioner.dependants(record.owner)).map(ownerName),
+      appEndpoint: record.appEndpoint,
+      hostEndpoint: await this.hostEndpoint(record),
+    };
+  }
+}
+
+function selectNames(known: string[], names: string[] | undefined, what: string): string[] {
+  if (!names || names.length === 0) return known;
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0)
+    throw new UsageError(`no ${what} service named ${unknown.join(", ")}`, [
+      {
+        where: "service names",
+        what: `the ${what} services are: ${known.join(", ") || "none"}`,
+        fix: "name one of them",
+      },
+    ]);
+  return [...new Set(names)];
+}
+
+/** Waits for every promise; then rethrows the first failure (none is left running unobserved). */
+async function settleAll<T>(promises: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}

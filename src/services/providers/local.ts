@@ -1,0 +1,276 @@
+import { spawn } from "node:child_process";
+import {
+  access,
+  constants,
+  mkdir,
+  open,
+  readFile,
+  readlink,
+  realpath,
+  rm,
+  writeFile,
+} from "node:fs/promises";
+import { delimiter, join } from "node:path";
+import { execa } from "execa";
+import getPort from "get-port";
+import pRetry, { AbortError } from "p-retry";
+import type { Registry } from "../../lab/registry.js";
+import { ProvisionError } from "../errors.js";
+import type { NativeContext, NativeRecipe } from "../kinds/kind.js";
+import { randomPassword } from "./docker.js";
+import type { ServerProvider, ServerRecord, ServerSpec } from "./provider.js";
+
+const INITIALIZED = ".labtest-initialized";
+const CONFIGURED = ".labtest-configured";
+/** Ephemeral data lives in memory (tmpfs) where the machine has it. */
+const MEMORY_DIRECTORY = "/dev/shm";
+
+interface Account {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Servers as native processes on the laboratory host, detached so they outlive the command
+ * that started them; later commands find them again by pid and command line.
+ */
+export function localProvider(registry: Registry): ServerProvider {
+  return {
+    async ensure(spec, previous, save) {
+      const recipe = spec.module.native;
+      const programs = await findPrograms(recipe, spec);
+      const account = await serverAccount(recipe);
+      const serverDirectory = registry.directory("servers", spec.id);
+      await registry.ensureDirectory(serverDirectory);
+      const dataDirectory = spec.ephemeral
+        ? join(MEMORY_DIRECTORY, `labtest-${registry.id}-${spec.id}`)
+        : join(serverDirectory, "data");
+      const record: ServerRecord = previous ?? {
+        id: spec.id,
+        provider: "local",
+        kind: spec.kind,
+        provisionType: spec.provisionType,
+        owner: spec.owner,
+        admin: {
+          host: "127.0.0.1",
+          port: await getPort({ host: "127.0.0.1" }),
+          user: spec.module.adminUser,
+          password: randomPassword(),
+        },
+        details: { pid: 0, dataDirectory, serverDirectory, log: join(serverDirectory, "server.log") },
+        createdAt: new Date().toISOString(),
+      };
+      if (await isRunning(record)) return record;
+
+      const context: NativeContext = {
+        dataDirectory,
+        port: record.admin.port,
+        adminPassword: record.admin.password ?? "",
+        ephemeral: spec.ephemeral,
+        programs,
+        privateFile: async (name, content) => {
+          const file = join(serverDirectory, name);
+          await writeFile(file, content, { mode: 0o600 });
+          if (account) await execa("chown", [`${account.uid}:${account.gid}`, file]);
+          return file;
+        },
+      };
+      const run = runAs(account);
+      if (!(await exists(join(dataDirectory, INITIALIZED)))) {
+        await rm(dataDirectory, { recursive: true, force: true });
+        await mkdir(dataDirectory, { recursive: true, mode: 0o700 });
+        if (account) {
+          await execa("chown", [`${account.uid}:${account.gid}`, dataDirectory]);
+          await run("test", ["-w", dataDirectory]).catch((error) => {
+            throw unreachable(account, dataDirectory, error);
+          });
+        }
+        try {
+          await recipe.initialize?.(context, run);
+        } finally {
+          await rm(join(serverDirectory, "admin-password"), { force: true });
+        }
+        await writeFile(join(dataDirectory, INITIALIZED), "");
+        if (account) await execa("chown", ["-R", `${account.uid}:${account.gid}`, dataDirectory]);
+      }
+
+      const { program, args } = recipe.serverArgs(context);
+      const log = await open(String(record.details.log), "a", 0o600);
+      const child = spawn(program, args, {
+        detached: true,
+        stdio: ["ignore", log.fd, log.fd],
+        cwd: serverDirectory,
+        ...(account ? { uid: account.uid, gid: account.gid } : {}),
+      });
+      await log.close();
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      child.once("error", () => undefined);
+      child.unref();
+      const started: ServerRecord = {
+        ...record,
+        details: { ...record.details, pid: child.pid ?? 0, program },
+      };
+      await save(started);
+
+      if (recipe.afterFirstStart && !(await exists(join(dataDirectory, CONFIGURED)))) {
+        await pRetry(
+          async () => {
+            if (!(await isRunning(started))) {
+              const code = await Promise.race([exited, Promise.resolve("running")]);
+              throw new AbortError(`the server exited (${code})`);
+            }
+            await recipe.afterFirstStart?.(context);
+          },
+          { retries: 200, minTimeout: 100, maxTimeout: 500, maxRetryTime: 60_000 },
+        ).catch(async (error: Error) => {
+          throw new ProvisionError(`${spec.kind} server ${spec.id} did not start: ${error.message}`, [
+            { where: String(record.details.log), what: await tail(String(record.details.log)) },
+          ]);
+        });
+        await writeFile(join(dataDirectory, CONFIGURED), "");
+      }
+      return started;
+    },
+
+    async remove(record) {
+      if (await isRunning(record)) await stop(Number(record.details.pid));
+      await rm(String(record.details.dataDirectory), { recursive: true, force: true });
+      await rm(String(record.details.serverDirectory), { recursive: true, force: true });
+    },
+
+    attach: async (record) => ({ host: "127.0.0.1", port: record.admin.port }),
+    releaseExperiment: async () => undefined,
+    logs: (record) => tail(String(record.details.log)),
+    stopped: async (record) => !(await isRunning(record)),
+  };
+}
+
+/**
+ * Whether the recorded process still runs and is still the server: a pid can be reused by an
+ * unrelated process after a reboot, so its command line must name the program and the port.
+ */
+async function isRunning(record: ServerRecord): Promise<boolean> {
+  const pid = Number(record.details.pid);
+  if (!pid) return false;
+  try {
+    // Servers rename their process title (redis-server), so the executable is compared instead.
+    const [executable, program, commandLine] = await Promise.all([
+      readlink(`/proc/${pid}/exe`),
+      realpath(String(record.details.program)),
+      readFile(`/proc/${pid}/cmdline`, "utf8"),
+    ]);
+    return executable === program && commandLine.includes(String(record.admin.port));
+  } catch {
+    return false;
+  }
+}
+
+/** Stops a server politely, then firmly after 10 s. */
+async function stop(pid: number): Promise<void> {
+  const gone = () => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  process.kill(pid, "SIGTERM");
+  for (let waited = 0; waited < 10_000 && !gone(); waited += 50) await new Promise((r) => setTimeout(r, 50));
+  if (!gone()) process.kill(pid, "SIGKILL");
+}
+
+async function findPrograms(recipe: NativeRecipe, spec: ServerSpec): Promise<Record<string, string>> {
+  // A requested version must come from its own directory, not whatever PATH offers.
+  const pathDirectories = spec.version && recipe.locations ? [] : (process.env.PATH ?? "").split(delimiter);
+  const directories = [...((await recipe.locations?.(spec.version)) ?? []), ...pathDirectories].filter(
+    Boolean,
+  );
+  const found: Record<string, string> = {};
+  for (const program of recipe.programs) {
+    for (const directory of directories) {
+      const candidate = join(directory, program);
+      if (await exists(candidate, constants.X_OK)) {
+        found[program] = candidate;
+        break;
+      }
+    }
+    if (!found[program])
+      throw new ProvisionError(`${program} is not installed on the laboratory`, [
+        {
+          where: `${spec.kind} on provider local${spec.version ? ` (version ${spec.version})` : ""}`,
+          what: `labtest runs ${spec.kind} servers with ${program}, looked for in ${directories.join(", ")}`,
+          fix: `install the Debian package ${recipe.debianPackage}${recipe.installHint ? `, ${recipe.installHint}` : ""}, or use provider: docker`,
+        },
+      ]);
+  }
+  return found;
+}
+
+/** The account a server runs as: database servers refuse to run as root. */
+async function serverAccount(recipe: NativeRecipe): Promise<Account | null> {
+  if (process.getuid?.() !== 0) return null;
+  const passwd = await readFile("/etc/passwd", "utf8");
+  const accounts = new Map(
+    passwd
+      .split("\n")
+      .map((line) => line.split(":"))
+      .filter((fields) => fields.length >= 4)
+      .map(([name, , uid, gid]) => [
+        name as string,
+        { name: name as string, uid: Number(uid), gid: Number(gid) },
+      ]),
+  );
+  return accounts.get(recipe.account ?? "nobody") ?? accounts.get("nobody") ?? null;
+}
+
+function runAs(account: Account | null) {
+  return async (program: string, args: string[], options: { input?: string } = {}): Promise<string> => {
+    const result = await execa(program, args, {
+      ...(options.input === undefined ? {} : { input: options.input }),
+      ...(account ? { uid: account.uid, gid: account.gid } : {}),
+      cwd: "/",
+      reject: false,
+      all: true,
+    });
+    if (result.exitCode !== 0)
+      throw new ProvisionError(`${program} failed (exit ${result.exitCode})`, [
+        { where: [program, ...args].join(" "), what: significantLines(String(result.all ?? "")) },
+      ]);
+    return String(result.stdout ?? "");
+  };
+}
+
+function unreachable(account: Account, directory: string, cause: unknown): ProvisionError {
+  return new ProvisionError(
+    `the server's account ${account.name} cannot reach its data directory`,
+    [
+      {
+        where: directory,
+        what: `${account.name} needs to traverse every directory above it`,
+        fix: "make the laboratory home's parent directories traversable (chmod o+x), or set LABTEST_HOME to a directory such as /var/lib/labtest",
+      },
+    ],
+    { cause },
+  );
+}
+
+async function exists(path: string, mode = constants.F_OK): Promise<boolean> {
+  return access(path, mode).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function tail(file: string, lines = 30): Promise<string> {
+  const text = await readFile(file, "utf8").catch(() => "");
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+/** The lines of a failed program's output that say what went wrong: its errors, else its end. */
+function significantLines(output: string): string {
+  const lines = output.trim().split("\n");
+  const errors = lines.filter((line) => /error|fatal/i.test(line));
+  return (errors.length > 0 ? errors : lines).slice(-10).join("\n");
+}

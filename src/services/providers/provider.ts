@@ -1,0 +1,60 @@
+import type { Provider, ServiceKind } from "../../config/schema.js";
+import type { ServiceKindModule } from "../kinds/kind.js";
+import type { AdminAccess, Endpoint, Owner } from "../model.js";
+
+/** What to run: one server of a kind, communal (for every experiment) or dedicated to one. */
+export interface ServerSpec {
+  /** Stable name of the server on the laboratory (container name, data directory). */
+  id: string;
+  kind: ServiceKind;
+  module: ServiceKindModule;
+  provisionType: "communal" | "independent";
+  /** The experiment's service a dedicated server belongs to; null for a communal one. */
+  owner: Owner | null;
+  /** Options of the configuration merged over the state defaults of the provider and kind. */
+  image: string | null;
+  version: string | null;
+  command: string[] | null;
+  environment: Record<string, string>;
+  ephemeral: boolean;
+  /** The admin URL of an external server. */
+  url: string | null;
+}
+
+/** A server as the laboratory records it, between commands. */
+export interface ServerRecord {
+  id: string;
+  provider: Provider;
+  kind: ServiceKind;
+  provisionType: "communal" | "independent";
+  owner: Owner | null;
+  /** Administrator access from the laboratory host. */
+  admin: AdminAccess;
+  /** Provider-specific handles: container and volume, or process and data directory. */
+  details: Record<string, string | number | boolean | null>;
+  createdAt: string;
+}
+
+/** Where servers run. Providers start and stop servers; tenants are the kind's business. */
+export interface ServerProvider {
+  /**
+   * Makes the server exist and run (creating, starting or finding it), calling `save` as soon
+   * as there is something to record, so a crash leaves nothing unrecorded. Readiness is
+   * awaited by the caller.
+   */
+  ensure(
+    spec: ServerSpec,
+    previous: ServerRecord | undefined,
+    save: (r: ServerRecord) => Promise<void>,
+  ): Promise<ServerRecord>;
+  /** Stops and deletes a server and its data. */
+  remove(record: ServerRecord): Promise<void>;
+  /** Makes the server reachable by the experiment's apps; returns the endpoint they use. */
+  attach(record: ServerRecord, owner: Owner): Promise<Endpoint>;
+  /** Undoes `attach` for a whole experiment once it has no services left (its network, …). */
+  releaseExperiment(app: string, experiment: string): Promise<void>;
+  /** The server's last log lines, to explain why it did not become ready. */
+  logs(record: ServerRecord): Promise<string>;
+  /** Whether the server has stopped for good (so waiting for it is pointless). */
+  stopped(record: ServerRecord): Promise<boolean>;
+}

@@ -1,0 +1,438 @@
+import type Docker from "dockerode";
+import pRetry, { AbortError } from "p-retry";
+import pTimeout from "p-timeout";
+import { experimentName } from "../config/names.js";
+import type { ServiceConfig } from "../config/resolve.js";
+import type { Provider, ProvisionType, ServiceKind } from "../config/schema.js";
+import type { Problem } from "../errors.js";
+import { Registry } from "../lab/registry.js";
+import type { StateStore } from "../state/index.js";
+import { ProvisionError } from "./errors.js";
+import { serviceKind, type TenantAdmin } from "./kinds/index.js";
+import type { Endpoint, Owner, Tenant } from "./model.js";
+import { dockerProvider, randomPassword } from "./providers/docker.js";
+import { externalProvider } from "./providers/external.js";
+import { localProvider } from "./providers/local.js";
+import type { ServerProvider, ServerRecord, ServerSpec } from "./providers/provider.js";
+import { initialData, serverSpec } from "./spec.js";
+
+/** How long a new server may take to answer (MariaDB initialises for a while on a small machine). */
+const READY_TIMEOUT_MS = 120_000;
+const ATTEMPT_TIMEOUT_MS = 2_000;
+
+/** An experiment's service as the laboratory records it. */
+export interface ServiceRecord {
+  owner: Owner;
+  kind: ServiceKind;
+  provider: Provider;
+  provisionType: ProvisionType;
+  /** The server it lives on; for shared, the target's. */
+  server: string;
+  /** For shared: the experiment's service whose tenant is reused. */
+  shared: Owner | null;
+  /** Its tenant; for shared, a copy of the target's. */
+  tenant: Tenant;
+  /** Where the experiment's apps reach it. */
+  appEndpoint: Endpoint | null;
+  status: "creating" | "ready";
+  createdAt: string;
+}
+
+/** The services an experiment asks for. */
+export interface ExperimentServices {
+  app: string;
+  experiment: string;
+  services: Record<string, ServiceConfig>;
+  /** Where relative paths of the configuration (initial_data) start. */
+  directory: string;
+}
+
+/** A service checked and ready to be brought up: its server, data to load, the tenant it copies or shares. */
+export interface PreparedService {
+  owner: Owner;
+  config: ServiceConfig;
+  /** null for a shared service. */
+  spec: ServerSpec | null;
+  script: string | null;
+  /** The tenant copied (copy_from) or, for a shared service, the one reused. */
+  source: ServiceRecord | null;
+}
+
+export interface ProvisionOptions {
+  /** The laboratory's home (records, local servers' data). */
+  home: string;
+  /** Administrator defaults. */
+  state: StateStore;
+  docker?: Docker;
+}
+
+/**
+ * Communal, independent and shared provisioning, written once over every kind and provider: a
+ * tenant on a server, the server being the laboratory's (communal), the experiment's own
+ * (independent), or another experiment's tenant reused (shared).
+ */
+export class Provisioner {
+  readonly registry: Registry;
+  private readonly providers: Record<Exclude<Provider, "aws">, ServerProvider>;
+  /** Administrator sessions kept open, one per running server: tenants are created through them. */
+  private readonly admins = new Map<string, Promise<TenantAdmin>>();
+
+  constructor(private readonly options: ProvisionOptions) {
+    this.registry = new Registry(options.home);
+    this.providers = {
+      docker: dockerProvider(this.registry, options.docker),
+      local: localProvider(this.registry),
+      external: externalProvider(),
+    };
+  }
+
+  /**
+   * Checks everything about one service that input can get wrong (options, initial data, the
+   * shared target, the copy source) without changing anything: `up` runs only once every
+   * service of a request has passed.
+   */
+  async prepare(request: ExperimentServices, name: string): Promise<PreparedService> {
+    const config = request.services[name] as ServiceConfig;
+    const owner: Owner = { app: request.app, experiment: request.experiment, service: name };
+    const existing = await this.record(owner);
+    if (existing) checkUnchanged(existing, config);
+    if (config.provision_type === "shared")
+      return { owner, config, spec: null, script: null, source: await this.sharedTarget(owner, config) };
+    checkOptions(owner, config);
+    const spec = await serverSpec(this.options.state, this.registry.id, owner, config);
+    const script = config.options.initial_data
+      ? await initialData(config.options.initial_data, request.directory, name)
+      : null;
+    const source = config.options.copy_from ? await this.copySource(owner, config, spec) : null;
+    return { owner, config, spec, script, source };
+  }
+
+  /** Brings a prepared service up (idempotently: a second call returns the same credentials). */
+  async up(prepared: PreparedService): Promise<ServiceRecord> {
+    const { owner, config, spec, script, source } = prepared;
+    return this.registry.withLock(serviceLock(owner), async () => {
+      const existing = await this.record(owner);
+      if (!spec) return this.upShared(owner, source as ServiceRecord, existing);
+      const module = serviceKind(config.service);
+      const record: ServiceRecord = existing ?? {
+        owner,
+        kind: config.service,
+        provider: config.provider,
+        provisionType: config.provision_type,
+        server: spec.id,
+        shared: null,
+        tenant: {
+          ...module.tenantNames(owner.app, owner.experiment, owner.service),
+          password: randomPassword(),
+        },
+        appEndpoint: null,
+        status: "creating",
+        createdAt: new Date().toISOString(),
+      };
+      // Recorded before anything exists, so a crash from here on leaves something down can find.
+      if (!existing) await this.saveRecord(record);
+      const server = await this.ensureServer(spec, config.provider);
+      const admin = await this.admin(server, config.provider);
+      const outcome = await admin.create(record.tenant, source?.tenant);
+      if (outcome === "created" && script !== null) await admin.load?.(record.tenant, script);
+      const appEndpoint = await this.provider(config.provider).attach(server, owner);
+      const ready: ServiceRecord = { ...record, appEndpoint, status: "ready" };
+      await this.saveRecord(ready);
+      return ready;
+    });
+  }
+
+  /**
+   * Takes one service down: drops its tenant, and for an independent service its server. A
+   * service that others share is kept unless `force`.
+   */
+  async down(owner: Owner, force: boolean): Promise<ServiceRecord | undefined> {
+    return this.registry.withLock(serviceLock(owner), async () => {
+      const record = await this.record(owner);
+      if (!record) return undefined;
+      const dependants = (await this.dependants(owner)).map(ownerName);
+      if (dependants.length > 0 && !force)
+        throw new ProvisionError(`service ${ownerName(owner)} is shared by other experiments`, [
+          {
+            where: ownerName(owner),
+            what: `used by ${dependants.join(", ")}`,
+            fix: "take those down first, or pass --force to take it down anyway (they lose the service)",
+          },
+        ]);
+      if (record.provisionType !== "shared") {
+        const server = await this.registry.read<ServerRecord>("servers", record.server);
+        if (server && record.provisionType === "independent") {
+          await this.forgetAdmin(server);
+          await this.provider(record.provider).remove(server);
+          await this.registry.remove("servers", server.id);
+        } else if (server) {
+          const running = await this.ensureServer(undefined, record.provider, server);
+          await (await this.admin(running, record.provider)).drop(record.tenant);
+        }
+      }
+      await this.registry.remove("services", owner.app, owner.experiment, owner.service);
+      return record;
+    });
+  }
+
+  /** After an experiment's last service is gone, providers undo what they set up for it (networks). */
+  async releaseExperiment(app: string, experiment: string): Promise<void> {
+    if ((await this.registry.list("services", app, experiment)).length > 0) return;
+    for (const provider of Object.values(this.providers)) await provider.releaseExperiment(app, experiment);
+  }
+
+  async record(owner: Owner): Promise<ServiceRecord | undefined> {
+    return this.registry.read<ServiceRecord>("services", owner.app, owner.experiment, owner.service);
+  }
+
+  async records(app?: string, experiment?: string): Promise<ServiceRecord[]> {
+    const scope = [app, experiment].filter((s): s is string => s !== undefined);
+    return this.registry.list<ServiceRecord>("services", ...scope);
+  }
+
+  async server(id: string): Promise<ServerRecord | undefined> {
+    return this.registry.read<ServerRecord>("servers", id);
+  }
+
+  /** The experiments' services that share `owner`'s tenant. */
+  async dependants(owner: Owner): Promise<Owner[]> {
+    return (await this.records())
+      .filter((r) => r.shared && ownerName(r.shared) === ownerName(owner))
+      .map((r) => r.owner);
+  }
+
+  async close(): Promise<void> {
+    const admins = [...this.admins.values()];
+    this.admins.clear();
+    await Promise.all(admins.map((a) => a.then((admin) => admin.close()).catch(() => undefined)));
+  }
+
+  private async upShared(
+    owner: Owner,
+    target: ServiceRecord,
+    existing: ServiceRecord | undefined,
+  ): Promise<ServiceRecord> {
+    const server = await this.server(target.server);
+    if (!server)
+      throw new ProvisionError(`the server of ${ownerName(target.owner)} is gone`, [
+        {
+          where: ownerName(target.owner),
+          what: "its record names a server the laboratory no longer has",
+          fix: `bring ${ownerName(target.owner)} up again`,
+        },
+      ]);
+    const running = await this.ensureServer(undefined, target.provider, server);
+    await this.admin(running, target.provider);
+    const appEndpoint = await this.provider(target.provider).attach(running, owner);
+    const record: ServiceRecord = {
+      owner,
+      kind: target.kind,
+      provider: target.provider,
+      provisionType: "shared",
+      server: target.server,
+      shared: target.owner,
+      tenant: target.tenant,
+      appEndpoint,
+      status: "ready",
+      createdAt: existing?.createdAt ?? new Date().toISOString(),
+    };
+    await this.saveRecord(record);
+    return record;
+  }
+
+  /**
+   * The service a shared one reuses: the target experiment's service of the same name, else
+   * its only service of the same kind. A shared target is followed to what it shares.
+   */
+  private async sharedTarget(owner: Owner, config: ServiceConfig): Promise<ServiceRecord> {
+    const app = config.shared_app_name ?? owner.app;
+    const experiment = config.shared_experiment_name ?? "";
+    const where = `service ${owner.service}: shared_experiment_name`;
+    const candidates = (await this.records(app, experiment)).filter((r) => r.status === "ready");
+    const sameKind = candidates.filter((r) => r.kind === config.service);
+    const target =
+      sameKind.find((r) => r.owner.service === owner.service) ??
+      (sameKind.length === 1 ? sameKind[0] : undefined);
+    if (!target) {
+      const what =
+        candidates.length === 0
+          ? `experiment ${experiment} of app ${app} has no services up on this laboratory`
+          : sameKind.length === 0
+            ? `experiment ${experiment} of app ${app} has no ${config.service} service (it has ${candidates.map((r) => `${r.owner.service} (${r.kind})`).join(", ")})`
+            : `experiment ${experiment} of app ${app} has several ${config.service} services (${sameKind.map((r) => r.owner.service).join(", ")}) and none is named ${owner.service}`;
+      throw new ProvisionError(`cannot share ${config.service} from ${app}/${experiment}`, [
+        { where, what, fix: "bring the target experiment's services up first, or name a service it has" },
+      ]);
+    }
+    if (target.shared) {
+      const final = await this.record(target.shared);
+      if (!final)
+        throw new ProvisionError(
+          `${ownerName(target.owner)} shares ${ownerName(target.shared)}, which is gone`,
+        );
+      return final;
+    }
+    return target;
+  }
+
+  /** The tenant `copy_from` names: the same service of another experiment, on the same server. */
+  private async copySource(owner: Owner, config: ServiceConfig, spec: ServerSpec): Promise<ServiceRecord> {
+    const from: Owner = { ...owner, experiment: experimentName(config.options.copy_from ?? "") };
+    const where = `service ${owner.service}: options.copy_from`;
+    if (!["postgresql", "mysql", "mariadb"].includes(config.service))
+      throw new ProvisionError(`copy_from is for SQL databases, not ${config.service}`, [
+        { where, what: `${config.service} has no database to copy`, fix: "remove copy_from" },
+      ]);
+    const source = await this.record(from);
+    if (source?.status !== "ready")
+      throw new ProvisionError(`cannot copy ${ownerName(from)}: it is not up`, [
+        {
+          where,
+          what: `experiment ${from.experiment} has no ${owner.service} service up`,
+          fix: `bring ${from.experiment} up first, or fix the name`,
+        },
+      ]);
+    if (source.server !== spec.id || source.provisionType === "shared")
+      throw new ProvisionError(`cannot copy ${ownerName(from)}: it is on another server`, [
+        {
+          where,
+          what: "a database is copied inside its server, so both must be communal on the same server",
+          fix: "use provision_type: communal for both, with the same provider and version",
+        },
+      ]);
+    return source;
+  }
+
+  private async ensureServer(
+    spec: ServerSpec | undefined,
+    provider: Provider,
+    known?: ServerRecord,
+  ): Promise<ServerRecord> {
+    const id = spec?.id ?? known?.id ?? "";
+    return this.registry.withLock(`server-${id}`, async () => {
+      const previous = await this.server(id);
+      const save = (record: ServerRecord) => this.registry.write(record, "servers", record.id);
+      const current = spec ?? previousSpec(previous ?? (known as ServerRecord));
+      const record = await this.provider(provider).ensure(current, previous, save);
+      await save(record);
+      return record;
+    });
+  }
+
+  /** An administrator session on a server, opened once it answers (which is the readiness check). */
+  private admin(server: ServerRecord, provider: Provider): Promise<TenantAdmin> {
+    const key = `${server.id}@${server.admin.host}:${server.admin.port}`;
+    let admin = this.admins.get(key);
+    if (!admin) {
+      admin = this.waitForAdmin(server, this.provider(provider));
+      admin.catch(() => this.admins.delete(key));
+      this.admins.set(key, admin);
+    }
+    return admin;
+  }
+
+  private async waitForAdmin(server: ServerRecord, provider: ServerProvider): Promise<TenantAdmin> {
+    const module = serviceKind(server.kind);
+    let lastError: unknown;
+    try {
+      return await pRetry(
+        async () => {
+          try {
+            // A client can hang on a server that resets connections while it starts; each try is bounded.
+            return await pTimeout(module.openAdmin(server.admin), { milliseconds: ATTEMPT_TIMEOUT_MS });
+          } catch (error) {
+            lastError = error;
+            if (await provider.stopped(server)) throw new AbortError("the server stopped");
+            throw error;
+          }
+        },
+        { retries: 10_000, minTimeout: 25, maxTimeout: 250, factor: 1.2, maxRetryTime: READY_TIMEOUT_MS },
+      );
+    } catch (error) {
+      const problems: Problem[] = [
+        {
+          where: `server ${server.id}`,
+          what: `last answer: ${(lastError as Error)?.message ?? String(error)}`,
+        },
+        { where: "its last log lines", what: `\n${await provider.logs(server)}` },
+      ];
+      throw new ProvisionError(`${server.kind} server ${server.id} did not become ready`, problems, {
+        cause: error,
+      });
+    }
+  }
+
+  private async forgetAdmin(server: ServerRecord): Promise<void> {
+    for (const [key, admin] of this.admins)
+      if (key.startsWith(`${server.id}@`)) {
+        this.admins.delete(key);
+        await admin.then((a) => a.close()).catch(() => undefined);
+      }
+  }
+
+  private provider(provider: Provider): ServerProvider {
+    if (provider === "aws") throw new ProvisionError("provider aws is not available yet");
+    return this.providers[provider];
+  }
+
+  private saveRecord(record: ServiceRecord): Promise<void> {
+    const { app, experiment, service } = record.owner;
+    return this.registry.write(record, "services", app, experiment, service);
+  }
+}
+
+/** `app/experiment/service`: how the CLI and errors name an experiment's service. */
+export function ownerName(owner: Owner): string {
+  return `${owner.app}/${owner.experiment}/${owner.service}`;
+}
+
+function serviceLock(owner: Owner): string {
+  return `service-${owner.app}-${owner.experiment}-${owner.service}`;
+}
+
+/** A recorded server, to be found or restarted without its configuration at hand. */
+function previousSpec(record: ServerRecord): ServerSpec {
+  const details = record.details;
+  return {
+    id: record.id,
+    kind: record.kind,
+    module: serviceKind(record.kind),
+    provisionType: record.provisionType,
+    owner: record.owner,
+    image: typeof details.image === "string" ? details.image : null,
+    version: null,
+    command: null,
+    environment: {},
+    ephemeral: typeof details.dataDirectory === "string" && details.dataDirectory.startsWith("/dev/shm/"),
+    url: null,
+  };
+}
+
+/** A service already up keeps its kind, provider and provision type until it is taken down. */
+function checkUnchanged(record: ServiceRecord, config: ServiceConfig): void {
+  const was = `${record.kind} on ${record.provider}, ${record.provisionType}`;
+  const now = `${config.service} on ${config.provider}, ${config.provision_type}`;
+  if (was !== now)
+    throw new ProvisionError(
+      `service ${ownerName(record.owner)} is up as ${was}; the configuration now says ${now}`,
+      [
+        {
+          where: ownerName(record.owner),
+          what: "a service cannot change kind, provider or provision type in place",
+          fix: `run labtest services down ${record.owner.service} first (its data is lost)`,
+        },
+      ],
+    );
+}
+
+function checkOptions(owner: Owner, config: ServiceConfig): void {
+  const where = `service ${owner.service}`;
+  if (config.options.initial_data && !["postgresql", "mysql", "mariadb"].includes(config.service))
+    throw new ProvisionError(`initial_data is for SQL databases, not ${config.service}`, [
+      { where, what: "there is no SQL to load into it", fix: "remove options.initial_data" },
+    ]);
+  if (config.provider === "external" && config.options.ephemeral)
+    throw new ProvisionError("an external server's durability is not labtest's to change", [
+      { where, what: "options.ephemeral with provider external", fix: "remove options.ephemeral" },
+    ]);
+}

@@ -1,0 +1,107 @@
+import { readdir, readFile, stat } from "node:fs/promises";
+import { isAbsolute, join } from "node:path";
+import { resourceName, shortHash } from "../config/names.js";
+import type { ServiceConfig } from "../config/resolve.js";
+import { type StateStore, serviceDefaults } from "../state/index.js";
+import { ProvisionError } from "./errors.js";
+import { serviceKind } from "./kinds/index.js";
+import type { Owner } from "./model.js";
+import { imageReference } from "./providers/docker.js";
+import type { ServerSpec } from "./providers/provider.js";
+
+/**
+ * The server a service needs: the configuration's options over the administrator's state
+ * defaults for its provider and kind (`/services/<provider>/<kind>/<app>`). A communal server
+ * is named by what makes it distinct (kind, image or version, durability) within `laboratory`.
+ */
+export async function serverSpec(
+  state: StateStore,
+  laboratory: string,
+  owner: Owner,
+  config: ServiceConfig,
+): Promise<ServerSpec> {
+  const module = serviceKind(config.service);
+  const defaults = await serviceDefaults(state, config.provider, config.service, owner.app);
+  const text = (value: unknown) =>
+    typeof value === "string" || typeof value === "number" ? String(value) : null;
+  const options = config.options;
+  const command = options.command ?? (defaults.command as string | string[] | undefined);
+  const ephemeral = options.ephemeral ?? defaults.ephemeral === true;
+  const base = {
+    kind: config.service,
+    module,
+    owner: config.provision_type === "independent" ? owner : null,
+    provisionType: config.provision_type === "independent" ? ("independent" as const) : ("communal" as const),
+    image: options.image ?? text(defaults.image),
+    version: options.version ?? text(defaults.version),
+    command: typeof command === "string" ? command.split(/\s+/).filter(Boolean) : (command ?? null),
+    environment: {
+      ...Object.fromEntries(
+        Object.entries((defaults.environment as Record<string, unknown> | undefined) ?? {}).map(([k, v]) => [
+          k,
+          String(v),
+        ]),
+      ),
+      ...options.environment,
+    },
+    ephemeral,
+    url: text(defaults.url),
+  };
+  if (config.provider === "aws")
+    throw new ProvisionError("provider aws is not available yet", [
+      {
+        where: `service ${owner.service}`,
+        what: "RDS and ElastiCache come later",
+        fix: "use provider: docker, local or external",
+      },
+    ]);
+  if (base.provisionType === "independent")
+    return { ...base, id: resourceName(owner.app, owner.experiment, owner.service) };
+  const distinct =
+    config.provider === "docker"
+      ? imageReference({ ...base, id: "" })
+      : config.provider === "external"
+        ? (base.url ?? "").replace(/\/\/[^@/]*@/, "//")
+        : (base.version ?? "default");
+  const version = base.version ?? (config.provider === "docker" ? module.container.version : "default");
+  return {
+    ...base,
+    id: resourceName(
+      "communal",
+      config.service,
+      version,
+      shortHash(`${laboratory}|${config.provider}|${distinct}|${ephemeral ? "ephemeral" : "durable"}`),
+    ),
+  };
+}
+
+/**
+ * The SQL of `options.initial_data`: a file, or a directory whose newest file is taken (as
+ * LabTest did, so a nightly dump dropped into the directory is picked up).
+ */
+export async function initialData(path: string, directory: string, service: string): Promise<string> {
+  const where = `service ${service}: options.initial_data`;
+  const full = isAbsolute(path) ? path : join(directory, path);
+  const info = await stat(full).catch(() => undefined);
+  if (!info)
+    throw new ProvisionError(`initial data ${full} does not exist`, [
+      {
+        where,
+        what: `no file or directory at ${full}`,
+        fix: "point it at an SQL dump, relative to the configuration file",
+      },
+    ]);
+  let file = full;
+  if (info.isDirectory()) {
+    const files = await Promise.all(
+      (await readdir(full)).map(async (name) => ({ name, info: await stat(join(full, name)) })),
+    );
+    const newest = files.filter((f) => f.info.isFile()).sort((a, b) => b.info.mtimeMs - a.info.mtimeMs)[0];
+    if (!newest)
+      throw new ProvisionError(`initial data directory ${full} is empty`, [
+        { where, what: "no file to load", fix: "put an SQL dump in it" },
+      ]);
+    file = join(full, newest.name);
+  }
+  return readFile(file, "utf8");
+}
