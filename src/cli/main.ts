@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { LabtestError } from "../errors.js";
 import { registerConfigCommands } from "./config.js";
 import { type CliIo, processIo, writeJson } from "./io.js";
+import { registerServicesCommands } from "./services.js";
 import { registerStateCommands, stateOption } from "./state.js";
 
 const VERSION = (
@@ -28,6 +29,7 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   registerConfigCommands(program, io);
   registerStateCommands(program, io);
+  registerServicesCommands(program, io);
   return program;
 }
 

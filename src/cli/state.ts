@@ -16,7 +16,7 @@ import {
 import { parseValue } from "../state/store.js";
 import { type CliIo, type GlobalOptions, writeJson } from "./io.js";
 
-interface StateGlobals extends GlobalOptions {
+export interface StateGlobals extends GlobalOptions {
   state?: string;
 }
 
@@ -95,7 +95,7 @@ export function stateOption(): Option {
   );
 }
 
-async function withState<T>(
+export async function withState<T>(
   io: CliIo,
   globals: StateGlobals,
   use: (opened: OpenedState) => Promise<T>,

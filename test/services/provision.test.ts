@@ -1,28 +1,12 @@
 import { access } from "node:fs/promises";
 import { describe, expect, test } from "vitest";
-import type { ServiceConfig } from "../../src/config/resolve.js";
 import { LABELS } from "../../src/lab/labels.js";
 import type { ServerRecord } from "../../src/services/providers/provider.js";
 import { type ClientKind, writeAndRead } from "../support/clients.js";
 import { docker } from "../support/docker.js";
-import { testLaboratory } from "../support/laboratory.js";
+import { serviceConfig, testLaboratory } from "../support/laboratory.js";
 
 const KINDS: ClientKind[] = ["postgresql", "mariadb", "redis", "memcached"];
-
-function service(
-  provider: "docker" | "local",
-  kind: ClientKind,
-  provisionType: "communal" | "independent",
-): ServiceConfig {
-  return {
-    provider,
-    service: kind,
-    provision_type: provisionType,
-    shared_experiment_name: null,
-    shared_app_name: null,
-    options: {},
-  };
-}
 
 async function processAlive(pid: number): Promise<boolean> {
   return access(`/proc/${pid}`).then(
@@ -41,7 +25,7 @@ describe.each(["docker", "local"] as const)("provider %s", (provider) => {
           app: "shop",
           experiment: "feature-a",
           directory: lab.home,
-          services: { store: service(provider, kind, provisionType) },
+          services: { store: serviceConfig(provider, kind, provisionType) },
         };
         const [status] = await lab.services.up(request);
         expect(status).toMatchObject({ name: "store", kind, provider, provisionType, status: "ready" });

@@ -7,7 +7,9 @@ import type { ServerProvider, ServerRecord } from "./provider.js";
  */
 export function externalProvider(): ServerProvider {
   return {
-    async ensure(spec, _previous, save) {
+    async ensure(spec, previous, save) {
+      // Found again from its record (to drop a tenant) when the configuration is not at hand.
+      if (!spec.url && previous) return previous;
       if (!spec.url)
         throw new ProvisionError(`no external ${spec.kind} server is configured`, [
           {
