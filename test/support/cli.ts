@@ -4,6 +4,7 @@ import { main } from "../../src/cli/main.js";
 export async function runCli(
   argv: string[],
   cwd: string,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
@@ -15,7 +16,7 @@ export async function runCli(
       stderr += text;
     },
     cwd,
-    env: process.env,
+    env,
     isTTY: false,
   });
   return { code, stdout, stderr };
