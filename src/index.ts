@@ -25,6 +25,20 @@ export { loadConfig } from "./config/resolve.js";
 export { PROVIDERS, PROVISION_TYPES, SERVICE_KINDS } from "./config/schema.js";
 export { ConfigError, LabtestError, type Problem, UsageError } from "./errors.js";
 export { labtestHome } from "./lab/home.js";
+export { LABELS } from "./lab/labels.js";
+export {
+  type Connection,
+  type Endpoint,
+  type ExperimentServices,
+  experimentServices,
+  ProvisionError,
+  type ProvisionOptions,
+  type ServiceRecord,
+  type ServiceStatus,
+  Services,
+  serviceEnvironment,
+  type Tenant,
+} from "./services/index.js";
 export {
   candidateKeys,
   type Lookup,

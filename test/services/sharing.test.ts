@@ -235,3 +235,28 @@ async function runOnNetwork(
     await container.remove({ force: true });
   }
 }
+
+describe("ephemeral servers", () => {
+  test("an ephemeral independent PostgreSQL on docker keeps its data on tmpfs with fsync off", async () => {
+    const lab = await testLaboratory();
+    const db = serviceConfig("docker", "postgresql", "independent", { options: { ephemeral: true } });
+    const [status] = await lab.services.up({
+      app: "shop",
+      experiment: "tmp",
+      directory: lab.home,
+      services: { db },
+    });
+    const env = await lab.services.environment("shop", "tmp", {}, { hostReachable: true });
+    const { default: pg } = await import("pg");
+    const client = new pg.Client({ connectionString: env.DB_URL });
+    await client.connect();
+    try {
+      expect((await client.query("SHOW fsync")).rows[0]?.fsync).toBe("off");
+    } finally {
+      await client.end();
+    }
+    const info = await docker.getContainer(status?.server ?? "").inspect();
+    expect(Object.keys(info.HostConfig.Tmpfs ?? {})).toEqual(["/var/lib/postgresql/data"]);
+    expect(info.Mounts.filter((m) => m.Type === "volume")).toEqual([]);
+  });
+});
