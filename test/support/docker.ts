@@ -3,6 +3,7 @@ import { join } from "node:path";
 import Docker from "dockerode";
 import pRetry from "p-retry";
 import { onTestFinished } from "vitest";
+import { demultiplex } from "../../src/services/providers/docker.js";
 
 /** The Docker Engine the tests use: DOCKER_HOST or the local socket, as users have it. */
 export const docker = new Docker();
@@ -95,15 +96,4 @@ export async function removeRunContainers(): Promise<void> {
     filters: { label: [`${TEST_LABEL}=${RUN_ID}`] },
   });
   await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
-}
-
-/** Docker multiplexes stdout and stderr in 8-byte-headed frames when there is no TTY. */
-function demultiplex(buffer: Buffer): string {
-  const parts: string[] = [];
-  for (let offset = 0; offset + 8 <= buffer.length; ) {
-    const size = buffer.readUInt32BE(offset + 4);
-    parts.push(buffer.subarray(offset + 8, offset + 8 + size).toString("utf8"));
-    offset += 8 + size;
-  }
-  return parts.join("");
 }

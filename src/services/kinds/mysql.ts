@@ -1,8 +1,7 @@
 import mysql from "mysql2/promise";
-import { databaseName, roleName } from "../../config/names.js";
 import type { AdminAccess, Tenant } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
-import { userInfo } from "./postgresql.js";
+import { sqlTenancy } from "./sql.js";
 
 /** Durability off for throwaway data: no log flush per commit, no doublewrite buffer. */
 const EPHEMERAL_SETTINGS = ["--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0"];
@@ -13,22 +12,9 @@ const EPHEMERAL_SETTINGS = ["--innodb-flush-log-at-trx-commit=0", "--innodb-doub
  */
 function mysqlFamily(flavour: "mariadb" | "mysql"): ServiceKindModule {
   return {
-    family: "sql",
     port: 3306,
     adminUser: "root",
-    tenantNames: (app, experiment, service) => ({
-      database: databaseName(app, experiment, service),
-      user: roleName(app, experiment, service),
-      prefix: null,
-    }),
-    url: (endpoint, tenant) =>
-      `mysql://${userInfo(tenant)}@${endpoint.host}:${endpoint.port}/${encodeURIComponent(tenant.database ?? "")}`,
-    wellKnownEnv: (c) => ({
-      DATABASE_URL: c.url,
-      DATABASE_NAME: c.database ?? "",
-      DATABASE_USERNAME: c.user ?? "",
-      DATABASE_PASSWORD: c.password ?? "",
-    }),
+    ...sqlTenancy("mysql"),
     openAdmin,
     container: {
       repository: flavour,

@@ -1,10 +1,10 @@
 import { readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import pg from "pg";
-import { databaseName, roleName } from "../../config/names.js";
 import { ProvisionError } from "../errors.js";
 import type { AdminAccess, Tenant } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
+import { sqlTenancy } from "./sql.js";
 
 const { escapeIdentifier: ident, escapeLiteral: literal } = pg;
 
@@ -15,22 +15,9 @@ const OBJECT_IN_USE = "55006";
 const DEBIAN_POSTGRESQL = "/usr/lib/postgresql";
 
 export const postgresql: ServiceKindModule = {
-  family: "sql",
   port: 5432,
   adminUser: "postgres",
-  tenantNames: (app, experiment, service) => ({
-    database: databaseName(app, experiment, service),
-    user: roleName(app, experiment, service),
-    prefix: null,
-  }),
-  url: (endpoint, tenant) =>
-    `postgres://${userInfo(tenant)}@${endpoint.host}:${endpoint.port}/${encodeURIComponent(tenant.database ?? "")}`,
-  wellKnownEnv: (c) => ({
-    DATABASE_URL: c.url,
-    DATABASE_NAME: c.database ?? "",
-    DATABASE_USERNAME: c.user ?? "",
-    DATABASE_PASSWORD: c.password ?? "",
-  }),
+  ...sqlTenancy("postgres"),
   openAdmin,
   container: {
     repository: "postgres",
@@ -88,11 +75,6 @@ async function postgresLocations(version: string | null): Promise<string[]> {
     .then((m: { initdb: string }) => [dirname(m.initdb)])
     .catch(() => [] as string[]);
   return [...system.map((v) => join(DEBIAN_POSTGRESQL, v, "bin")), ...(version ? [] : bundled)];
-}
-
-/** `user:password`, URL-encoded. */
-export function userInfo(tenant: Tenant): string {
-  return `${encodeURIComponent(tenant.user ?? "")}:${encodeURIComponent(tenant.password ?? "")}`;
 }
 
 async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {

@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import { roleName } from "../../config/names.js";
 import type { AdminAccess, Tenant } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
-import { userInfo } from "./postgresql.js";
+import { userInfo } from "./sql.js";
 
 const ACL_FILE = "users.acl";
 /** Throwaway data: no snapshots, no append-only file. */
