@@ -21,7 +21,7 @@ export type {
   ServiceConfig,
   ValueSource,
 } from "./config/resolve.js";
-export { loadConfig } from "./config/resolve.js";
+export { loadConfig, serviceConfig } from "./config/resolve.js";
 export { PROVIDERS, PROVISION_TYPES, SERVICE_KINDS } from "./config/schema.js";
 export { ConfigError, LabtestError, type Problem, UsageError } from "./errors.js";
 export { labtestHome } from "./lab/home.js";

@@ -20,6 +20,24 @@ export interface ServiceConfig {
   options: ServiceSection["options"];
 }
 
+/** A service as the schema resolves it, for callers that build configurations in code. */
+export function serviceConfig(
+  provider: Provider,
+  service: ServiceKind,
+  provisionType: ProvisionType = "communal",
+  more: Partial<Omit<ServiceConfig, "provider" | "service" | "provision_type">> = {},
+): ServiceConfig {
+  return {
+    provider,
+    service,
+    provision_type: provisionType,
+    shared_experiment_name: null,
+    shared_app_name: null,
+    options: {},
+    ...more,
+  };
+}
+
 /** The experiment configuration with every default filled in. */
 export interface ExperimentConfig {
   app_name: string;

@@ -123,6 +123,11 @@ export class Services {
     return serviceEnvironment(await this.connections(app, experiment, options), explicit);
   }
 
+  /** Resolves when background work (spare databases being prepared) is done. */
+  settled(): Promise<void> {
+    return this.provisioner.settled();
+  }
+
   close(): Promise<void> {
     return this.provisioner.close();
   }

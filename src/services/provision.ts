@@ -201,6 +201,13 @@ export class Provisioner {
       .map((r) => r.owner);
   }
 
+  /** Resolves when the administrator sessions' background work is done. */
+  async settled(): Promise<void> {
+    await Promise.all(
+      [...this.admins.values()].map((a) => a.then((admin) => admin.settled?.()).catch(() => undefined)),
+    );
+  }
+
   async close(): Promise<void> {
     const admins = [...this.admins.values()];
     this.admins.clear();

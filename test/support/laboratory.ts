@@ -1,7 +1,9 @@
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { onTestFinished } from "vitest";
-import type { ServiceConfig } from "../../src/config/resolve.js";
+
+export { serviceConfig } from "../../src/config/resolve.js";
+
 import { LABELS } from "../../src/lab/labels.js";
 import { Registry } from "../../src/lab/registry.js";
 import { Services } from "../../src/services/index.js";
@@ -79,22 +81,4 @@ async function removeLaboratory(registry: Registry): Promise<void> {
         .catch(() => undefined),
     ),
   );
-}
-
-/** A service of the configuration, with the defaults the schema fills in. */
-export function serviceConfig(
-  provider: ServiceConfig["provider"],
-  kind: ServiceConfig["service"],
-  provisionType: ServiceConfig["provision_type"] = "communal",
-  more: Partial<ServiceConfig> = {},
-): ServiceConfig {
-  return {
-    provider,
-    service: kind,
-    provision_type: provisionType,
-    shared_experiment_name: null,
-    shared_app_name: null,
-    options: {},
-    ...more,
-  };
 }

@@ -12,6 +12,8 @@ export interface TenantAdmin {
   drop(tenant: Tenant): Promise<void>;
   /** Runs an SQL script (an initial data dump) inside the tenant's database. */
   load?(tenant: Tenant, script: string): Promise<void>;
+  /** Resolves when work the session does in the background (keeping spares ready) is done. */
+  settled?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -4,6 +4,7 @@ import pg from "pg";
 import { ProvisionError } from "../errors.js";
 import type { AdminAccess, Tenant } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
+import { spareDatabases } from "./postgresql-spares.js";
 import { sqlTenancy } from "./sql.js";
 
 const { escapeIdentifier: ident, escapeLiteral: literal } = pg;
@@ -93,6 +94,8 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
     await pool.end();
     throw error;
   }
+  const spares = spareDatabases(pool);
+  spares.refill();
   /** Runs `work` connected to `database` (ownership fixes and loads happen inside a database). */
   async function inDatabase(
     database: string,
@@ -119,10 +122,12 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
       const existing = await pool.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]);
       if (existing.rowCount) return "existed";
       const template = copyFrom ? ` TEMPLATE ${ident(required(copyFrom).database)}` : "";
+      // The admin must belong to the owner role to give it a database (PostgreSQL 16+).
+      await pool.query(`GRANT ${ident(user)} TO CURRENT_USER`);
       try {
-        // The admin must belong to the owner role to create a database owned by it (PostgreSQL 16+).
-        await pool.query(`GRANT ${ident(user)} TO CURRENT_USER`);
-        await pool.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(user)}${template}`);
+        if (!copyFrom && (await spares.claim(database)))
+          await pool.query(`ALTER DATABASE ${ident(database)} OWNER TO ${ident(user)}`);
+        else await pool.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(user)}${template}`);
       } catch (error) {
         if (copyFrom && (error as { code?: string }).code === OBJECT_IN_USE)
           throw new ProvisionError(
@@ -139,6 +144,7 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
         throw error;
       }
       await pool.query(`REVOKE ALL ON DATABASE ${ident(database)} FROM PUBLIC`);
+      spares.refill();
       if (copyFrom) {
         const source = required(copyFrom);
         await inDatabase(database, {}, (client) => reassignObjects(client, source.user, user));
@@ -164,7 +170,11 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
         await client.query(script);
       });
     },
-    close: () => pool.end(),
+    settled: () => spares.settled(),
+    async close() {
+      await spares.settled();
+      await pool.end();
+    },
   };
 }
 

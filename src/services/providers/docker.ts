@@ -77,6 +77,24 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
     }
   }
 
+  /** The experiment's network, created on first need (under a lock: Docker allows duplicate names). */
+  async function ensureNetwork(owner: Owner): Promise<string> {
+    const name = experimentNetwork(owner.app, owner.experiment);
+    await registry.withLock(`network-${name}`, async () => {
+      const existing = await docker.listNetworks({ filters: { name: [name] } });
+      if (existing.some((n) => n.Name === name)) return;
+      await docker.createNetwork({
+        Name: name,
+        Labels: {
+          [LABELS.laboratory]: registry.id,
+          [LABELS.app]: owner.app,
+          [LABELS.experiment]: owner.experiment,
+        },
+      });
+    });
+    return name;
+  }
+
   async function removeContainer(name: string, volume: string | null): Promise<void> {
     await docker.getContainer(name).remove({ force: true, v: true }).catch(ignoreNotFound);
     if (volume) await docker.getVolume(volume).remove().catch(ignoreNotFound);
@@ -113,6 +131,8 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
           : recipe.command({ ephemeral: spec.ephemeral, adminPassword: password });
         const port = `${spec.module.port}/tcp`;
         const data = recipe.dataDirectory;
+        // A dedicated server starts on its experiment's network, under its service's name.
+        const network = spec.owner ? await ensureNetwork(spec.owner) : null;
         await docker.createContainer({
           name: spec.id,
           Image: image,
@@ -128,7 +148,11 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
             RestartPolicy: { Name: "unless-stopped" },
             ...(volume && data ? { Mounts: [{ Type: "volume", Source: volume, Target: data }] } : {}),
             ...(spec.ephemeral && data ? { Tmpfs: { [data]: "rw" } } : {}),
+            ...(network ? { NetworkMode: network } : {}),
           },
+          ...(network && spec.owner
+            ? { NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.owner.service] } } } }
+            : {}),
         });
         await save(record);
         info = await inspect(spec.id);
@@ -151,19 +175,8 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
     },
 
     async attach(record, owner) {
-      const name = experimentNetwork(owner.app, owner.experiment);
-      const network = await registry.withLock(`network-${name}`, async () => {
-        const existing = await docker.listNetworks({ filters: { name: [name] } });
-        if (existing.some((n) => n.Name === name)) return docker.getNetwork(name);
-        return docker.createNetwork({
-          Name: name,
-          Labels: {
-            [LABELS.laboratory]: registry.id,
-            [LABELS.app]: owner.app,
-            [LABELS.experiment]: owner.experiment,
-          },
-        });
-      });
+      const name = await ensureNetwork(owner);
+      const network = docker.getNetwork(name);
       const container = String(record.details.container);
       const dedicated = record.provisionType === "independent";
       const info = await inspect(container);

@@ -1,0 +1,63 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+
+const { escapeIdentifier: ident } = pg;
+
+/** How many empty databases a communal server keeps ready. */
+const SPARE_COUNT = 3;
+const SPARE_PREFIX = "labtest_spare_";
+/** SQLSTATE invalid_catalog_name: another command claimed that spare first. */
+const INVALID_CATALOG_NAME = "3D000";
+
+/**
+ * Empty databases created ahead of need. CREATE DATABASE copies and syncs the whole template
+ * (over 100 ms on ordinary disks); renaming a spare and handing it to the tenant's role takes a
+ * few milliseconds, and the spare is replaced in the background.
+ */
+export interface SpareDatabases {
+  /** Renames a spare to `database`; false when none is ready (the caller creates it then). */
+  claim(database: string): Promise<boolean>;
+  /** Tops the spares up in the background, one at a time. */
+  refill(): void;
+  /** Resolves once the background work is done. */
+  settled(): Promise<void>;
+}
+
+export function spareDatabases(pool: pg.Pool): SpareDatabases {
+  let filling: Promise<void> = Promise.resolve();
+
+  async function spares(): Promise<string[]> {
+    const { rows } = await pool.query<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY oid",
+      [SPARE_PREFIX],
+    );
+    return rows.map((r) => r.datname);
+  }
+
+  return {
+    async claim(database) {
+      for (const spare of await spares()) {
+        try {
+          await pool.query(`ALTER DATABASE ${ident(spare)} RENAME TO ${ident(database)}`);
+          return true;
+        } catch (error) {
+          if ((error as { code?: string }).code !== INVALID_CATALOG_NAME) throw error;
+        }
+      }
+      return false;
+    },
+    refill() {
+      filling = filling
+        .then(async () => {
+          for (let count = (await spares()).length; count < SPARE_COUNT; count++) {
+            const name = `${SPARE_PREFIX}${randomBytes(6).toString("hex")}`;
+            await pool.query(`CREATE DATABASE ${ident(name)}`);
+            await pool.query(`REVOKE ALL ON DATABASE ${ident(name)} FROM PUBLIC`);
+          }
+        })
+        // A failed refill only costs speed: the next tenant is created directly.
+        .catch(() => undefined);
+    },
+    settled: () => filling,
+  };
+}
