@@ -132,10 +132,14 @@ export class Provisioner {
       // Recorded before anything exists, so a crash from here on leaves something down can find.
       if (!existing) await this.saveRecord(record);
       const server = await this.ensureServer(spec, config.provider);
-      const admin = await this.admin(server, config.provider);
-      const outcome = await admin.create(record.tenant, source?.tenant);
-      if (outcome === "created" && script !== null) await admin.load?.(record.tenant, script);
-      const appEndpoint = await this.provider(config.provider).attach(server, owner);
+      // Joining the experiment's network (a new bridge on docker) overlaps with the server's boot.
+      const [appEndpoint] = await Promise.all([
+        this.provider(config.provider).attach(server, owner),
+        this.admin(server, config.provider).then(async (admin) => {
+          const outcome = await admin.create(record.tenant, source?.tenant);
+          if (outcome === "created" && script !== null) await admin.load?.(record.tenant, script);
+        }),
+      ]);
       const ready: ServiceRecord = { ...record, appEndpoint, status: "ready" };
       await this.saveRecord(ready);
       return ready;
@@ -346,7 +350,12 @@ export class Provisioner {
         async () => {
           try {
             // A client can hang on a server that resets connections while it starts; each try is bounded.
-            return await pTimeout(module.openAdmin(server.admin), { milliseconds: ATTEMPT_TIMEOUT_MS });
+            return await pTimeout(
+              module.openAdmin(server.admin, { communal: server.provisionType === "communal" }),
+              {
+                milliseconds: ATTEMPT_TIMEOUT_MS,
+              },
+            );
           } catch (error) {
             lastError = error;
             if (await provider.stopped(server)) throw new AbortError("the server stopped");

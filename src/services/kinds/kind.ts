@@ -88,8 +88,11 @@ export interface ServiceKindModule {
   extraEnv?(connection: Connection): Record<string, string>;
   /** The well-known variables when it is the only service of its family. */
   wellKnownEnv(connection: Connection): Record<string, string>;
-  /** Connects as administrator; fails (quickly) when the server does not answer yet. */
-  openAdmin(access: AdminAccess): Promise<TenantAdmin>;
+  /**
+   * Connects as administrator; fails (quickly) when the server does not answer yet. `communal`:
+   * the server will see many tenants come and go (worth preparing for them).
+   */
+  openAdmin(access: AdminAccess, options: { communal: boolean }): Promise<TenantAdmin>;
   container: ContainerRecipe;
   native: NativeRecipe;
 }

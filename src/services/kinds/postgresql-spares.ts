@@ -3,8 +3,8 @@ import pg from "pg";
 
 const { escapeIdentifier: ident } = pg;
 
-/** How many empty databases a communal server keeps ready. */
-const SPARE_COUNT = 3;
+/** How many empty databases a communal server keeps ready (a dedicated one keeps none). */
+export const SPARE_COUNT = 3;
 const SPARE_PREFIX = "labtest_spare_";
 /** SQLSTATE invalid_catalog_name: another command claimed that spare first. */
 const INVALID_CATALOG_NAME = "3D000";
@@ -23,7 +23,7 @@ export interface SpareDatabases {
   settled(): Promise<void>;
 }
 
-export function spareDatabases(pool: pg.Pool): SpareDatabases {
+export function spareDatabases(pool: pg.Pool, wanted: number): SpareDatabases {
   let filling: Promise<void> = Promise.resolve();
 
   async function spares(): Promise<string[]> {
@@ -49,7 +49,8 @@ export function spareDatabases(pool: pg.Pool): SpareDatabases {
     refill() {
       filling = filling
         .then(async () => {
-          for (let count = (await spares()).length; count < SPARE_COUNT; count++) {
+          if (wanted === 0) return;
+          for (let count = (await spares()).length; count < wanted; count++) {
             const name = `${SPARE_PREFIX}${randomBytes(6).toString("hex")}`;
             await pool.query(`CREATE DATABASE ${ident(name)}`);
             await pool.query(`REVOKE ALL ON DATABASE ${ident(name)} FROM PUBLIC`);

@@ -4,7 +4,7 @@ import pg from "pg";
 import { ProvisionError } from "../errors.js";
 import type { AdminAccess, Tenant } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
-import { spareDatabases } from "./postgresql-spares.js";
+import { SPARE_COUNT, spareDatabases } from "./postgresql-spares.js";
 import { sqlTenancy } from "./sql.js";
 
 const { escapeIdentifier: ident, escapeLiteral: literal } = pg;
@@ -78,7 +78,7 @@ async function postgresLocations(version: string | null): Promise<string[]> {
   return [...system.map((v) => join(DEBIAN_POSTGRESQL, v, "bin")), ...(version ? [] : bundled)];
 }
 
-async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
+async function openAdmin(access: AdminAccess, options: { communal: boolean }): Promise<TenantAdmin> {
   const settings = {
     host: access.host,
     port: access.port,
@@ -94,7 +94,8 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
     await pool.end();
     throw error;
   }
-  const spares = spareDatabases(pool);
+  // A dedicated server has one tenant: spares would only compete with it for the disk.
+  const spares = spareDatabases(pool, options.communal ? SPARE_COUNT : 0);
   spares.refill();
   /** Runs `work` connected to `database` (ownership fixes and loads happen inside a database). */
   async function inDatabase(

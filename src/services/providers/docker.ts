@@ -124,15 +124,18 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
       if (!info) {
         await ensureImage(image);
         const labels = labelsOf(spec);
-        if (volume) await docker.createVolume({ Name: volume, Labels: labels });
+        // A dedicated server lives on its experiment's network only, under its service's name:
+        // joining at creation costs less than connecting a running container.
+        const [network] = await Promise.all([
+          spec.owner ? ensureNetwork(spec.owner) : null,
+          volume ? docker.createVolume({ Name: volume, Labels: labels }) : null,
+        ]);
         const recipe = spec.module.container;
         const { entrypoint, cmd } = spec.command
           ? { entrypoint: undefined, cmd: spec.command }
           : recipe.command({ ephemeral: spec.ephemeral, adminPassword: password });
         const port = `${spec.module.port}/tcp`;
         const data = recipe.dataDirectory;
-        // A dedicated server starts on its experiment's network, under its service's name.
-        const network = spec.owner ? await ensureNetwork(spec.owner) : null;
         await docker.createContainer({
           name: spec.id,
           Image: image,
@@ -155,7 +158,6 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
             : {}),
         });
         await save(record);
-        info = await inspect(spec.id);
       }
       if (!info?.State.Running) {
         await docker.getContainer(spec.id).start();
