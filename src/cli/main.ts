@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { LabtestError } from "../errors.js";
 import { registerConfigCommands } from "./config.js";
+import { registerGcCommand } from "./gc.js";
 import { type CliIo, processIo, writeJson } from "./io.js";
 import { registerServicesCommands } from "./services.js";
 import { registerStateCommands, stateOption } from "./state.js";
@@ -30,6 +31,7 @@ export function buildProgram(io: CliIo): Command {
   registerConfigCommands(program, io);
   registerStateCommands(program, io);
   registerServicesCommands(program, io);
+  registerGcCommand(program, io);
   return program;
 }
 

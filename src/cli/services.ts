@@ -128,7 +128,8 @@ function shellQuote(value: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]*$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-async function withLaboratory<T>(
+/** Opens the laboratory (its home and state) for a command, and closes it afterwards. */
+export async function withLaboratory<T>(
   io: CliIo,
   globals: StateGlobals,
   use: (lab: Services) => Promise<T>,

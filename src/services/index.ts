@@ -123,6 +123,15 @@ export class Services {
     return serviceEnvironment(await this.connections(app, experiment, options), explicit);
   }
 
+  /**
+   * Removes what crashes left behind (half-created services, servers and Docker objects or
+   * data directories no record accounts for); objects younger than `graceMs` are left to the
+   * command that may still be creating them. Returns what it removed.
+   */
+  collectGarbage(graceMs = 5 * 60_000): Promise<string[]> {
+    return this.provisioner.collectGarbage(graceMs);
+  }
+
   /** Resolves when background work (spare databases being prepared) is done. */
   settled(): Promise<void> {
     return this.provisioner.settled();

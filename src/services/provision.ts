@@ -150,10 +150,14 @@ export class Provisioner {
    * Takes one service down: drops its tenant, and for an independent service its server. A
    * service that others share is kept unless `force`.
    */
-  async down(owner: Owner, force: boolean): Promise<ServiceRecord | undefined> {
+  async down(
+    owner: Owner,
+    force: boolean,
+    only: (record: ServiceRecord) => boolean = () => true,
+  ): Promise<ServiceRecord | undefined> {
     return this.registry.withLock(serviceLock(owner), async () => {
       const record = await this.record(owner);
-      if (!record) return undefined;
+      if (!record || !only(record)) return undefined;
       const dependants = (await this.dependants(owner)).map(ownerName);
       if (dependants.length > 0 && !force)
         throw new ProvisionError(`service ${ownerName(owner)} is shared by other experiments`, [
@@ -177,6 +181,39 @@ export class Provisioner {
       await this.registry.remove("services", owner.app, owner.experiment, owner.service);
       return record;
     });
+  }
+
+  /**
+   * Cleans what crashes left: services stuck half-created (their command is gone: its lock went
+   * stale), dedicated servers no service uses, and unrecorded objects older than `graceMs`.
+   */
+  async collectGarbage(graceMs: number): Promise<string[]> {
+    const removed: string[] = [];
+    for (const record of await this.records()) {
+      if (record.status !== "creating") continue;
+      if (await this.down(record.owner, true, (r) => r.status === "creating"))
+        removed.push(`service ${ownerName(record.owner)} (left half-created)`);
+    }
+    // Servers are listed before services: a server is recorded only after its service is.
+    const servers = await this.registry.list<ServerRecord>("servers");
+    const services = await this.records();
+    const used = new Set(services.map((r) => r.server));
+    for (const server of servers) {
+      if (server.provisionType !== "independent" || used.has(server.id)) continue;
+      await this.registry.withLock(`server-${server.id}`, async () => {
+        await this.forgetAdmin(server);
+        await this.provider(server.provider).remove(server);
+        await this.registry.remove("servers", server.id);
+      });
+      removed.push(`server ${server.id} (no service uses it)`);
+    }
+    const known = new Set(
+      servers.filter((s) => s.provisionType === "communal" || used.has(s.id)).map((s) => s.id),
+    );
+    const experiments = new Set(services.map((r) => `${r.owner.app}/${r.owner.experiment}`));
+    for (const provider of Object.values(this.providers))
+      removed.push(...(await provider.sweep(known, experiments, graceMs)));
+    return removed;
   }
 
   /** After an experiment's last service is gone, providers undo what they set up for it (networks). */

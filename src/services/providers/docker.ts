@@ -209,6 +209,36 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
       if (Object.keys(remaining.Containers ?? {}).length === 0) await network.remove().catch(ignoreNotFound);
     },
 
+    async sweep(servers, experiments, graceMs) {
+      const removed: string[] = [];
+      const ours = { filters: { label: [`${LABELS.laboratory}=${registry.id}`] } };
+      const old = (created: number) => Date.now() - created > graceMs;
+      for (const c of await docker.listContainers({ all: true, ...ours }))
+        if (!servers.has(c.Labels[LABELS.server] ?? "") && old(c.Created * 1000)) {
+          await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreNotFound);
+          removed.push(`container ${c.Names[0]?.replace(/^\//, "") ?? c.Id}`);
+        }
+      for (const v of (await docker.listVolumes(ours)).Volumes ?? [])
+        if (
+          !servers.has(v.Labels?.[LABELS.server] ?? "") &&
+          old(Date.parse((v as { CreatedAt?: string }).CreatedAt ?? ""))
+        ) {
+          await docker.getVolume(v.Name).remove().catch(ignoreNotFound);
+          removed.push(`volume ${v.Name}`);
+        }
+      for (const n of await docker.listNetworks(ours)) {
+        const experiment = `${n.Labels?.[LABELS.app]}/${n.Labels?.[LABELS.experiment]}`;
+        if (experiments.has(experiment) || !old(Date.parse(n.Created))) continue;
+        const { Containers } = (await docker.getNetwork(n.Id).inspect()) as {
+          Containers?: Record<string, unknown>;
+        };
+        if (Object.keys(Containers ?? {}).length > 0) continue;
+        await docker.getNetwork(n.Id).remove().catch(ignoreNotFound);
+        removed.push(`network ${n.Name}`);
+      }
+      return removed;
+    },
+
     async stopped(record) {
       const info = await inspect(String(record.details.container));
       return !info || info.State.Status === "exited" || info.State.Status === "dead";

@@ -57,5 +57,6 @@ export function externalProvider(): ServerProvider {
     releaseExperiment: async () => undefined,
     logs: async (record) => `(external server ${record.details.url}: its logs are not the laboratory's)`,
     stopped: async () => false,
+    sweep: async () => [],
   };
 }

@@ -4,10 +4,12 @@ import {
   constants,
   mkdir,
   open,
+  readdir,
   readFile,
   readlink,
   realpath,
   rm,
+  stat,
   writeFile,
 } from "node:fs/promises";
 import { delimiter, join } from "node:path";
@@ -44,7 +46,7 @@ export function localProvider(registry: Registry): ServerProvider {
       const serverDirectory = registry.directory("servers", spec.id);
       await registry.ensureDirectory(serverDirectory);
       const dataDirectory = spec.ephemeral
-        ? join(MEMORY_DIRECTORY, `labtest-${registry.id}-${spec.id}`)
+        ? join(MEMORY_DIRECTORY, `${ephemeralPrefix(registry)}${spec.id}`)
         : join(serverDirectory, "data");
       const record: ServerRecord = previous ?? {
         id: spec.id,
@@ -143,7 +145,49 @@ export function localProvider(registry: Registry): ServerProvider {
     releaseExperiment: async () => undefined,
     logs: (record) => tail(String(record.details.log)),
     stopped: async (record) => !(await isRunning(record)),
+
+    async sweep(servers, _experiments, graceMs) {
+      const removed: string[] = [];
+      const directories = [
+        ...(await readdir(registry.directory("servers")).catch(() => [] as string[])).map((name) => ({
+          id: name,
+          path: registry.directory("servers", name),
+        })),
+        ...(await readdir(MEMORY_DIRECTORY).catch(() => [] as string[]))
+          .filter((name) => name.startsWith(ephemeralPrefix(registry)))
+          .map((name) => ({
+            id: name.slice(ephemeralPrefix(registry).length),
+            path: join(MEMORY_DIRECTORY, name),
+          })),
+      ];
+      for (const { id, path } of directories) {
+        if (id.endsWith(".json") || servers.has(id)) continue;
+        const info = await stat(path).catch(() => undefined);
+        if (!info?.isDirectory() || Date.now() - info.mtimeMs <= graceMs) continue;
+        // A server started just before a crash runs unrecorded: its command line names its directory.
+        for (const pid of await processesUsing(path)) await stop(pid);
+        await rm(path, { recursive: true, force: true });
+        removed.push(`server directory ${path}`);
+      }
+      return removed;
+    },
   };
+}
+
+function ephemeralPrefix(registry: Registry): string {
+  return `labtest-${registry.id}-`;
+}
+
+/** The processes whose command line mentions `path`. */
+async function processesUsing(path: string): Promise<number[]> {
+  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name));
+  const using = await Promise.all(
+    pids.map(async (pid) => {
+      const commandLine = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+      return commandLine.includes(path) ? Number(pid) : null;
+    }),
+  );
+  return using.filter((pid): pid is number => pid !== null);
 }
 
 /**

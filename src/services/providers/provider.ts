@@ -57,4 +57,11 @@ export interface ServerProvider {
   logs(record: ServerRecord): Promise<string>;
   /** Whether the server has stopped for good (so waiting for it is pointless). */
   stopped(record: ServerRecord): Promise<boolean>;
+  /**
+   * Removes what the laboratory made and no longer accounts for (left by a crash between
+   * creating something and recording it): servers not in `servers`, networks of experiments not
+   * in `experiments` (`app/experiment`). Only what is older than `graceMs`, so work in progress
+   * is never taken. Returns a line per object removed.
+   */
+  sweep(servers: ReadonlySet<string>, experiments: ReadonlySet<string>, graceMs: number): Promise<string[]>;
 }
