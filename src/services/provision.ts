@@ -103,7 +103,7 @@ export class Provisioner {
     const script = config.options.initial_data
       ? await initialData(config.options.initial_data, request.directory, name)
       : null;
-    const source = config.options.copy_from ? await this.copySource(owner, config, spec) : null;
+    const source = config.options.copy_from ? await this.copySource(owner, config) : null;
     return { owner, config, spec, script, source };
   }
 
@@ -136,8 +136,10 @@ export class Provisioner {
       const [appEndpoint] = await Promise.all([
         this.provider(config.provider).attach(server, owner),
         this.admin(server, config.provider).then(async (admin) => {
-          const outcome = await admin.create(record.tenant, source?.tenant);
-          if (outcome === "created" && script !== null) await admin.load?.(record.tenant, script);
+          const sameServer = source?.server === server.id;
+          const outcome = await admin.create(record.tenant, sameServer ? source?.tenant : undefined);
+          if (outcome === "created" && source) await admin.load?.(record.tenant, await this.dump(source));
+          if (outcome !== "existed" && script !== null) await admin.load?.(record.tenant, script);
         }),
       ]);
       const ready: ServiceRecord = { ...record, appEndpoint, status: "ready" };
@@ -323,8 +325,18 @@ export class Provisioner {
     return target;
   }
 
-  /** The tenant `copy_from` names: the same service of another experiment, on the same server. */
-  private async copySource(owner: Owner, config: ServiceConfig, spec: ServerSpec): Promise<ServiceRecord> {
+  /** The data of a tenant as an SQL script, made by its server's own dump program. */
+  private async dump(source: ServiceRecord): Promise<string> {
+    const module = serviceKind(source.kind);
+    const recorded = await this.server(source.server);
+    if (!module.dump || !recorded)
+      throw new ProvisionError(`cannot copy ${ownerName(source.owner)}: its server is gone`);
+    const server = await this.ensureServer(undefined, source.provider, recorded);
+    return module.dump(await this.provider(source.provider).tools(server), source.tenant);
+  }
+
+  /** The tenant `copy_from` names: the same service of another experiment. */
+  private async copySource(owner: Owner, config: ServiceConfig): Promise<ServiceRecord> {
     const from: Owner = { ...owner, experiment: experimentName(config.options.copy_from ?? "") };
     const where = `service ${owner.service}: options.copy_from`;
     if (!["postgresql", "mysql", "mariadb"].includes(config.service))
@@ -340,14 +352,17 @@ export class Provisioner {
           fix: `bring ${from.experiment} up first, or fix the name`,
         },
       ]);
-    if (source.server !== spec.id || source.provisionType === "shared")
-      throw new ProvisionError(`cannot copy ${ownerName(from)}: it is on another server`, [
-        {
-          where,
-          what: "a database is copied inside its server, so both must be communal on the same server",
-          fix: "use provision_type: communal for both, with the same provider and version",
-        },
-      ]);
+    if (source.kind !== config.service)
+      throw new ProvisionError(
+        `cannot copy ${ownerName(from)}: it is ${source.kind}, not ${config.service}`,
+        [
+          {
+            where,
+            what: "a database is copied into one of the same kind",
+            fix: "name an experiment whose service is the same kind",
+          },
+        ],
+      );
     return source;
   }
 

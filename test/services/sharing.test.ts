@@ -130,6 +130,48 @@ describe("data at creation", () => {
     },
   );
 
+  test.each([
+    ["postgresql", "local", "communal"],
+    ["postgresql", "docker", "independent"],
+    ["mariadb", "docker", "independent"],
+  ] as const)(
+    "%s: copy_from while the source is in use, or onto another (%s %s) server, goes through the source server's dump",
+    async (kind, provider, provisionType) => {
+      const lab = await testLaboratory();
+      await writeFile(
+        join(lab.home, "seed.sql"),
+        "CREATE TABLE notes (body text); INSERT INTO notes VALUES ('seed');",
+      );
+      const seeded = serviceConfig(provider, kind, "communal", { options: { initial_data: "seed.sql" } });
+      await lab.services.up({
+        app: "shop",
+        experiment: "main",
+        directory: lab.home,
+        services: { db: seeded },
+      });
+      const main = await lab.services.environment("shop", "main", {}, { hostReachable: true });
+      // The source's app holds a session open: PostgreSQL cannot use its database as a template.
+      const { default: pg } = await import("pg");
+      const session = kind === "postgresql" ? new pg.Client({ connectionString: main.DB_URL }) : null;
+      await session?.connect();
+      try {
+        const copy = serviceConfig(provider, kind, provisionType, { options: { copy_from: "main" } });
+        await lab.services.up({
+          app: "shop",
+          experiment: "copy",
+          directory: lab.home,
+          services: { db: copy },
+        });
+      } finally {
+        await session?.end();
+      }
+      const copied = await lab.services.environment("shop", "copy", {}, { hostReachable: true });
+      expect(await readNotes(kind, copied)).toEqual(["seed"]);
+      await writeAndRead(kind, copied, "DB", "only in the copy");
+      expect(await readNotes(kind, main)).toEqual(["seed"]);
+    },
+  );
+
   test("a missing initial_data file is reported before anything is created", async () => {
     const lab = await testLaboratory();
     const request = {

@@ -4,10 +4,11 @@ import type { AdminAccess, Connection, Endpoint, Tenant } from "../model.js";
 export interface TenantAdmin {
   /**
    * Creates the tenant, or brings an existing one back to `tenant` (same password, same
-   * grants): calling it twice changes nothing. With `copyFrom`, a new tenant starts as a copy
-   * of that tenant's data.
+   * grants): calling it twice changes nothing. With `copyFrom` (a tenant of the same server), a
+   * new tenant starts as a copy of its data when the server can copy it now ("copied"); else it
+   * starts empty ("created") and the caller copies through a dump.
    */
-  create(tenant: Tenant, copyFrom?: Tenant): Promise<"created" | "existed">;
+  create(tenant: Tenant, copyFrom?: Tenant): Promise<"created" | "copied" | "existed">;
   /** Removes the tenant and its data; a tenant that is already gone is not an error. */
   drop(tenant: Tenant): Promise<void>;
   /** Runs an SQL script (an initial data dump) inside the tenant's database. */
@@ -15,6 +16,13 @@ export interface TenantAdmin {
   /** Resolves when work the session does in the background (keeping spares ready) is done. */
   settled?(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A program of a server's own installation, run where it can reach the server as `admin`. */
+export interface ServerTools {
+  run: RunProgram;
+  /** The administrator's access as seen by those programs. */
+  admin: AdminAccess;
 }
 
 /** How a kind runs as a container: what the official image expects. */
@@ -36,8 +44,15 @@ export interface ContainerRecipe {
   };
 }
 
-/** Runs a program of the server's installation (the laboratory supplies where and as whom). */
-export type RunProgram = (program: string, args: string[], options?: { input?: string }) => Promise<string>;
+/**
+ * Runs a program of the server's installation (the laboratory supplies where and as whom); the
+ * first of `program`'s names that exists is run. Resolves to its standard output.
+ */
+export type RunProgram = (
+  program: string | readonly string[],
+  args: string[],
+  options?: { input?: string; env?: Record<string, string> },
+) => Promise<string>;
 
 /** How a kind runs as a native process on the laboratory host. */
 export interface NativeRecipe {
@@ -88,6 +103,8 @@ export interface ServiceKindModule {
   extraEnv?(connection: Connection): Record<string, string>;
   /** The well-known variables when it is the only service of its family. */
   wellKnownEnv(connection: Connection): Record<string, string>;
+  /** An SQL script recreating the tenant's data (no owners, no grants), made with the server's tools. */
+  dump?(tools: ServerTools, tenant: Tenant): Promise<string>;
   /**
    * Connects as administrator; fails (quickly) when the server does not answer yet. `communal`:
    * the server will see many tenants come and go (worth preparing for them).

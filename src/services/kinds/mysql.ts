@@ -15,6 +15,21 @@ function mysqlFamily(flavour: "mariadb" | "mysql"): ServiceKindModule {
     port: 3306,
     adminUser: "root",
     ...sqlTenancy("mysql"),
+    dump: ({ admin, run }, tenant) =>
+      run(
+        ["mariadb-dump", "mysqldump"],
+        [
+          "--single-transaction",
+          "--routines",
+          "--triggers",
+          "--skip-lock-tables",
+          `--host=${admin.host}`,
+          `--port=${admin.port}`,
+          `--user=${admin.user ?? "root"}`,
+          required(tenant).database,
+        ],
+        { env: { MYSQL_PWD: admin.password ?? "" } },
+      ),
     openAdmin,
     container: {
       repository: flavour,
@@ -122,7 +137,8 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
         if (copyFrom) await copyTables(pool, required(copyFrom).database, database);
       }
       await pool.query(`GRANT ALL ON ${grantTarget(database)} TO ?@'%'`, [user]);
-      return existed ? "existed" : "created";
+      if (existed) return "existed";
+      return copyFrom ? "copied" : "created";
     },
     async drop(tenant) {
       const { database, user } = required(tenant);

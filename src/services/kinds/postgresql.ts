@@ -19,6 +19,24 @@ export const postgresql: ServiceKindModule = {
   port: 5432,
   adminUser: "postgres",
   ...sqlTenancy("postgres"),
+  async dump(tools, tenant) {
+    const { admin, run } = tools;
+    // INSERTs, not COPY: the script is replayed over an ordinary client connection.
+    return run(
+      "pg_dump",
+      [
+        "--no-owner",
+        "--no-privileges",
+        "--inserts",
+        "--rows-per-insert=1000",
+        `--host=${admin.host}`,
+        `--port=${admin.port}`,
+        `--username=${admin.user ?? "postgres"}`,
+        `--dbname=${required(tenant).database}`,
+      ],
+      { env: { PGPASSWORD: admin.password ?? "" } },
+    );
+  },
   openAdmin,
   container: {
     repository: "postgres",
@@ -125,30 +143,28 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
       const template = copyFrom ? ` TEMPLATE ${ident(required(copyFrom).database)}` : "";
       // The admin must belong to the owner role to give it a database (PostgreSQL 16+).
       await pool.query(`GRANT ${ident(user)} TO CURRENT_USER`);
+      let copied = false;
       try {
-        if (!copyFrom && (await spares.claim(database)))
+        if (copyFrom) {
+          await pool.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(user)}${template}`);
+          copied = true;
+        } else if (await spares.claim(database)) {
           await pool.query(`ALTER DATABASE ${ident(database)} OWNER TO ${ident(user)}`);
-        else await pool.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(user)}${template}`);
+        } else {
+          await pool.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(user)}`);
+        }
       } catch (error) {
-        if (copyFrom && (error as { code?: string }).code === OBJECT_IN_USE)
-          throw new ProvisionError(
-            `cannot copy database ${copyFrom.database}: other sessions are connected to it`,
-            [
-              {
-                where: `database ${copyFrom.database}`,
-                what: "PostgreSQL copies a database only while nobody else is connected to it",
-                fix: "stop the source experiment's app (or wait for its connections to close) and run up again",
-              },
-            ],
-            { cause: error },
-          );
-        throw error;
+        // A template must have no other sessions: while the source's app is connected, the copy
+        // goes through a dump instead.
+        if (!copyFrom || (error as { code?: string }).code !== OBJECT_IN_USE) throw error;
+        await pool.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(user)}`);
       }
       await pool.query(`REVOKE ALL ON DATABASE ${ident(database)} FROM PUBLIC`);
       spares.refill();
-      if (copyFrom) {
+      if (copied && copyFrom) {
         const source = required(copyFrom);
         await inDatabase(database, {}, (client) => reassignObjects(client, source.user, user));
+        return "copied";
       }
       return "created";
     },
@@ -167,8 +183,11 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
           },
         ]);
       const { database, user } = required(tenant);
+      // pg_dump (since 15.14, 16.10, 17.6) guards plain dumps with psql's \restrict lines; the
+      // server itself does not know them.
+      const sql = script.replace(/^\\(un)?restrict\b.*$/gm, "");
       await inDatabase(database, { user, password: tenant.password ?? "" }, async (client) => {
-        await client.query(script);
+        await client.query(sql);
       });
     },
     settled: () => spares.settled(),

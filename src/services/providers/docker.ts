@@ -1,9 +1,12 @@
 import { randomBytes } from "node:crypto";
+import { PassThrough } from "node:stream";
+import { text } from "node:stream/consumers";
 import Docker from "dockerode";
 import { resourceName } from "../../config/names.js";
 import { LABELS } from "../../lab/labels.js";
 import type { Registry } from "../../lab/registry.js";
 import { ProvisionError } from "../errors.js";
+import type { RunProgram } from "../kinds/kind.js";
 import type { Owner } from "../model.js";
 import type { ServerProvider, ServerRecord, ServerSpec } from "./provider.js";
 
@@ -239,6 +242,39 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
       return removed;
     },
 
+    async tools(record) {
+      const container = docker.getContainer(String(record.details.container));
+      const run: RunProgram = async (program, args, options = {}) => {
+        if (options.input !== undefined)
+          throw new Error("programs in a server's container take no input here");
+        for (const name of typeof program === "string" ? [program] : program) {
+          const result = await execIn(container, [name, ...args], options.env ?? {});
+          // 126/127: the image has no such program; the next name may be the one it has.
+          if (result.exitCode === 126 || result.exitCode === 127) continue;
+          if (result.exitCode !== 0)
+            throw new ProvisionError(`${name} failed in container ${record.id} (exit ${result.exitCode})`, [
+              {
+                where: `container ${record.id}`,
+                what: result.stderr.trim().split("\n").slice(-10).join("\n"),
+              },
+            ]);
+          return result.stdout;
+        }
+        throw new ProvisionError(`image of ${record.id} has no ${[program].flat().join(" or ")}`, [
+          {
+            where: `container ${record.id}`,
+            what: "the program is not in the image",
+            fix: "use an image that ships its client programs (the official ones do)",
+          },
+        ]);
+      };
+      // Inside the container the server answers on its own port, on loopback.
+      return {
+        run,
+        admin: { ...record.admin, host: "127.0.0.1", port: Number(record.details.containerPort) },
+      };
+    },
+
     async stopped(record) {
       const info = await inspect(String(record.details.container));
       return !info || info.State.Status === "exited" || info.State.Status === "dead";
@@ -255,6 +291,33 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
       }
     },
   };
+}
+
+/** Runs a command in a running container and collects its output and exit code. */
+async function execIn(
+  container: Docker.Container,
+  cmd: string[],
+  env: Record<string, string>,
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const exec = await container.exec({
+    Cmd: cmd,
+    Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+    AttachStdout: true,
+    AttachStderr: true,
+  });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const [out, err] = [text(stdout), text(stderr)];
+  container.modem.demuxStream(stream, stdout, stderr);
+  await new Promise<void>((resolve, reject) => {
+    stream.on("end", resolve);
+    stream.on("error", reject);
+  });
+  stdout.end();
+  stderr.end();
+  const { ExitCode } = await exec.inspect();
+  return { exitCode: ExitCode ?? -1, stdout: await out, stderr: await err };
 }
 
 function ignoreNotFound(error: { statusCode?: number }): void {

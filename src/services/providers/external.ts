@@ -1,4 +1,5 @@
 import { ProvisionError } from "../errors.js";
+import { programRunner } from "./local.js";
 import type { ServerProvider, ServerRecord } from "./provider.js";
 
 /**
@@ -53,6 +54,8 @@ export function externalProvider(): ServerProvider {
       return record;
     },
     remove: async () => undefined,
+    // Nothing of the server is on the laboratory: its client programs come from the host's PATH.
+    tools: async (record) => ({ run: programRunner(null), admin: record.admin }),
     attach: async (record) => ({ host: record.admin.host, port: record.admin.port }),
     releaseExperiment: async () => undefined,
     logs: async (record) => `(external server ${record.details.url}: its logs are not the laboratory's)`,

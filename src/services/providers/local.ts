@@ -12,13 +12,13 @@ import {
   stat,
   writeFile,
 } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { execa } from "execa";
 import getPort from "get-port";
 import pRetry, { AbortError } from "p-retry";
 import type { Registry } from "../../lab/registry.js";
 import { ProvisionError } from "../errors.js";
-import type { NativeContext, NativeRecipe } from "../kinds/kind.js";
+import type { NativeContext, NativeRecipe, RunProgram } from "../kinds/kind.js";
 import { randomPassword } from "./docker.js";
 import type { ServerProvider, ServerRecord, ServerSpec } from "./provider.js";
 
@@ -78,7 +78,7 @@ export function localProvider(registry: Registry): ServerProvider {
           return file;
         },
       };
-      const run = runAs(account);
+      const run = programRunner(account);
       if (!(await exists(join(dataDirectory, INITIALIZED)))) {
         await rm(dataDirectory, { recursive: true, force: true });
         await mkdir(dataDirectory, { recursive: true, mode: 0o700 });
@@ -142,6 +142,11 @@ export function localProvider(registry: Registry): ServerProvider {
     },
 
     attach: async (record) => ({ host: "127.0.0.1", port: record.admin.port }),
+    // A server's client programs (pg_dump, …) sit next to it; they connect over TCP as labtest's user.
+    tools: async (record) => ({
+      run: programRunner(null, [dirname(String(record.details.program))]),
+      admin: record.admin,
+    }),
     releaseExperiment: async () => undefined,
     logs: (record) => tail(String(record.details.log)),
     stopped: async (record) => !(await isRunning(record)),
@@ -269,18 +274,46 @@ async function serverAccount(recipe: NativeRecipe): Promise<Account | null> {
   return accounts.get(recipe.account ?? "nobody") ?? accounts.get("nobody") ?? null;
 }
 
-function runAs(account: Account | null) {
-  return async (program: string, args: string[], options: { input?: string } = {}): Promise<string> => {
-    const result = await execa(program, args, {
+/**
+ * Runs programs as `account` (or as labtest's user), each found by name in `directories`, then
+ * on PATH; a program given by absolute path is run as it is.
+ */
+export function programRunner(account: Account | null, directories: readonly string[] = []): RunProgram {
+  return async (program, args, options = {}) => {
+    const names = typeof program === "string" ? [program] : program;
+    const searched = [...directories, ...(process.env.PATH ?? "").split(delimiter)].filter(Boolean);
+    let path: string | undefined;
+    for (const name of names) {
+      for (const candidate of name.startsWith("/") ? [name] : searched.map((d) => join(d, name)))
+        if (await exists(candidate, constants.X_OK)) {
+          path = candidate;
+          break;
+        }
+      if (path) break;
+    }
+    if (!path)
+      throw new ProvisionError(`${names.join(" or ")} is not installed on the laboratory`, [
+        {
+          where: "the laboratory host",
+          what: `looked for in ${searched.join(", ")}`,
+          fix: `install the package that provides ${names[0]}`,
+        },
+      ]);
+    const result = await execa(path, args, {
       ...(options.input === undefined ? {} : { input: options.input }),
+      ...(options.env ? { env: options.env } : {}),
       ...(account ? { uid: account.uid, gid: account.gid } : {}),
       cwd: "/",
       reject: false,
-      all: true,
+      stripFinalNewline: false,
+      stderr: "pipe",
     });
     if (result.exitCode !== 0)
-      throw new ProvisionError(`${program} failed (exit ${result.exitCode})`, [
-        { where: [program, ...args].join(" "), what: significantLines(String(result.all ?? "")) },
+      throw new ProvisionError(`${path} failed (exit ${result.exitCode})`, [
+        {
+          where: [path, ...args].join(" "),
+          what: significantLines(String(result.stderr || result.stdout)),
+        },
       ]);
     return String(result.stdout ?? "");
   };

@@ -1,5 +1,5 @@
 import type { Provider, ServiceKind } from "../../config/schema.js";
-import type { ServiceKindModule } from "../kinds/kind.js";
+import type { ServerTools, ServiceKindModule } from "../kinds/kind.js";
 import type { AdminAccess, Endpoint, Owner } from "../model.js";
 
 /** What to run: one server of a kind, communal (for every experiment) or dedicated to one. */
@@ -53,6 +53,8 @@ export interface ServerProvider {
   attach(record: ServerRecord, owner: Owner): Promise<Endpoint>;
   /** Undoes `attach` for a whole experiment once it has no services left (its network, …). */
   releaseExperiment(app: string, experiment: string): Promise<void>;
+  /** Runs the server's own client programs (pg_dump, mariadb-dump) where they reach it. */
+  tools(record: ServerRecord): Promise<ServerTools>;
   /** The server's last log lines, to explain why it did not become ready. */
   logs(record: ServerRecord): Promise<string>;
   /** Whether the server has stopped for good (so waiting for it is pointless). */
