@@ -100,10 +100,13 @@ export class Provisioner {
       return { owner, config, spec: null, script: null, source: await this.sharedTarget(owner, config) };
     checkOptions(owner, config);
     const spec = await serverSpec(this.options.state, this.registry.id, owner, config);
-    const script = config.options.initial_data
-      ? await initialData(config.options.initial_data, request.directory, name)
-      : null;
-    const source = config.options.copy_from ? await this.copySource(owner, config) : null;
+    // Initial data and copies are for creation: a service already up keeps its data.
+    const creating = existing?.status !== "ready";
+    const script =
+      creating && config.options.initial_data
+        ? await initialData(config.options.initial_data, request.directory, name)
+        : null;
+    const source = creating && config.options.copy_from ? await this.copySource(owner, config) : null;
     return { owner, config, spec, script, source };
   }
 
@@ -136,6 +139,8 @@ export class Provisioner {
       const [appEndpoint] = await Promise.all([
         this.provider(config.provider).attach(server, owner),
         this.admin(server, config.provider).then(async (admin) => {
+          // An attempt that stopped half-way may have left a tenant without all its data: start over.
+          if (existing?.status === "creating") await admin.drop(record.tenant);
           const sameServer = source?.server === server.id;
           const outcome = await admin.create(record.tenant, sameServer ? source?.tenant : undefined);
           if (outcome === "created" && source) await admin.load?.(record.tenant, await this.dump(source));

@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { ProvisionError } from "../../src/services/index.js";
+import { ProvisionError, type ServiceRecord } from "../../src/services/index.js";
 import { demultiplex, experimentNetwork } from "../../src/services/providers/docker.js";
 import { type ClientKind, writeAndRead } from "../support/clients.js";
 import { docker, serviceImage } from "../support/docker.js";
@@ -171,6 +171,37 @@ describe("data at creation", () => {
       expect(await readNotes(kind, main)).toEqual(["seed"]);
     },
   );
+
+  test("an up that stopped half-way is redone from scratch: the data is loaded once, not twice", async () => {
+    const lab = await testLaboratory();
+    await writeFile(
+      join(lab.home, "seed.sql"),
+      "CREATE TABLE notes (body text); INSERT INTO notes VALUES ('seed');",
+    );
+    const request = {
+      app: "shop",
+      experiment: "main",
+      directory: lab.home,
+      services: {
+        db: serviceConfig("local", "postgresql", "communal", { options: { initial_data: "seed.sql" } }),
+      },
+    };
+    await lab.services.up(request);
+    const env = await lab.services.environment("shop", "main");
+    await writeAndRead("postgresql", env, "DB", "half-way");
+    const record = (await lab.registry.read<ServiceRecord>(
+      "services",
+      "shop",
+      "main",
+      "db",
+    )) as ServiceRecord;
+    await lab.registry.write({ ...record, status: "creating" }, "services", "shop", "main", "db");
+
+    await lab.services.up(request);
+    expect(await readNotes("postgresql", env)).toEqual(["seed"]);
+    await lab.services.up(request);
+    expect(await readNotes("postgresql", env)).toEqual(["seed"]);
+  });
 
   test("a missing initial_data file is reported before anything is created", async () => {
     const lab = await testLaboratory();
