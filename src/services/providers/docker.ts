@@ -104,12 +104,23 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
   }
 
   return {
+    check: (spec) => ensureImage(imageReference(spec)),
+
     async ensure(spec, previous, save) {
       const image = imageReference(spec);
       const volume = spec.module.container.dataDirectory && !spec.ephemeral ? `${spec.id}-data` : null;
       let info = await inspect(spec.id);
       if (info && !previous) {
-        // Created by a command that crashed before recording it: nobody has its credentials.
+        // Ours (labelled) and unrecorded: a command crashed between creating and recording it,
+        // so nobody has its credentials. Anything else by that name is not ours to remove.
+        if (info.Config.Labels[LABELS.laboratory] !== registry.id)
+          throw new ProvisionError(`a container named ${spec.id} exists and is not this laboratory's`, [
+            {
+              where: `container ${spec.id}`,
+              what: "labtest names its servers this way and will not take over or remove another container",
+              fix: `remove or rename that container (docker rm -f ${spec.id}), or use another LABTEST_HOME`,
+            },
+          ]);
         await removeContainer(spec.id, volume);
         info = undefined;
       }

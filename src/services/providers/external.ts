@@ -1,6 +1,6 @@
 import { ProvisionError } from "../errors.js";
 import { programRunner } from "./local.js";
-import type { ServerProvider, ServerRecord } from "./provider.js";
+import type { ServerProvider, ServerRecord, ServerSpec } from "./provider.js";
 
 /**
  * A server that already exists (a managed database), named by its admin URL in state
@@ -8,33 +8,14 @@ import type { ServerProvider, ServerRecord } from "./provider.js";
  */
 export function externalProvider(): ServerProvider {
   return {
+    check: async (spec) => {
+      adminUrl(spec);
+    },
+
     async ensure(spec, previous, save) {
       // Found again from its record (to drop a tenant) when the configuration is not at hand.
       if (!spec.url && previous) return previous;
-      if (!spec.url)
-        throw new ProvisionError(`no external ${spec.kind} server is configured`, [
-          {
-            where: `state /services/external/${spec.kind}/<app>`,
-            what: "provider external needs the admin URL of an existing server",
-            fix: `ask the laboratory's administrator to set {"url": "<scheme>://admin:password@host:port"} there`,
-          },
-        ]);
-      let url: URL;
-      try {
-        url = new URL(spec.url);
-      } catch (error) {
-        throw new ProvisionError(
-          `the external ${spec.kind} URL in state is not a URL`,
-          [
-            {
-              where: `state /services/external/${spec.kind}`,
-              what: "url cannot be parsed",
-              fix: "write it as scheme://user:password@host:port",
-            },
-          ],
-          { cause: error },
-        );
-      }
+      const url = adminUrl(spec);
       const record: ServerRecord = {
         id: spec.id,
         provider: "external",
@@ -62,4 +43,31 @@ export function externalProvider(): ServerProvider {
     stopped: async () => false,
     sweep: async () => [],
   };
+}
+
+/** The admin URL of the spec, parsed; a missing or unparsable one is the administrator's to fix. */
+function adminUrl(spec: ServerSpec): URL {
+  if (!spec.url)
+    throw new ProvisionError(`no external ${spec.kind} server is configured`, [
+      {
+        where: `state /services/external/${spec.kind}/<app>`,
+        what: "provider external needs the admin URL of an existing server",
+        fix: `ask the laboratory's administrator to set {"url": "<scheme>://admin:password@host:port"} there`,
+      },
+    ]);
+  try {
+    return new URL(spec.url);
+  } catch (error) {
+    throw new ProvisionError(
+      `the external ${spec.kind} URL in state is not a URL`,
+      [
+        {
+          where: `state /services/external/${spec.kind}`,
+          what: "url cannot be parsed",
+          fix: "write it as scheme://user:password@host:port",
+        },
+      ],
+      { cause: error },
+    );
+  }
 }

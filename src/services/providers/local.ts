@@ -39,6 +39,10 @@ interface Account {
  */
 export function localProvider(registry: Registry): ServerProvider {
   return {
+    async check(spec) {
+      await findPrograms(spec.module.native, spec);
+    },
+
     async ensure(spec, previous, save) {
       const recipe = spec.module.native;
       const programs = await findPrograms(recipe, spec);

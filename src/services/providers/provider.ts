@@ -37,6 +37,8 @@ export interface ServerRecord {
 
 /** Where servers run. Providers start and stop servers; tenants are the kind's business. */
 export interface ServerProvider {
+  /** Fails, changing nothing, when the server could not be made here (a missing program, image or URL). */
+  check(spec: ServerSpec): Promise<void>;
   /**
    * Makes the server exist and run (creating, starting or finding it), calling `save` as soon
    * as there is something to record, so a crash leaves nothing unrecorded. Readiness is
