@@ -420,7 +420,7 @@ export class Provisioner {
             throw error;
           }
         },
-        { retries: 10_000, minTimeout: 25, maxTimeout: 250, factor: 1.2, maxRetryTime: READY_TIMEOUT_MS },
+        { retries: 100_000, minTimeout: 25, maxTimeout: 100, factor: 1.2, maxRetryTime: READY_TIMEOUT_MS },
       );
     } catch (error) {
       const problems: Problem[] = [
