@@ -2,8 +2,10 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { LabtestError } from "../errors.js";
 import { registerConfigCommands } from "./config.js";
+import { registerExperimentCommands } from "./experiments.js";
 import { registerGcCommand } from "./gc.js";
 import { type CliIo, processIo, writeJson } from "./io.js";
+import { registerLabCommands } from "./lab.js";
 import { registerServicesCommands } from "./services.js";
 import { registerStateCommands, stateOption } from "./state.js";
 
@@ -32,6 +34,8 @@ export function buildProgram(io: CliIo): Command {
   registerStateCommands(program, io);
   registerServicesCommands(program, io);
   registerGcCommand(program, io);
+  registerExperimentCommands(program, io);
+  registerLabCommands(program, io);
   return program;
 }
 

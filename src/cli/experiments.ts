@@ -1,0 +1,106 @@
+import type { Command } from "commander";
+import { experimentName } from "../config/names.js";
+import { type LoadedConfig, loadConfig } from "../config/resolve.js";
+import { type ExperimentStatus, Experiments } from "../experiments/index.js";
+import { labtestHome } from "../lab/home.js";
+import { routerPort } from "../lab/router-control.js";
+import { type CliIo, writeJson } from "./io.js";
+import { type StateGlobals, withState } from "./state.js";
+
+/** `labtest create|delete|list|status|logs|exec`: experiments on the embedded laboratory. */
+export function registerExperimentCommands(program: Command, io: CliIo): void {
+  program
+    .command("create [branch]")
+    .description("create an experiment of BRANCH (default: the current branch) and print its URL")
+    .option("-n, --name <name>", "the experiment's name (default: from the branch)")
+    .action(async (branch: string | undefined, options: { name?: string }, command: Command) => {
+      await withExperiments(io, command, async (lab, loaded, json) => {
+        const progress = json || !io.isTTY ? undefined : (step: string) => io.stderr(`… ${step}\n`);
+        const created = await lab.create(
+          loaded,
+          { ...(branch ? { branch } : {}), ...(options.name ? { name: options.name } : {}) },
+          progress,
+        );
+        if (json) writeJson(io, created);
+        else io.stdout(`${created.app}/${created.name} is running at ${created.url}\n`);
+      });
+    });
+
+  program
+    .command("delete <name>")
+    .description("delete an experiment: its app, services, checkout and route")
+    .action(async (name: string, _options, command: Command) => {
+      await withExperiments(io, command, async (lab, loaded, json) => {
+        await lab.delete(loaded.config.app_name, experimentName(name));
+        if (json) writeJson(io, { deleted: experimentName(name) });
+        else io.stdout(`deleted ${loaded.config.app_name}/${experimentName(name)}\n`);
+      });
+    });
+
+  program
+    .command("list")
+    .description("list this app's experiments (--all: every app's)")
+    .option("--all", "every app on the laboratory")
+    .action(async (options: { all?: boolean }, command: Command) => {
+      await withExperiments(io, command, async (lab, loaded, json) => {
+        const experiments = await lab.list(options.all ? undefined : loaded.config.app_name);
+        if (json) writeJson(io, { experiments });
+        else io.stdout(experiments.length ? experiments.map(describe).join("") : "no experiments\n");
+      });
+    });
+
+  program
+    .command("status <name>")
+    .description("show one experiment")
+    .action(async (name: string, _options, command: Command) => {
+      await withExperiments(io, command, async (lab, loaded, json) => {
+        const found = await lab.status(loaded.config.app_name, experimentName(name));
+        if (json) writeJson(io, found ?? null);
+        else io.stdout(found ? describe(found) : `no experiment ${experimentName(name)}\n`);
+        if (!found) io.exitCode = 1;
+      });
+    });
+
+  program
+    .command("logs <name>")
+    .description("print the app's output")
+    .action(async (name: string, _options, command: Command) => {
+      await withExperiments(io, command, async (lab, loaded) => {
+        io.stdout(await lab.logs(loaded.config.app_name, experimentName(name)));
+      });
+    });
+
+  program
+    .command("exec <name> <command...>")
+    .description("run COMMAND in the experiment's checkout and environment (write -- before it)")
+    .action(async (name: string, argv: string[], _options, command: Command) => {
+      await withExperiments(io, command, async (lab, loaded) => {
+        io.exitCode = await lab.exec(loaded, experimentName(name), argv);
+      });
+    });
+}
+
+function describe(e: ExperimentStatus): string {
+  return `${e.app}/${e.name}  ${e.status}  ${e.url}  branch ${e.branch}  release ${e.release.slice(0, 12)}\n`;
+}
+
+async function withExperiments(
+  io: CliIo,
+  command: Command,
+  use: (lab: Experiments, loaded: LoadedConfig, json: boolean) => Promise<void>,
+): Promise<void> {
+  const globals = command.optsWithGlobals<StateGlobals>();
+  const loaded = await loadConfig({ cwd: io.cwd, ...(globals.config ? { configPath: globals.config } : {}) });
+  await withState(io, globals, async (opened) => {
+    const lab = new Experiments({
+      home: labtestHome(io.env),
+      state: opened.store,
+      routerPort: routerPort(io.env),
+    });
+    try {
+      await use(lab, loaded, globals.json === true);
+    } finally {
+      await lab.close();
+    }
+  });
+}

@@ -1,0 +1,37 @@
+import type { Command } from "commander";
+import { labtestHome } from "../lab/home.js";
+import { ensureRouter, routerPort, routerStatus, stopRouter } from "../lab/router-control.js";
+import { type CliIo, type GlobalOptions, writeJson } from "./io.js";
+
+/** `labtest lab start|stop|status`: the embedded laboratory's router. */
+export function registerLabCommands(program: Command, io: CliIo): void {
+  const lab = program
+    .command("lab")
+    .description("the embedded laboratory's router (reverse proxy to the experiments)");
+  const report = (command: Command, status: { running: boolean; pid: number; port: number }) => {
+    if (command.optsWithGlobals<GlobalOptions>().json) writeJson(io, status);
+    else
+      io.stdout(
+        status.running
+          ? `router running on port ${status.port} (pid ${status.pid})\n`
+          : "router not running\n",
+      );
+  };
+  lab
+    .command("start")
+    .description("start the router (port: LABTEST_ROUTER_PORT, default 8080)")
+    .action(async (_options, command: Command) =>
+      report(command, await ensureRouter(labtestHome(io.env), routerPort(io.env))),
+    );
+  lab
+    .command("stop")
+    .description("stop the router")
+    .action(async (_options, command: Command) => {
+      await stopRouter(labtestHome(io.env));
+      report(command, await routerStatus(labtestHome(io.env)));
+    });
+  lab
+    .command("status")
+    .description("whether the router runs, and on which port")
+    .action(async (_options, command: Command) => report(command, await routerStatus(labtestHome(io.env))));
+}

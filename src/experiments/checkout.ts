@@ -1,0 +1,59 @@
+import { rm } from "node:fs/promises";
+import { execa } from "execa";
+import { ExperimentError } from "./errors.js";
+
+/** Whether `branch` is a valid branch name that exists in `repository` (a path or URL). */
+export async function checkBranch(repository: string, branch: string): Promise<void> {
+  const valid = await execa("git", ["check-ref-format", "--branch", branch], { reject: false });
+  if (valid.exitCode !== 0)
+    throw new ExperimentError(`"${branch}" is not a valid branch name`, [
+      {
+        where: "BRANCH",
+        what: valid.stderr.trim() || "git refuses the name",
+        fix: "name an existing branch",
+      },
+    ]);
+  const found = await execa(
+    "git",
+    ["ls-remote", "--exit-code", "--heads", repository, `refs/heads/${branch}`],
+    {
+      reject: false,
+    },
+  );
+  if (found.exitCode === 2)
+    throw new ExperimentError(`branch ${branch} does not exist in ${repository}`, [
+      {
+        where: "BRANCH",
+        what: `git ls-remote found no refs/heads/${branch}`,
+        fix: "push the branch first, or name another",
+      },
+    ]);
+  if (found.exitCode !== 0)
+    throw new ExperimentError(`cannot read ${repository}`, [
+      {
+        where: "code_repo_url",
+        what: found.stderr.trim().split("\n").slice(-3).join("\n"),
+        fix: "check code_repo_url and your access to it",
+      },
+    ]);
+}
+
+/** Clones `branch` of `repository` into `directory` (replacing a partial one); returns the commit. */
+export async function checkout(repository: string, branch: string, directory: string): Promise<string> {
+  await rm(directory, { recursive: true, force: true });
+  await execa("git", [
+    "clone",
+    "--quiet",
+    "--single-branch",
+    `--branch=${branch}`,
+    "--",
+    repository,
+    directory,
+  ]);
+  return currentRelease(directory);
+}
+
+/** The commit checked out in `directory`. */
+export async function currentRelease(directory: string): Promise<string> {
+  return (await execa("git", ["-C", directory, "rev-parse", "HEAD"])).stdout.trim();
+}

@@ -1,0 +1,40 @@
+/** What identifies an experiment to its app. */
+export interface ExperimentIdentity {
+  app: string;
+  name: string;
+  branch: string;
+  release: string;
+  host: string;
+}
+
+/** Variables of the laboratory host an app needs to run at all (finding programs, a home). */
+const INHERITED = ["PATH", "HOME", "LANG", "TZ"];
+
+/**
+ * The environment of an experiment's app and commands: the host's basics, then APP_NAME,
+ * EXPERIMENT, BRANCH_NAME, RELEASE and VIRTUAL_HOST, then the services' variables with the
+ * configured `environment` over them (`$VIRTUAL_HOST`, `$EXPERIMENT`, … expanded in it).
+ */
+export function experimentEnvironment(
+  identity: ExperimentIdentity,
+  services: (explicit: Record<string, string>) => Promise<Record<string, string>>,
+  configured: Record<string, string>,
+): Promise<Record<string, string>> {
+  const own: Record<string, string> = {
+    APP_NAME: identity.app,
+    EXPERIMENT: identity.name,
+    BRANCH_NAME: identity.branch,
+    RELEASE: identity.release,
+    VIRTUAL_HOST: identity.host,
+  };
+  const expanded = Object.fromEntries(
+    Object.entries(configured).map(([key, value]) => [
+      key,
+      value.replace(/\$\{?([A-Z_]+)\}?/g, (whole, name: string) => own[name] ?? whole),
+    ]),
+  );
+  const host = Object.fromEntries(
+    INHERITED.flatMap((key) => (process.env[key] ? [[key, process.env[key]]] : [])),
+  );
+  return services(expanded).then((env) => ({ ...host, ...own, ...env }));
+}

@@ -1,0 +1,296 @@
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { execa, parseCommandString } from "execa";
+import getPort from "get-port";
+import pRetry, { AbortError } from "p-retry";
+import { gitBranch, gitToplevel } from "../config/git.js";
+import { experimentName, hostLabel } from "../config/names.js";
+import { expandPattern } from "../config/patterns.js";
+import type { LoadedConfig } from "../config/resolve.js";
+import { ensureRouter } from "../lab/router-control.js";
+import { experimentServices, Services } from "../services/index.js";
+import type { StateStore } from "../state/index.js";
+import { checkBranch, checkout } from "./checkout.js";
+import { experimentEnvironment } from "./environment.js";
+import { ExperimentError } from "./errors.js";
+import { ExperimentRegistry, type ExperimentRow } from "./registry.js";
+import { localAppRunning, startLocalApp, stopLocalApp } from "./runtimes/local.js";
+
+export { ExperimentError } from "./errors.js";
+export type { ExperimentRow } from "./registry.js";
+
+/** How long an app may take to answer its first HTTP request. */
+const ANSWER_TIMEOUT_MS = 60_000;
+
+export interface ExperimentsOptions {
+  home: string;
+  state: StateStore;
+  /** The router's port: URLs are printed with it, and `create` starts the router on it. */
+  routerPort: number;
+}
+
+/** An experiment as `list` and `status` show it. */
+export interface ExperimentStatus extends Omit<ExperimentRow, "status"> {
+  status: ExperimentRow["status"] | "stopped";
+  url: string;
+}
+
+/** Steps of a long operation, for progress on a terminal. */
+export type Progress = (step: string) => void;
+
+/**
+ * Experiments on the embedded laboratory: a checkout of a branch, its services, its app under
+ * a supervisor, and a route from its host name to the app.
+ */
+export class Experiments {
+  readonly registry: ExperimentRegistry;
+  readonly services: Services;
+
+  constructor(private readonly options: ExperimentsOptions) {
+    this.registry = new ExperimentRegistry(join(options.home, "experiments.db"));
+    this.services = new Services({ home: options.home, state: options.state });
+  }
+
+  /**
+   * Creates an experiment of `branch` (default: the current one): checkout, services,
+   * before_start_command, app, route. On any failure, everything made so far is removed.
+   */
+  async create(
+    loaded: LoadedConfig,
+    request: { branch?: string; name?: string } = {},
+    progress: Progress = () => undefined,
+  ): Promise<ExperimentStatus> {
+    const config = loaded.config;
+    const branch = request.branch ?? (await gitBranch(loaded.directory));
+    if (!branch)
+      throw new ExperimentError("which branch?", [
+        {
+          where: "BRANCH",
+          what: `not given, and ${loaded.directory} is not on a branch`,
+          fix: "labtest create BRANCH",
+        },
+      ]);
+    const name = experimentName(request.name ?? branch);
+    if (this.registry.get(config.app_name, name))
+      throw new ExperimentError(`experiment ${name} of ${config.app_name} exists already`, [
+        {
+          where: name,
+          what: "create makes a new experiment",
+          fix: `labtest update ${name} moves it to the newest commit; or choose another --name`,
+        },
+      ]);
+    if (!config.start_command)
+      throw new ExperimentError("nothing to start: start_command is not set", [
+        {
+          where: "labtest.start_command",
+          what: "the local runtime runs the app with it",
+          fix: "set start_command, e.g. node server.js",
+        },
+      ]);
+    const argv = parseCommandString(config.start_command);
+    progress(`checking branch ${branch}`);
+    await checkBranch(config.code_repo_url, branch);
+
+    const directory = join(this.options.home, "experiments", config.app_name, name);
+    const now = new Date().toISOString();
+    const row: ExperimentRow = {
+      app: config.app_name,
+      name,
+      branch,
+      release: "",
+      runtime: "local",
+      status: "creating",
+      host: `creating:${config.app_name}/${name}`,
+      port: 0,
+      handle: "",
+      checkout: join(directory, "checkout"),
+      createdAt: now,
+      updatedAt: now,
+    };
+    if (!this.registry.insert(row))
+      throw new ExperimentError(
+        `experiment ${name} of ${config.app_name} is being created by another command`,
+      );
+    try {
+      await mkdir(directory, { recursive: true, mode: 0o700 });
+      progress(`checking out ${branch}`);
+      const release = await checkout(config.code_repo_url, branch, row.checkout);
+      const host = `${hostLabel(expandPattern(config.host_name_pattern, { app_name: config.app_name, experiment: name, branch, release }))}.${config.test_domain}`;
+      const clash = this.registry.byHost(host);
+      if (clash)
+        throw new ExperimentError(`host name ${host} is taken by experiment ${clash.app}/${clash.name}`, [
+          {
+            where: "labtest.host_name_pattern",
+            what: "two experiments would answer at one URL",
+            fix: "choose another --name, or include {experiment} in host_name_pattern",
+          },
+        ]);
+      this.registry.update(row.app, name, { release, host });
+      const identity = { app: row.app, name, branch, release, host };
+      const appDirectory = join(row.checkout, await configSubdirectory(loaded));
+
+      progress("bringing services up");
+      await this.services.up(experimentServices(loaded, name));
+      const env = await experimentEnvironment(
+        identity,
+        (explicit) => this.services.environment(row.app, name, explicit),
+        config.environment,
+      );
+      if (config.app_build_command) {
+        progress("running app_build_command");
+        await runStep("app_build_command", config.app_build_command, appDirectory, env);
+      }
+      if (config.before_start_command) {
+        progress("running before_start_command");
+        await runStep("before_start_command", config.before_start_command, appDirectory, env);
+      }
+
+      progress("starting the app");
+      const port = await getPort({ host: "127.0.0.1" });
+      const log = join(directory, "app.log");
+      const specFile = join(directory, "supervisor.json");
+      const pid = await startLocalApp({
+        argv,
+        cwd: row.checkout,
+        env: { ...env, PORT: String(port) },
+        log,
+        specFile,
+      });
+      this.registry.update(row.app, name, { port, handle: String(pid) });
+      progress(`waiting for the app to answer on port ${port}`);
+      await waitForAnswer(port, log, () => localAppRunning(pid, specFile));
+      this.registry.update(row.app, name, { status: "running" });
+      await ensureRouter(this.options.home, this.options.routerPort);
+    } catch (error) {
+      progress("failed: removing what was made");
+      await this.remove(row.app, name).catch(() => undefined);
+      throw error;
+    }
+    return this.status(row.app, name) as Promise<ExperimentStatus>;
+  }
+
+  /** Deletes an experiment: its app, services (tenants, dedicated servers), checkout and route. */
+  async delete(app: string, name: string): Promise<void> {
+    if (!this.registry.get(app, name))
+      throw new ExperimentError(`no experiment ${name} of ${app}`, [
+        { where: name, what: "not on this laboratory", fix: "labtest list shows the experiments" },
+      ]);
+    await this.remove(app, name);
+  }
+
+  async list(app?: string): Promise<ExperimentStatus[]> {
+    return Promise.all(this.registry.list(app).map((row) => this.describe(row)));
+  }
+
+  async status(app: string, name: string): Promise<ExperimentStatus | undefined> {
+    const row = this.registry.get(app, name);
+    return row && this.describe(row);
+  }
+
+  /** The app's output so far. */
+  async logs(app: string, name: string): Promise<string> {
+    return readFile(join(this.options.home, "experiments", app, name, "app.log"), "utf8").catch(() => "");
+  }
+
+  /** Runs `argv` in the experiment's checkout and environment (LabTest's `test`); resolves to its exit code. */
+  async exec(loaded: LoadedConfig, name: string, argv: string[]): Promise<number> {
+    const row = this.registry.get(loaded.config.app_name, name);
+    if (!row) throw new ExperimentError(`no experiment ${name} of ${loaded.config.app_name}`);
+    const env = await experimentEnvironment(
+      row,
+      (explicit) => this.services.environment(row.app, name, explicit),
+      loaded.config.environment,
+    );
+    const [program, ...args] = argv;
+    const result = await execa(program ?? "", args, {
+      cwd: join(row.checkout, await configSubdirectory(loaded)),
+      env: { ...env, PORT: String(row.port) },
+      extendEnv: false,
+      stdio: "inherit",
+      reject: false,
+    });
+    return result.exitCode ?? 1;
+  }
+
+  async close(): Promise<void> {
+    await this.services.close();
+    this.registry.close();
+  }
+
+  private async remove(app: string, name: string): Promise<void> {
+    const row = this.registry.get(app, name);
+    const directory = join(this.options.home, "experiments", app, name);
+    if (row?.handle) await stopLocalApp(Number(row.handle), join(directory, "supervisor.json"));
+    await this.services.down(app, name);
+    await rm(directory, { recursive: true, force: true });
+    this.registry.remove(app, name);
+  }
+
+  private async describe(row: ExperimentRow): Promise<ExperimentStatus> {
+    const specFile = join(this.options.home, "experiments", row.app, row.name, "supervisor.json");
+    const alive = row.status !== "running" || (await localAppRunning(Number(row.handle), specFile));
+    return {
+      ...row,
+      status: alive ? row.status : "stopped",
+      url: `http://${row.host}${this.options.routerPort === 80 ? "" : `:${this.options.routerPort}`}/`,
+    };
+  }
+}
+
+/**
+ * Where the configuration sits inside its repository: the app runs from the same place in the
+ * checkout (an app in a subdirectory of a larger repository, like the bundled example).
+ */
+async function configSubdirectory(loaded: LoadedConfig): Promise<string> {
+  const toplevel = await gitToplevel(loaded.directory);
+  return toplevel ? relative(toplevel, loaded.directory) : "";
+}
+
+/** Runs a configured command (split like a shell would, but without one) in the app's environment. */
+async function runStep(
+  option: string,
+  command: string,
+  cwd: string,
+  env: Record<string, string>,
+): Promise<void> {
+  const [program, ...args] = parseCommandString(command);
+  const result = await execa(program ?? "", args, { cwd, env, extendEnv: false, reject: false, all: true });
+  if (result.exitCode !== 0)
+    throw new ExperimentError(`${option} failed (exit ${result.exitCode ?? result.signal})`, [
+      {
+        where: `labtest.${option}`,
+        what: `${command}\n${String(result.all ?? "")
+          .trim()
+          .split("\n")
+          .slice(-20)
+          .join("\n")}`,
+        fix: "fix the command or the code it runs, then create again",
+      },
+    ]);
+}
+
+/** Waits until the app answers HTTP on `port` (any status); fails with its last log lines. */
+async function waitForAnswer(port: number, log: string, running: () => Promise<boolean>): Promise<void> {
+  try {
+    await pRetry(
+      async () => {
+        if (!(await running())) throw new AbortError("its supervisor stopped");
+        await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
+      },
+      { retries: 100_000, minTimeout: 50, maxTimeout: 250, factor: 1.2, maxRetryTime: ANSWER_TIMEOUT_MS },
+    );
+  } catch (error) {
+    const output = (await readFile(log, "utf8").catch(() => "")).trim().split("\n").slice(-20).join("\n");
+    throw new ExperimentError(
+      `the app did not answer on port ${port} within ${ANSWER_TIMEOUT_MS / 1000} s`,
+      [
+        {
+          where: "the app's last output",
+          what: output || "(none)",
+          fix: "make start_command listen on $PORT",
+        },
+      ],
+      { cause: error },
+    );
+  }
+}

@@ -1,0 +1,116 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+
+/** An experiment as the laboratory records it. */
+export interface ExperimentRow {
+  app: string;
+  name: string;
+  branch: string;
+  release: string;
+  runtime: "local" | "docker";
+  /** creating: not yet answering; running: answering at its URL; failed: stopped by an error. */
+  status: "creating" | "running" | "failed";
+  /** The host name the router maps to it, and where the app listens. */
+  host: string;
+  port: number;
+  /** The supervisor process (local runtime) or container (docker runtime). */
+  handle: string;
+  checkout: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Schema versions in order; `user_version` records how many have run. */
+const MIGRATIONS = [
+  `CREATE TABLE experiments (
+     app TEXT NOT NULL,
+     name TEXT NOT NULL,
+     branch TEXT NOT NULL,
+     release TEXT NOT NULL,
+     runtime TEXT NOT NULL,
+     status TEXT NOT NULL,
+     host TEXT NOT NULL,
+     port INTEGER NOT NULL,
+     handle TEXT NOT NULL,
+     checkout TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (app, name)
+   )`,
+  "CREATE UNIQUE INDEX experiments_host ON experiments (host)",
+];
+
+const COLUMNS = `app, name, branch, release, runtime, status, host, port, handle, checkout,
+  created_at AS createdAt, updated_at AS updatedAt`;
+
+/**
+ * The laboratory's registry of experiments: SQLite in its home, migrated on open. Several
+ * processes (CLI commands, the router) share it; WAL lets them read while one writes.
+ */
+export class ExperimentRegistry {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o711 });
+    this.db = new Database(file, { timeout: 10_000 });
+    this.db.pragma("journal_mode = WAL");
+    const version = this.db.pragma("user_version", { simple: true }) as number;
+    this.db.transaction(() => {
+      for (const migration of MIGRATIONS.slice(version)) this.db.exec(migration);
+      this.db.pragma(`user_version = ${MIGRATIONS.length}`);
+    })();
+  }
+
+  get(app: string, name: string): ExperimentRow | undefined {
+    return this.db.prepare(`SELECT ${COLUMNS} FROM experiments WHERE app = ? AND name = ?`).get(app, name) as
+      | ExperimentRow
+      | undefined;
+  }
+
+  byHost(host: string): ExperimentRow | undefined {
+    return this.db.prepare(`SELECT ${COLUMNS} FROM experiments WHERE host = ?`).get(host) as
+      | ExperimentRow
+      | undefined;
+  }
+
+  list(app?: string): ExperimentRow[] {
+    const rows = app
+      ? this.db.prepare(`SELECT ${COLUMNS} FROM experiments WHERE app = ? ORDER BY app, name`).all(app)
+      : this.db.prepare(`SELECT ${COLUMNS} FROM experiments ORDER BY app, name`).all();
+    return rows as ExperimentRow[];
+  }
+
+  /** Records a new experiment; false when one of that name (or host) exists already. */
+  insert(row: ExperimentRow): boolean {
+    const result = this.db
+      .prepare(
+        `INSERT OR IGNORE INTO experiments (app, name, branch, release, runtime, status, host, port, handle, checkout, created_at, updated_at)
+         VALUES (@app, @name, @branch, @release, @runtime, @status, @host, @port, @handle, @checkout, @createdAt, @updatedAt)`,
+      )
+      .run(row);
+    return result.changes === 1;
+  }
+
+  update(
+    app: string,
+    name: string,
+    changes: Partial<Omit<ExperimentRow, "app" | "name" | "createdAt">>,
+  ): void {
+    const entries = Object.entries({ ...changes, updatedAt: new Date().toISOString() });
+    const column = (key: string) => (key === "updatedAt" ? "updated_at" : key);
+    this.db
+      .prepare(
+        `UPDATE experiments SET ${entries.map(([key]) => `${column(key)} = @${key}`).join(", ")} WHERE app = @app AND name = @name`,
+      )
+      .run({ ...Object.fromEntries(entries), app, name });
+  }
+
+  remove(app: string, name: string): void {
+    this.db.prepare("DELETE FROM experiments WHERE app = ? AND name = ?").run(app, name);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The router as a long-running process: `node router-daemon.js <home> <port>`. It serves the
+ * experiments recorded in the laboratory's registry, reading it for every request.
+ */
+import { join } from "node:path";
+import { ExperimentRegistry } from "../experiments/registry.js";
+import { createRouter, type Route } from "./router.js";
+
+const [home, portText] = process.argv.slice(2);
+const port = Number(portText);
+const registry = new ExperimentRegistry(join(home ?? "", "experiments.db"));
+
+const toRoute = (row: { host: string; port: number; app: string; name: string; branch: string }): Route => ({
+  host: row.host,
+  target: `http://127.0.0.1:${row.port}`,
+  app: row.app,
+  name: row.name,
+  branch: row.branch,
+});
+
+const server = createRouter({
+  route(host) {
+    const row = registry.byHost(host);
+    return row && row.status === "running" ? toRoute(row) : undefined;
+  },
+  routes: () =>
+    registry
+      .list()
+      .filter((r) => r.status === "running")
+      .map(toRoute),
+  publicPort: port,
+});
+server.listen(port);
+process.on("SIGTERM", () => {
+  server.close();
+  registry.close();
+  process.exit(0);
+});
