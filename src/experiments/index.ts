@@ -1,12 +1,12 @@
-import { mkdir, readFile, rm } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { access, mkdir, readFile, rm } from "node:fs/promises";
+import { basename, join, relative } from "node:path";
 import { execa, parseCommandString } from "execa";
 import getPort from "get-port";
 import pRetry, { AbortError } from "p-retry";
 import { gitBranch, gitToplevel } from "../config/git.js";
 import { experimentName, hostLabel } from "../config/names.js";
 import { expandPattern } from "../config/patterns.js";
-import type { LoadedConfig } from "../config/resolve.js";
+import { type LoadedConfig, loadConfig } from "../config/resolve.js";
 import { ensureRouter } from "../lab/router-control.js";
 import { experimentServices, Services } from "../services/index.js";
 import type { StateStore } from "../state/index.js";
@@ -87,7 +87,6 @@ export class Experiments {
           fix: "set start_command, e.g. node server.js",
         },
       ]);
-    const argv = parseCommandString(config.start_command);
     progress(`checking branch ${branch}`);
     await checkBranch(config.code_repo_url, branch);
 
@@ -128,21 +127,23 @@ export class Experiments {
       this.registry.update(row.app, name, { release, host });
       const identity = { app: row.app, name, branch, release, host };
       const appDirectory = join(row.checkout, await configSubdirectory(loaded));
+      const branchConfig = await branchConfiguration(loaded, appDirectory);
+      const own = branchConfig.config;
 
       progress("bringing services up");
-      await this.services.up(experimentServices(loaded, name));
+      await this.services.up(experimentServices(branchConfig, name));
       const env = await experimentEnvironment(
         identity,
         (explicit) => this.services.environment(row.app, name, explicit),
-        config.environment,
+        own.environment,
       );
-      if (config.app_build_command) {
+      if (own.app_build_command) {
         progress("running app_build_command");
-        await runStep("app_build_command", config.app_build_command, appDirectory, env);
+        await runStep("app_build_command", own.app_build_command, appDirectory, env);
       }
-      if (config.before_start_command) {
+      if (own.before_start_command) {
         progress("running before_start_command");
-        await runStep("before_start_command", config.before_start_command, appDirectory, env);
+        await runStep("before_start_command", own.before_start_command, appDirectory, env);
       }
 
       progress("starting the app");
@@ -150,8 +151,8 @@ export class Experiments {
       const log = join(directory, "app.log");
       const specFile = join(directory, "supervisor.json");
       const pid = await startLocalApp({
-        argv,
-        cwd: row.checkout,
+        argv: parseCommandString(own.start_command ?? config.start_command),
+        cwd: appDirectory,
         env: { ...env, PORT: String(port) },
         log,
         specFile,
@@ -196,14 +197,16 @@ export class Experiments {
   async exec(loaded: LoadedConfig, name: string, argv: string[]): Promise<number> {
     const row = this.registry.get(loaded.config.app_name, name);
     if (!row) throw new ExperimentError(`no experiment ${name} of ${loaded.config.app_name}`);
+    const appDirectory = join(row.checkout, await configSubdirectory(loaded));
+    const { config } = await branchConfiguration(loaded, appDirectory);
     const env = await experimentEnvironment(
       row,
       (explicit) => this.services.environment(row.app, name, explicit),
-      loaded.config.environment,
+      config.environment,
     );
     const [program, ...args] = argv;
     const result = await execa(program ?? "", args, {
-      cwd: join(row.checkout, await configSubdirectory(loaded)),
+      cwd: appDirectory,
       env: { ...env, PORT: String(row.port) },
       extendEnv: false,
       stdio: "inherit",
@@ -235,6 +238,26 @@ export class Experiments {
       url: `http://${row.host}${this.options.routerPort === 80 ? "" : `:${this.options.routerPort}`}/`,
     };
   }
+}
+
+/**
+ * The configuration as the experiment's branch has it: its services, environment and commands
+ * may differ from the working copy's. The app's identity (name, repository) stays the local one.
+ */
+async function branchConfiguration(local: LoadedConfig, appDirectory: string): Promise<LoadedConfig> {
+  const file = join(appDirectory, basename(local.file));
+  if (
+    !(await access(file).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return local;
+  const loaded = await loadConfig({ configPath: file });
+  return {
+    ...loaded,
+    config: { ...loaded.config, app_name: local.config.app_name, code_repo_url: local.config.code_repo_url },
+  };
 }
 
 /**

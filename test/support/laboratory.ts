@@ -9,7 +9,7 @@ import { Registry } from "../../src/lab/registry.js";
 import { Services } from "../../src/services/index.js";
 import { localProvider } from "../../src/services/providers/local.js";
 import type { ServerRecord } from "../../src/services/providers/provider.js";
-import { openState } from "../../src/state/index.js";
+import { openState, type StateStore } from "../../src/state/index.js";
 import { docker, serviceImage } from "./docker.js";
 import { scratchDir } from "./project.js";
 
@@ -25,6 +25,7 @@ export const LOCAL_IMAGES: Record<string, unknown> = {
 export interface TestLaboratory {
   home: string;
   statePath: string;
+  state: StateStore;
   services: Services;
   registry: Registry;
 }
@@ -53,7 +54,7 @@ export async function testLaboratory(state: Record<string, unknown> = {}): Promi
     await opened.store.close();
     await removeLaboratory(registry);
   });
-  return { home, statePath, services, registry };
+  return { home, statePath, state: opened.store, services, registry };
 }
 
 async function removeLaboratory(registry: Registry): Promise<void> {

@@ -1,0 +1,95 @@
+import { access } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+import { describe, expect, test } from "vitest";
+import { loadConfig } from "../../src/config/resolve.js";
+import { ExperimentError } from "../../src/experiments/index.js";
+import { commit, exampleRepo, experimentLab, setConfig, viaRouter } from "../support/experiments.js";
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+describe("experiments on the local runtime", () => {
+  test("two branches run side by side with their own data; deleting one leaves nothing of it", async () => {
+    const lab = await experimentLab();
+    const repo = await exampleRepo();
+    await execa("git", ["-C", repo, "checkout", "-q", "-b", "feature/greeting"]);
+    await setConfig(repo, (text) => text.replace("GREETING=Hello from labtest", "GREETING=Bonjour"));
+    await commit(repo, "greet in French");
+    const loaded = await loadConfig({ cwd: repo });
+
+    const main = await lab.experiments.create(loaded, { branch: "main" });
+    const feature = await lab.experiments.create(loaded, { branch: "feature/greeting" });
+    expect(main).toMatchObject({
+      app: "hello",
+      name: "main",
+      status: "running",
+      url: `http://hello-main.localhost:${lab.routerPort}/`,
+    });
+    expect(feature.name).toMatch(/^feature-greeting-[0-9a-f]{6}$/);
+
+    const fromMain = await viaRouter(lab.routerPort, main.host);
+    expect(fromMain.status).toBe(200);
+    expect(fromMain.body).toContain(`Hello from labtest from main (release ${main.release})`);
+    expect(fromMain.body).toContain("visits in PostgreSQL database hello_main_db: 2");
+    const fromFeature = await viaRouter(lab.routerPort, feature.host);
+    expect(fromFeature.body).toContain(`Bonjour from ${feature.name}`);
+    expect(fromFeature.body).toContain("visits in PostgreSQL database hello_feature_greeting_");
+    expect(fromFeature.body).toContain(`hits in Redis under hello:${feature.name}:cache:: 2`);
+    expect((await viaRouter(lab.routerPort, main.host)).body).toContain(
+      "visits in PostgreSQL database hello_main_db: 3",
+    );
+
+    expect((await lab.experiments.list("hello")).map((e) => [e.name, e.status, e.url])).toEqual([
+      ["feature-greeting-" + feature.name.slice(-6), "running", feature.url],
+      ["main", "running", main.url],
+    ]);
+    const splash = await viaRouter(lab.routerPort, "nowhere.localhost");
+    expect(splash.status).toBe(404);
+    expect(splash.body).toContain(`href="${main.url}"`);
+
+    await lab.experiments.delete("hello", feature.name);
+    expect(await exists(join(lab.home, "experiments", "hello", feature.name))).toBe(false);
+    expect(await lab.services.list("hello", feature.name)).toEqual([]);
+    expect((await viaRouter(lab.routerPort, feature.host)).status).toBe(404);
+    expect((await viaRouter(lab.routerPort, main.host)).body).toContain(
+      "visits in PostgreSQL database hello_main_db: 4",
+    );
+    expect(await lab.services.collectGarbage(0)).toEqual([]);
+  });
+
+  test("a branch that does not exist, an existing name, a failing before_start_command: clear errors, nothing left", async () => {
+    const lab = await experimentLab();
+    const repo = await exampleRepo();
+    const loaded = await loadConfig({ cwd: repo });
+
+    await expect(lab.experiments.create(loaded, { branch: "nope" })).rejects.toThrow(
+      /branch nope does not exist in/,
+    );
+    expect(await lab.experiments.list()).toEqual([]);
+
+    await lab.experiments.create(loaded, { branch: "main" });
+    const again = await lab.experiments.create(loaded, { branch: "main" }).catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(ExperimentError);
+    expect((again as Error).message).toMatch(
+      /experiment main of hello exists already[\s\S]*labtest update main/,
+    );
+    await lab.experiments.delete("hello", "main");
+
+    await setConfig(repo, (text) =>
+      text.replace("before_start_command: node migrate.js", "before_start_command: node -e process.exit(3)"),
+    );
+    await commit(repo, "a migration that fails");
+    const failing = await loadConfig({ cwd: repo });
+    await expect(lab.experiments.create(failing, { branch: "main", name: "broken" })).rejects.toThrow(
+      /before_start_command failed \(exit 3\)/,
+    );
+    expect(await lab.experiments.list()).toEqual([]);
+    expect(await exists(join(lab.home, "experiments", "hello", "broken"))).toBe(false);
+    expect(await lab.services.list()).toEqual([]);
+    expect(await lab.services.collectGarbage(0)).toEqual([]);
+  });
+});

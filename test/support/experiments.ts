@@ -1,0 +1,96 @@
+import { cp, readdir } from "node:fs/promises";
+import { request } from "node:http";
+import { join } from "node:path";
+import { execa } from "execa";
+import getPort from "get-port";
+import { onTestFinished } from "vitest";
+import { Experiments } from "../../src/experiments/index.js";
+import { stopLocalApp } from "../../src/experiments/runtimes/local.js";
+import { stopRouter } from "../../src/lab/router-control.js";
+import { type TestLaboratory, testLaboratory } from "./laboratory.js";
+import { gitRepo } from "./project.js";
+
+const ROOT = join(import.meta.dirname, "../..");
+
+export interface ExperimentLab extends TestLaboratory {
+  experiments: Experiments;
+  routerPort: number;
+}
+
+/**
+ * A laboratory for experiments, with its router on a free port. When the test ends its apps
+ * and router stop before its services and home go.
+ */
+export async function experimentLab(): Promise<ExperimentLab> {
+  const lab = await testLaboratory();
+  const routerPort = await getPort({ host: "127.0.0.1" });
+  const experiments = new Experiments({ home: lab.home, state: lab.state, routerPort });
+  onTestFinished(async () => {
+    for (const row of experiments.registry.list())
+      await stopLocalApp(
+        Number(row.handle),
+        join(lab.home, "experiments", row.app, row.name, "supervisor.json"),
+      );
+    await stopRouter(lab.home);
+    await experiments.close();
+  });
+  return { ...lab, experiments, routerPort };
+}
+
+/**
+ * A git repository holding the bundled example app on branch main, whose build links the
+ * project's node_modules (pg, ioredis) instead of downloading them for every experiment.
+ */
+export async function exampleRepo(): Promise<string> {
+  const repo = await gitRepo("hello");
+  for (const entry of await readdir(join(ROOT, "examples/hello"))) {
+    if (entry === "node_modules") continue;
+    await cp(join(ROOT, "examples/hello", entry), join(repo, entry), { recursive: true });
+  }
+  await setConfig(repo, (text) =>
+    text.replace(
+      /app_build_command: .*/,
+      `app_build_command: ln -s ${join(ROOT, "node_modules")} node_modules`,
+    ),
+  );
+  await commit(repo, "the example app");
+  return repo;
+}
+
+/** Rewrites the repository's .labtest.yml. */
+export async function setConfig(repo: string, change: (text: string) => string): Promise<void> {
+  const { readFile, writeFile } = await import("node:fs/promises");
+  const file = join(repo, ".labtest.yml");
+  await writeFile(file, change(await readFile(file, "utf8")));
+}
+
+export async function commit(repo: string, message: string): Promise<void> {
+  await execa("git", ["-C", repo, "add", "-A"]);
+  await execa("git", [
+    "-C",
+    repo,
+    "-c",
+    "user.email=test@example.com",
+    "-c",
+    "user.name=test",
+    "commit",
+    "-qm",
+    message,
+  ]);
+}
+
+/** GET / through the router with a Host header, as a browser reaching the experiment's URL would. */
+export function viaRouter(port: number, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", headers: { host } }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        body += chunk;
+      });
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
