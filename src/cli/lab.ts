@@ -27,8 +27,9 @@ export function registerLabCommands(program: Command, io: CliIo): void {
     .command("stop")
     .description("stop the router")
     .action(async (_options, command: Command) => {
-      await stopRouter(labtestHome(io.env));
-      report(command, await routerStatus(labtestHome(io.env)));
+      const stopped = await stopRouter(labtestHome(io.env));
+      if (command.optsWithGlobals<GlobalOptions>().json) writeJson(io, { stopped });
+      else io.stdout(stopped ? "router stopped\n" : "router was not running\n");
     });
   lab
     .command("status")

@@ -1,0 +1,34 @@
+import { expect, it } from "vitest";
+import { runCli } from "../support/cli.js";
+import { exampleRepo, experimentLab, viaRouter } from "../support/experiments.js";
+
+it("labtest create prints the URL, refuses a second create, and delete removes the experiment", async () => {
+  const lab = await experimentLab();
+  const repo = await exampleRepo();
+  const env = { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) };
+  const cli = (...argv: string[]) => runCli(["--state", lab.statePath, ...argv], repo, env);
+
+  const created = await cli("create");
+  expect(created, created.stderr).toMatchObject({
+    code: 0,
+    stdout: `hello/main is running at http://hello-main.localhost:${lab.routerPort}/\n`,
+  });
+  expect((await viaRouter(lab.routerPort, "hello-main.localhost")).body).toContain(
+    "Hello from labtest from main",
+  );
+  expect((await cli("list")).stdout).toMatch(
+    /^hello\/main {2}running {2}http:\/\/hello-main\.localhost:\d+\/ {2}branch main {2}release [0-9a-f]{12}\n$/,
+  );
+  expect((await cli("lab", "status")).stdout).toMatch(/^router running on port \d+ \(pid \d+\)\n$/);
+
+  const again = await cli("create");
+  expect(again.code).toBe(1);
+  expect(again.stderr).toContain("labtest: experiment main of hello exists already");
+
+  expect(
+    await cli("exec", "main", "--", "node", "-e", "process.exit(process.env.DATABASE_URL ? 0 : 9)"),
+  ).toMatchObject({ code: 0 });
+  expect(await cli("delete", "main")).toMatchObject({ code: 0, stdout: "deleted hello/main\n" });
+  expect((await cli("status", "main")).code).toBe(1);
+  expect((await cli("list")).stdout).toBe("no experiments\n");
+});
