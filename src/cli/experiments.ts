@@ -27,6 +27,21 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     });
 
   program
+    .command("update <name>")
+    .description("move an experiment to its branch's newest commit, keeping its services and data")
+    .action(async (name: string, _options, command: Command) => {
+      await withExperiments(io, command, async (lab, loaded, json) => {
+        const progress = json || !io.isTTY ? undefined : (step: string) => io.stderr(`… ${step}\n`);
+        const updated = await lab.update(loaded, experimentName(name), progress);
+        if (json) writeJson(io, updated);
+        else
+          io.stdout(
+            `${updated.app}/${updated.name} runs release ${updated.release.slice(0, 12)} at ${updated.url}\n`,
+          );
+      });
+    });
+
+  program
     .command("delete <name>")
     .description("delete an experiment: its app, services, checkout and route")
     .action(async (name: string, _options, command: Command) => {

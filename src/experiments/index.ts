@@ -11,7 +11,7 @@ import { ensureRouter } from "../lab/router-control.js";
 import { experimentServices, Services } from "../services/index.js";
 import type { StateStore } from "../state/index.js";
 import { checkBranch, checkout } from "./checkout.js";
-import { experimentEnvironment } from "./environment.js";
+import { type ExperimentIdentity, experimentEnvironment } from "./environment.js";
 import { ExperimentError } from "./errors.js";
 import { ExperimentRegistry, type ExperimentRow } from "./registry.js";
 import { localAppRunning, startLocalApp, stopLocalApp } from "./runtimes/local.js";
@@ -33,6 +33,16 @@ export interface ExperimentsOptions {
 export interface ExperimentStatus extends Omit<ExperimentRow, "status"> {
   status: ExperimentRow["status"] | "stopped";
   url: string;
+}
+
+/** A checked-out commit of an experiment's branch, with the configuration it carries. */
+interface Release {
+  identity: ExperimentIdentity;
+  release: string;
+  host: string;
+  checkout: string;
+  appDirectory: string;
+  loaded: LoadedConfig;
 }
 
 /** Steps of a long operation, for progress on a terminal. */
@@ -90,7 +100,6 @@ export class Experiments {
     progress(`checking branch ${branch}`);
     await checkBranch(config.code_repo_url, branch);
 
-    const directory = join(this.options.home, "experiments", config.app_name, name);
     const now = new Date().toISOString();
     const row: ExperimentRow = {
       app: config.app_name,
@@ -102,65 +111,28 @@ export class Experiments {
       host: `creating:${config.app_name}/${name}`,
       port: 0,
       handle: "",
-      checkout: join(directory, "checkout"),
+      checkout: "",
       createdAt: now,
       updatedAt: now,
     };
+    // Recorded first: whatever happens next, delete (or a failed create) finds it all.
     if (!this.registry.insert(row))
       throw new ExperimentError(
         `experiment ${name} of ${config.app_name} is being created by another command`,
       );
     try {
-      await mkdir(directory, { recursive: true, mode: 0o700 });
-      progress(`checking out ${branch}`);
-      const release = await checkout(config.code_repo_url, branch, row.checkout);
-      const host = `${hostLabel(expandPattern(config.host_name_pattern, { app_name: config.app_name, experiment: name, branch, release }))}.${config.test_domain}`;
-      const clash = this.registry.byHost(host);
-      if (clash)
-        throw new ExperimentError(`host name ${host} is taken by experiment ${clash.app}/${clash.name}`, [
-          {
-            where: "labtest.host_name_pattern",
-            what: "two experiments would answer at one URL",
-            fix: "choose another --name, or include {experiment} in host_name_pattern",
-          },
-        ]);
-      this.registry.update(row.app, name, { release, host });
-      const identity = { app: row.app, name, branch, release, host };
-      const appDirectory = join(row.checkout, await configSubdirectory(loaded));
-      const branchConfig = await branchConfiguration(loaded, appDirectory);
-      const own = branchConfig.config;
-
-      progress("bringing services up");
-      await this.services.up(experimentServices(branchConfig, name));
-      const env = await experimentEnvironment(
-        identity,
-        (explicit) => this.services.environment(row.app, name, explicit),
-        own.environment,
-      );
-      if (own.app_build_command) {
-        progress("running app_build_command");
-        await runStep("app_build_command", own.app_build_command, appDirectory, env);
-      }
-      if (own.before_start_command) {
-        progress("running before_start_command");
-        await runStep("before_start_command", own.before_start_command, appDirectory, env);
-      }
-
-      progress("starting the app");
-      const port = await getPort({ host: "127.0.0.1" });
-      const log = join(directory, "app.log");
-      const specFile = join(directory, "supervisor.json");
-      const pid = await startLocalApp({
-        argv: parseCommandString(own.start_command ?? config.start_command),
-        cwd: appDirectory,
-        env: { ...env, PORT: String(port) },
-        log,
-        specFile,
+      const release = await this.checkOut(loaded, row, progress);
+      this.registry.update(row.app, name, {
+        release: release.release,
+        host: release.host,
+        checkout: release.checkout,
       });
-      this.registry.update(row.app, name, { port, handle: String(pid) });
-      progress(`waiting for the app to answer on port ${port}`);
-      await waitForAnswer(port, log, () => localAppRunning(pid, specFile));
-      this.registry.update(row.app, name, { status: "running" });
+      const started = await this.launch(release, progress);
+      this.registry.update(row.app, name, {
+        status: "running",
+        port: started.port,
+        handle: String(started.pid),
+      });
       await ensureRouter(this.options.home, this.options.routerPort);
     } catch (error) {
       progress("failed: removing what was made");
@@ -168,6 +140,123 @@ export class Experiments {
       throw error;
     }
     return this.status(row.app, name) as Promise<ExperimentStatus>;
+  }
+
+  /**
+   * Moves an experiment to its branch's newest commit, keeping its services and data. The new
+   * release is built, migrated (before_start_command) and started beside the running one; the
+   * route switches once it answers. On failure the running release stays as it was.
+   */
+  async update(
+    loaded: LoadedConfig,
+    name: string,
+    progress: Progress = () => undefined,
+  ): Promise<ExperimentStatus> {
+    const row = this.registry.get(loaded.config.app_name, name);
+    if (!row)
+      throw new ExperimentError(`no experiment ${name} of ${loaded.config.app_name}`, [
+        { where: name, what: "not on this laboratory", fix: `labtest create --name ${name} BRANCH` },
+      ]);
+    progress(`checking branch ${row.branch}`);
+    await checkBranch(loaded.config.code_repo_url, row.branch);
+    const release = await this.checkOut(loaded, row, progress);
+    let started: { port: number; pid: number } | undefined;
+    try {
+      started = await this.launch(release, progress);
+    } catch (error) {
+      progress("failed: the running release stays");
+      await rm(release.checkout, { recursive: true, force: true });
+      throw error;
+    }
+    this.registry.update(row.app, name, {
+      status: "running",
+      release: release.release,
+      host: release.host,
+      checkout: release.checkout,
+      port: started.port,
+      handle: String(started.pid),
+    });
+    progress("stopping the previous release");
+    await stopLocalApp(Number(row.handle), this.specFile(row, row.port));
+    if (row.checkout !== release.checkout) await rm(row.checkout, { recursive: true, force: true });
+    return this.status(row.app, name) as Promise<ExperimentStatus>;
+  }
+
+  /** Clones the experiment's branch into a new release directory and reads its configuration there. */
+  private async checkOut(loaded: LoadedConfig, row: ExperimentRow, progress: Progress): Promise<Release> {
+    const config = loaded.config;
+    const directory = this.directory(row);
+    await mkdir(join(directory, "releases"), { recursive: true, mode: 0o700 });
+    progress(`checking out ${row.branch}`);
+    const checkoutDirectory = join(directory, "releases", `${Date.now()}`);
+    const release = await checkout(config.code_repo_url, row.branch, checkoutDirectory);
+    const host = `${hostLabel(expandPattern(config.host_name_pattern, { app_name: config.app_name, experiment: row.name, branch: row.branch, release }))}.${config.test_domain}`;
+    const clash = this.registry.byHost(host);
+    if (clash && (clash.app !== row.app || clash.name !== row.name))
+      throw new ExperimentError(`host name ${host} is taken by experiment ${clash.app}/${clash.name}`, [
+        {
+          where: "labtest.host_name_pattern",
+          what: "two experiments would answer at one URL",
+          fix: "choose another --name, or include {experiment} in host_name_pattern",
+        },
+      ]);
+    const appDirectory = join(checkoutDirectory, await configSubdirectory(loaded));
+    return {
+      identity: { app: row.app, name: row.name, branch: row.branch, release, host },
+      release,
+      host,
+      checkout: checkoutDirectory,
+      appDirectory,
+      loaded: await branchConfiguration(loaded, appDirectory),
+    };
+  }
+
+  /** Services, build, before_start_command, then the app on a new port until it answers. */
+  private async launch(release: Release, progress: Progress): Promise<{ port: number; pid: number }> {
+    const { identity, appDirectory, loaded } = release;
+    const own = loaded.config;
+    if (!own.start_command)
+      throw new ExperimentError("nothing to start: start_command is not set", [
+        {
+          where: `${loaded.file}: labtest.start_command`,
+          what: "the local runtime runs the app with it",
+          fix: "set start_command, e.g. node server.js",
+        },
+      ]);
+    progress("bringing services up");
+    await this.services.up(experimentServices(loaded, identity.name));
+    const env = await experimentEnvironment(
+      identity,
+      (explicit) => this.services.environment(identity.app, identity.name, explicit),
+      own.environment,
+    );
+    if (own.app_build_command) {
+      progress("running app_build_command");
+      await runStep("app_build_command", own.app_build_command, appDirectory, env);
+    }
+    if (own.before_start_command) {
+      progress("running before_start_command");
+      await runStep("before_start_command", own.before_start_command, appDirectory, env);
+    }
+    progress("starting the app");
+    const port = await getPort({ host: "127.0.0.1" });
+    const log = join(this.directory(identity), "app.log");
+    const specFile = this.specFile(identity, port);
+    const pid = await startLocalApp({
+      argv: parseCommandString(own.start_command),
+      cwd: appDirectory,
+      env: { ...env, PORT: String(port) },
+      log,
+      specFile,
+    });
+    progress(`waiting for the app to answer on port ${port}`);
+    try {
+      await waitForAnswer(port, log, () => localAppRunning(pid, specFile));
+    } catch (error) {
+      await stopLocalApp(pid, specFile);
+      throw error;
+    }
+    return { port, pid };
   }
 
   /** Deletes an experiment: its app, services (tenants, dedicated servers), checkout and route. */
@@ -190,7 +279,7 @@ export class Experiments {
 
   /** The app's output so far. */
   async logs(app: string, name: string): Promise<string> {
-    return readFile(join(this.options.home, "experiments", app, name, "app.log"), "utf8").catch(() => "");
+    return readFile(join(this.directory({ app, name }), "app.log"), "utf8").catch(() => "");
   }
 
   /** Runs `argv` in the experiment's checkout and environment (LabTest's `test`); resolves to its exit code. */
@@ -222,16 +311,26 @@ export class Experiments {
 
   private async remove(app: string, name: string): Promise<void> {
     const row = this.registry.get(app, name);
-    const directory = join(this.options.home, "experiments", app, name);
-    if (row?.handle) await stopLocalApp(Number(row.handle), join(directory, "supervisor.json"));
+    const directory = this.directory({ app, name });
+    if (row?.handle) await stopLocalApp(Number(row.handle), this.specFile(row, row.port));
     await this.services.down(app, name);
     await rm(directory, { recursive: true, force: true });
     this.registry.remove(app, name);
   }
 
+  /** Where an experiment's releases, log and supervisor specs live. */
+  directory(experiment: { app: string; name: string }): string {
+    return join(this.options.home, "experiments", experiment.app, experiment.name);
+  }
+
+  /** The supervisor spec of the app listening on `port` (one per release while two run). */
+  specFile(experiment: { app: string; name: string }, port: number): string {
+    return join(this.directory(experiment), `supervisor-${port}.json`);
+  }
+
   private async describe(row: ExperimentRow): Promise<ExperimentStatus> {
-    const specFile = join(this.options.home, "experiments", row.app, row.name, "supervisor.json");
-    const alive = row.status !== "running" || (await localAppRunning(Number(row.handle), specFile));
+    const alive =
+      row.status !== "running" || (await localAppRunning(Number(row.handle), this.specFile(row, row.port)));
     return {
       ...row,
       status: alive ? row.status : "stopped",

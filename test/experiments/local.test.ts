@@ -61,6 +61,37 @@ describe("experiments on the local runtime", () => {
     expect(await lab.services.collectGarbage(0)).toEqual([]);
   });
 
+  test("update moves to the newest commit and keeps the data; a failing migration leaves the running release", async () => {
+    const lab = await experimentLab();
+    const repo = await exampleRepo();
+    const loaded = await loadConfig({ cwd: repo });
+    const first = await lab.experiments.create(loaded, { branch: "main" });
+    expect((await viaRouter(lab.routerPort, first.host)).body).toContain(
+      "visits in PostgreSQL database hello_main_db: 2",
+    );
+
+    await setConfig(repo, (text) => text.replace("GREETING=Hello from labtest", "GREETING=Hello again"));
+    await commit(repo, "a new greeting");
+    const second = await lab.experiments.update(loaded, "main");
+    expect(second.release).not.toBe(first.release);
+    const page = await viaRouter(lab.routerPort, second.host);
+    expect(page.body).toContain(`Hello again from main (release ${second.release})`);
+    // The update's readiness check and this request: the visits of the first release are still there.
+    expect(page.body).toContain("visits in PostgreSQL database hello_main_db: 4");
+    expect(await exists(first.checkout)).toBe(false);
+
+    await setConfig(repo, (text) =>
+      text.replace("before_start_command: node migrate.js", "before_start_command: node -e process.exit(4)"),
+    );
+    await commit(repo, "a migration that fails");
+    await expect(lab.experiments.update(loaded, "main")).rejects.toThrow(
+      /before_start_command failed \(exit 4\)/,
+    );
+    const still = await lab.experiments.status("hello", "main");
+    expect(still).toMatchObject({ status: "running", release: second.release, port: second.port });
+    expect((await viaRouter(lab.routerPort, second.host)).body).toContain("Hello again from main");
+  });
+
   test("a branch that does not exist, an existing name, a failing before_start_command: clear errors, nothing left", async () => {
     const lab = await experimentLab();
     const repo = await exampleRepo();

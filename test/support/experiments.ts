@@ -27,10 +27,7 @@ export async function experimentLab(): Promise<ExperimentLab> {
   const experiments = new Experiments({ home: lab.home, state: lab.state, routerPort });
   onTestFinished(async () => {
     for (const row of experiments.registry.list())
-      await stopLocalApp(
-        Number(row.handle),
-        join(lab.home, "experiments", row.app, row.name, "supervisor.json"),
-      );
+      await stopLocalApp(Number(row.handle), experiments.specFile(row, row.port));
     await stopRouter(lab.home);
     await experiments.close();
   });
