@@ -1,15 +1,17 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
+import { Experiments } from "../experiments/index.js";
+import { labtestHome } from "../lab/home.js";
+import { routerPort } from "../lab/router-control.js";
 import { type CliIo, writeJson } from "./io.js";
-import { withLaboratory } from "./services.js";
-import type { StateGlobals } from "./state.js";
+import { type StateGlobals, withState } from "./state.js";
 
 /** `labtest gc`: removes what crashes left on the laboratory and nothing that is accounted for. */
 export function registerGcCommand(program: Command, io: CliIo): void {
   program
     .command("gc")
     .description(
-      "remove what crashed commands left behind: half-created services, unrecorded servers, containers, volumes, networks",
+      "remove what crashed commands left behind: half-created experiments and services, unrecorded servers, apps, containers, volumes, networks",
     )
     .option(
       "--grace <seconds>",
@@ -23,7 +25,18 @@ export function registerGcCommand(program: Command, io: CliIo): void {
         throw new UsageError(`--grace ${options.grace} is not a number of seconds`, [
           { where: "--grace", what: "expected a number ≥ 0", fix: "e.g. --grace 300" },
         ]);
-      const removed = await withLaboratory(io, globals, (lab) => lab.collectGarbage(grace * 1000));
+      const removed = await withState(io, globals, async (opened) => {
+        const lab = new Experiments({
+          home: labtestHome(io.env),
+          state: opened.store,
+          routerPort: routerPort(io.env),
+        });
+        try {
+          return await lab.collectGarbage(grace * 1000);
+        } finally {
+          await lab.close();
+        }
+      });
       if (globals.json) writeJson(io, { removed });
       else
         io.stdout(

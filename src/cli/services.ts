@@ -129,7 +129,7 @@ function shellQuote(value: string): string {
 }
 
 /** Opens the laboratory (its home and state) for a command, and closes it afterwards. */
-export async function withLaboratory<T>(
+async function withLaboratory<T>(
   io: CliIo,
   globals: StateGlobals,
   use: (lab: Services) => Promise<T>,

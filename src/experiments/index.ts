@@ -1,4 +1,4 @@
-import { access, mkdir, readFile, rm } from "node:fs/promises";
+import { access, mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import { execa, parseCommandString } from "execa";
 import getPort from "get-port";
@@ -7,6 +7,8 @@ import { gitBranch, gitToplevel } from "../config/git.js";
 import { experimentName, hostLabel } from "../config/names.js";
 import { expandPattern } from "../config/patterns.js";
 import { type LoadedConfig, loadConfig } from "../config/resolve.js";
+import { processesUsing, stopProcess } from "../lab/processes.js";
+import { Registry } from "../lab/registry.js";
 import { ensureRouter } from "../lab/router-control.js";
 import { experimentServices, Services } from "../services/index.js";
 import type { StateStore } from "../state/index.js";
@@ -45,6 +47,10 @@ interface Release {
   loaded: LoadedConfig;
 }
 
+function experimentLock(app: string, name: string): string {
+  return `experiment-${app}-${name}`;
+}
+
 /** Steps of a long operation, for progress on a terminal. */
 export type Progress = (step: string) => void;
 
@@ -55,10 +61,13 @@ export type Progress = (step: string) => void;
 export class Experiments {
   readonly registry: ExperimentRegistry;
   readonly services: Services;
+  /** Serialises commands on one experiment across processes (and tells gc whose command died). */
+  private readonly locks: Registry;
 
   constructor(private readonly options: ExperimentsOptions) {
     this.registry = new ExperimentRegistry(join(options.home, "experiments.db"));
     this.services = new Services({ home: options.home, state: options.state });
+    this.locks = new Registry(options.home);
   }
 
   /**
@@ -100,46 +109,48 @@ export class Experiments {
     progress(`checking branch ${branch}`);
     await checkBranch(config.code_repo_url, branch);
 
-    const now = new Date().toISOString();
-    const row: ExperimentRow = {
-      app: config.app_name,
-      name,
-      branch,
-      release: "",
-      runtime: "local",
-      status: "creating",
-      host: `creating:${config.app_name}/${name}`,
-      port: 0,
-      handle: "",
-      checkout: "",
-      createdAt: now,
-      updatedAt: now,
-    };
-    // Recorded first: whatever happens next, delete (or a failed create) finds it all.
-    if (!this.registry.insert(row))
-      throw new ExperimentError(
-        `experiment ${name} of ${config.app_name} is being created by another command`,
-      );
-    try {
-      const release = await this.checkOut(loaded, row, progress);
-      this.registry.update(row.app, name, {
-        release: release.release,
-        host: release.host,
-        checkout: release.checkout,
-      });
-      const started = await this.launch(release, progress);
-      this.registry.update(row.app, name, {
-        status: "running",
-        port: started.port,
-        handle: String(started.pid),
-      });
-      await ensureRouter(this.options.home, this.options.routerPort);
-    } catch (error) {
-      progress("failed: removing what was made");
-      await this.remove(row.app, name).catch(() => undefined);
-      throw error;
-    }
-    return this.status(row.app, name) as Promise<ExperimentStatus>;
+    return this.locks.withLock(experimentLock(config.app_name, name), async () => {
+      const now = new Date().toISOString();
+      const row: ExperimentRow = {
+        app: config.app_name,
+        name,
+        branch,
+        release: "",
+        runtime: "local",
+        status: "creating",
+        host: `creating:${config.app_name}/${name}`,
+        port: 0,
+        handle: "",
+        checkout: "",
+        createdAt: now,
+        updatedAt: now,
+      };
+      // Recorded first: whatever happens next, delete (or a failed create) finds it all.
+      if (!this.registry.insert(row))
+        throw new ExperimentError(`experiment ${name} of ${config.app_name} exists already`, [
+          { where: name, what: "another command created it meanwhile", fix: `labtest update ${name}` },
+        ]);
+      try {
+        const release = await this.checkOut(loaded, row, progress);
+        this.registry.update(row.app, name, {
+          release: release.release,
+          host: release.host,
+          checkout: release.checkout,
+        });
+        const started = await this.launch(release, progress);
+        this.registry.update(row.app, name, {
+          status: "running",
+          port: started.port,
+          handle: String(started.pid),
+        });
+        await ensureRouter(this.options.home, this.options.routerPort);
+      } catch (error) {
+        progress("failed: removing what was made");
+        await this.remove(row.app, name).catch(() => undefined);
+        throw error;
+      }
+      return this.status(row.app, name) as Promise<ExperimentStatus>;
+    });
   }
 
   /**
@@ -157,6 +168,15 @@ export class Experiments {
       throw new ExperimentError(`no experiment ${name} of ${loaded.config.app_name}`, [
         { where: name, what: "not on this laboratory", fix: `labtest create --name ${name} BRANCH` },
       ]);
+    return this.locks.withLock(experimentLock(row.app, name), () => this.updateLocked(loaded, row, progress));
+  }
+
+  private async updateLocked(
+    loaded: LoadedConfig,
+    row: ExperimentRow,
+    progress: Progress,
+  ): Promise<ExperimentStatus> {
+    const name = row.name;
     progress(`checking branch ${row.branch}`);
     await checkBranch(loaded.config.code_repo_url, row.branch);
     const release = await this.checkOut(loaded, row, progress);
@@ -265,7 +285,57 @@ export class Experiments {
       throw new ExperimentError(`no experiment ${name} of ${app}`, [
         { where: name, what: "not on this laboratory", fix: "labtest list shows the experiments" },
       ]);
-    await this.remove(app, name);
+    await this.locks.withLock(experimentLock(app, name), () => this.remove(app, name));
+  }
+
+  /**
+   * Removes what crashed commands left, older than `graceMs`: experiments stuck half-created,
+   * experiment directories no experiment owns, releases and apps of an update that did not
+   * finish; then the services' leftovers. Returns what it removed.
+   */
+  async collectGarbage(graceMs: number): Promise<string[]> {
+    const removed: string[] = [];
+    const old = (time: number) => Date.now() - time > graceMs;
+    for (const row of this.registry.list()) {
+      if (row.status !== "creating" || !old(Date.parse(row.updatedAt))) continue;
+      await this.locks.withLock(experimentLock(row.app, row.name), async () => {
+        if (this.registry.get(row.app, row.name)?.status !== "creating") return;
+        await this.remove(row.app, row.name);
+        removed.push(`experiment ${row.app}/${row.name} (left half-created)`);
+      });
+    }
+    const root = join(this.options.home, "experiments");
+    for (const app of await readdir(root).catch(() => [] as string[]))
+      for (const name of await readdir(join(root, app)).catch(() => [] as string[])) {
+        const row = this.registry.get(app, name);
+        const directory = join(root, app, name);
+        const current = new Set(
+          row
+            ? [
+                row.checkout,
+                this.specFile(row, row.port),
+                join(directory, "app.log"),
+                join(directory, "releases"),
+              ]
+            : [],
+        );
+        const leftovers = row
+          ? [
+              ...(await readdir(join(directory, "releases")).catch(() => [] as string[])).map((r) =>
+                join(directory, "releases", r),
+              ),
+              ...(await readdir(directory)).map((f) => join(directory, f)),
+            ].filter((path) => !current.has(path))
+          : [directory];
+        for (const path of leftovers) {
+          const modified = (await stat(path).catch(() => undefined))?.mtimeMs;
+          if (modified === undefined || !old(modified)) continue;
+          for (const pid of await processesUsing(path)) await stopProcess(pid, 15_000);
+          await rm(path, { recursive: true, force: true });
+          removed.push(`${row ? "leftover of an update" : "experiment directory"} ${path}`);
+        }
+      }
+    return [...removed, ...(await this.services.collectGarbage(graceMs))];
   }
 
   async list(app?: string): Promise<ExperimentStatus[]> {
@@ -309,11 +379,15 @@ export class Experiments {
     this.registry.close();
   }
 
+  /**
+   * Removes an experiment and all it has. Services go first: one that other experiments share
+   * refuses, and then nothing else is touched. Every supervisor of the experiment is stopped,
+   * recorded or not (a command may have died between starting one and recording it).
+   */
   private async remove(app: string, name: string): Promise<void> {
-    const row = this.registry.get(app, name);
     const directory = this.directory({ app, name });
-    if (row?.handle) await stopLocalApp(Number(row.handle), this.specFile(row, row.port));
     await this.services.down(app, name);
+    for (const pid of await processesUsing(`${directory}/`)) await stopProcess(pid, 15_000);
     await rm(directory, { recursive: true, force: true });
     this.registry.remove(app, name);
   }

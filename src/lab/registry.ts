@@ -76,6 +76,8 @@ export class Registry {
     const release = await lockfile.lock(join(locks, name.replace(/[^A-Za-z0-9_.-]/g, "_")), {
       retries: LOCK_RETRIES,
       realpath: false,
+      // A lock whose holder died is taken over after 5 s (the holder refreshes it meanwhile).
+      stale: 5000,
       // Compromised means the lock directory vanished (home removed) or went stale under a stalled
       // process; the work goes on to the end rather than crashing the process from a timer.
       onCompromised: () => undefined,

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { open, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import writeFileAtomic from "write-file-atomic";
+import { stopProcess } from "../../lab/processes.js";
 
 /** The supervisor's compiled entry point (the same file serves an installed labtest and the tests, after a build). */
 const SUPERVISOR = fileURLToPath(new URL("../../../dist/experiments/supervisor.js", import.meta.url));
@@ -42,13 +43,7 @@ export async function localAppRunning(pid: number, specFile: string): Promise<bo
   return commandLine.split("\0").includes(specFile);
 }
 
-/** Stops the supervisor, which stops the app; waits until both are gone. */
+/** Stops the supervisor, which stops the app (it gives the app 10 s); waits until both are gone. */
 export async function stopLocalApp(pid: number, specFile: string): Promise<void> {
-  if (!(await localAppRunning(pid, specFile))) return;
-  process.kill(pid, "SIGTERM");
-  for (let waited = 0; waited < 15_000; waited += 50) {
-    if (!(await localAppRunning(pid, specFile))) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  process.kill(pid, "SIGKILL");
+  if (await localAppRunning(pid, specFile)) await stopProcess(pid, 15_000);
 }

@@ -16,6 +16,7 @@ import { delimiter, dirname, join } from "node:path";
 import { execa } from "execa";
 import getPort from "get-port";
 import pRetry, { AbortError } from "p-retry";
+import { processesUsing, stopProcess } from "../../lab/processes.js";
 import type { Registry } from "../../lab/registry.js";
 import { ProvisionError } from "../errors.js";
 import type { NativeContext, NativeRecipe, RunProgram } from "../kinds/kind.js";
@@ -140,7 +141,7 @@ export function localProvider(registry: Registry): ServerProvider {
     },
 
     async remove(record) {
-      if (await isRunning(record)) await stop(Number(record.details.pid));
+      if (await isRunning(record)) await stopProcess(Number(record.details.pid));
       await rm(String(record.details.dataDirectory), { recursive: true, force: true });
       await rm(String(record.details.serverDirectory), { recursive: true, force: true });
     },
@@ -174,7 +175,7 @@ export function localProvider(registry: Registry): ServerProvider {
         const info = await stat(path).catch(() => undefined);
         if (!info?.isDirectory() || Date.now() - info.mtimeMs <= graceMs) continue;
         // A server started just before a crash runs unrecorded: its command line names its directory.
-        for (const pid of await processesUsing(path)) await stop(pid);
+        for (const pid of await processesUsing(path)) await stopProcess(pid);
         await rm(path, { recursive: true, force: true });
         removed.push(`server directory ${path}`);
       }
@@ -185,18 +186,6 @@ export function localProvider(registry: Registry): ServerProvider {
 
 function ephemeralPrefix(registry: Registry): string {
   return `labtest-${registry.id}-`;
-}
-
-/** The processes whose command line mentions `path`. */
-async function processesUsing(path: string): Promise<number[]> {
-  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name));
-  const using = await Promise.all(
-    pids.map(async (pid) => {
-      const commandLine = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-      return commandLine.includes(path) ? Number(pid) : null;
-    }),
-  );
-  return using.filter((pid): pid is number => pid !== null);
 }
 
 /**
@@ -217,21 +206,6 @@ async function isRunning(record: ServerRecord): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Stops a server politely, then firmly after 10 s. */
-async function stop(pid: number): Promise<void> {
-  const gone = () => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  };
-  process.kill(pid, "SIGTERM");
-  for (let waited = 0; waited < 10_000 && !gone(); waited += 50) await new Promise((r) => setTimeout(r, 50));
-  if (!gone()) process.kill(pid, "SIGKILL");
 }
 
 async function findPrograms(recipe: NativeRecipe, spec: ServerSpec): Promise<Record<string, string>> {
