@@ -53,11 +53,11 @@ function hostOf(request: IncomingMessage): string {
 }
 
 function splash(response: ServerResponse, routes: Route[], port: number): void {
-  const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const html = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const items = routes
     .map((r) => {
       const url = `http://${r.host}${port === 80 ? "" : `:${port}`}/`;
-      return `<li><a href="${escape(url)}">${escape(r.app)} / ${escape(r.name)}</a> <small>(${escape(r.branch)})</small></li>`;
+      return `<li><a href="${html(url)}">${html(r.app)} / ${html(r.name)}</a> <small>(${html(r.branch)})</small></li>`;
     })
     .join("\n");
   response.writeHead(404, { "content-type": "text/html; charset=utf-8" });
