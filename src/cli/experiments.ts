@@ -78,10 +78,20 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
 
   program
     .command("logs <name>")
-    .description("print the app's output")
-    .action(async (name: string, _options, command: Command) => {
+    .description("print the app's output (or, with --service, the last lines of a service's server)")
+    .option("-f, --follow", "keep printing as the output grows, until interrupted")
+    .option("-s, --service <service>", "a service of the experiment instead of the app")
+    .action(async (name: string, options: { follow?: boolean; service?: string }, command: Command) => {
       await withExperiments(io, command, async (lab, loaded) => {
-        io.stdout(await lab.logs(loaded.config.app_name, experimentName(name)));
+        const [app, experiment] = [loaded.config.app_name, experimentName(name)];
+        if (options.service)
+          io.stdout(`${await lab.services.serverLogs(app, experiment, options.service)}\n`);
+        else if (!options.follow) io.stdout(await lab.logs(app, experiment));
+        else {
+          const stop = new AbortController();
+          process.once("SIGINT", () => stop.abort());
+          await lab.followLogs(app, experiment, io.stdout, stop.signal);
+        }
       });
     });
 
@@ -96,7 +106,16 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
 }
 
 function describe(e: ExperimentStatus): string {
-  return `${e.app}/${e.name}  ${e.status}  ${e.url}  branch ${e.branch}  release ${e.release.slice(0, 12)}\n`;
+  return `${e.app}/${e.name}  ${e.status}  ${e.url}  branch ${e.branch}  release ${e.release.slice(0, 12)}  ${age(e.createdAt)}\n`;
+}
+
+/** How long ago, roughly: 42s, 5m, 3h, 2d. */
+function age(since: string): string {
+  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(since)) / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86_400)}d`;
 }
 
 async function withExperiments(

@@ -1,4 +1,4 @@
-import { access, mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
+import { access, mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import { execa, parseCommandString } from "execa";
 import getPort from "get-port";
@@ -350,6 +350,38 @@ export class Experiments {
   /** The app's output so far. */
   async logs(app: string, name: string): Promise<string> {
     return readFile(join(this.directory({ app, name }), "app.log"), "utf8").catch(() => "");
+  }
+
+  /** Writes the app's output as it grows, from the start, until `signal` aborts. */
+  async followLogs(
+    app: string,
+    name: string,
+    write: (text: string) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const file = join(this.directory({ app, name }), "app.log");
+    let offset = 0;
+    while (!signal.aborted) {
+      const handle = await open(file, "r").catch(() => undefined);
+      if (handle) {
+        try {
+          const { size } = await handle.stat();
+          if (size > offset) {
+            const { buffer, bytesRead } = await handle.read(
+              Buffer.alloc(size - offset),
+              0,
+              size - offset,
+              offset,
+            );
+            offset += bytesRead;
+            write(buffer.subarray(0, bytesRead).toString("utf8"));
+          }
+        } finally {
+          await handle.close();
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 
   /** Runs `argv` in the experiment's checkout and environment (LabTest's `test`); resolves to its exit code. */

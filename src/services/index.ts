@@ -132,6 +132,20 @@ export class Services {
     return this.provisioner.collectGarbage(graceMs);
   }
 
+  /** The last log lines of the server behind an experiment's service. */
+  async serverLogs(app: string, experiment: string, service: string): Promise<string> {
+    const record = await this.provisioner.record({ app, experiment, service });
+    if (!record)
+      throw new UsageError(`no service ${service} of ${app}/${experiment}`, [
+        {
+          where: "--service",
+          what: "not up on this laboratory",
+          fix: "labtest services list shows the services",
+        },
+      ]);
+    return this.provisioner.serverLogs(record.server);
+  }
+
   /** Resolves when background work (spare databases being prepared) is done. */
   settled(): Promise<void> {
     return this.provisioner.settled();

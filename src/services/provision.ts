@@ -243,6 +243,12 @@ export class Provisioner {
     return this.registry.read<ServerRecord>("servers", id);
   }
 
+  /** The last log lines of a recorded server. */
+  async serverLogs(id: string): Promise<string> {
+    const server = await this.server(id);
+    return server ? this.provider(server.provider).logs(server) : "";
+  }
+
   /** The experiments' services that share `owner`'s tenant. */
   async dependants(owner: Owner): Promise<Owner[]> {
     return (await this.records())

@@ -17,9 +17,12 @@ it("labtest create prints the URL, refuses a second create, and delete removes t
     "Hello from labtest from main",
   );
   expect((await cli("list")).stdout).toMatch(
-    /^hello\/main {2}running {2}http:\/\/hello-main\.localhost:\d+\/ {2}branch main {2}release [0-9a-f]{12}\n$/,
+    /^hello\/main {2}running {2}http:\/\/hello-main\.localhost:\d+\/ {2}branch main {2}release [0-9a-f]{12} {2}\d+s\n$/,
   );
   expect((await cli("lab", "status")).stdout).toMatch(/^router running on port \d+ \(pid \d+\)\n$/);
+
+  const database = await cli("logs", "main", "--service", "db");
+  expect(database.stdout).toContain("database system is ready to accept connections");
 
   const again = await cli("create");
   expect(again.code).toBe(1);

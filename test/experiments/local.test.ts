@@ -1,4 +1,4 @@
-import { access } from "node:fs/promises";
+import { access, appendFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
@@ -50,6 +50,16 @@ describe("experiments on the local runtime", () => {
     const splash = await viaRouter(lab.routerPort, "nowhere.localhost");
     expect(splash.status).toBe(404);
     expect(splash.body).toContain(`href="${main.url}"`);
+
+    // logs --follow: what the app writes shows up while following.
+    const followed: string[] = [];
+    const stop = new AbortController();
+    const following = lab.experiments.followLogs("hello", "main", (text) => followed.push(text), stop.signal);
+    await appendFile(join(lab.experiments.directory(main), "app.log"), "a line the app wrote\n");
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    stop.abort();
+    await following;
+    expect(followed.join("")).toContain("a line the app wrote\n");
 
     await lab.experiments.delete("hello", feature.name);
     expect(await exists(join(lab.home, "experiments", "hello", feature.name))).toBe(false);
