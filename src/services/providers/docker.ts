@@ -227,14 +227,16 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
       const removed: string[] = [];
       const ours = { filters: { label: [`${LABELS.laboratory}=${registry.id}`] } };
       const old = (created: number) => Date.now() - created > graceMs;
+      // Only servers are this sweep's: other objects of the laboratory (apps) carry no server label.
+      const unaccounted = (server: string | undefined) => server !== undefined && !servers.has(server);
       for (const c of await docker.listContainers({ all: true, ...ours }))
-        if (!servers.has(c.Labels[LABELS.server] ?? "") && old(c.Created * 1000)) {
+        if (unaccounted(c.Labels[LABELS.server]) && old(c.Created * 1000)) {
           await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreNotFound);
           removed.push(`container ${c.Names[0]?.replace(/^\//, "") ?? c.Id}`);
         }
       for (const v of (await docker.listVolumes(ours)).Volumes ?? [])
         if (
-          !servers.has(v.Labels?.[LABELS.server] ?? "") &&
+          unaccounted(v.Labels?.[LABELS.server]) &&
           old(Date.parse((v as { CreatedAt?: string }).CreatedAt ?? ""))
         ) {
           await docker.getVolume(v.Name).remove().catch(ignoreNotFound);
