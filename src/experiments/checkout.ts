@@ -50,10 +50,5 @@ export async function checkout(repository: string, branch: string, directory: st
     repository,
     directory,
   ]);
-  return currentRelease(directory);
-}
-
-/** The commit checked out in `directory`. */
-export async function currentRelease(directory: string): Promise<string> {
   return (await execa("git", ["-C", directory, "rev-parse", "HEAD"])).stdout.trim();
 }
