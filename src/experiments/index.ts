@@ -26,6 +26,8 @@ export interface ExperimentsOptions {
   state: StateStore;
   /** The router's port: URLs are printed with it, and `create` starts the router on it. */
   routerPort: number;
+  /** How long an app may take to answer its first request (default 60 s). */
+  answerTimeoutMs?: number;
 }
 
 /** An experiment as `list` and `status` show it. */
@@ -268,7 +270,7 @@ export class Experiments {
     });
     progress(`waiting for the app to answer on port ${port}`);
     try {
-      await waitForAnswer(port, log, () => localAppRunning(pid, specFile));
+      await waitForAnswer(port, log, () => localAppRunning(pid, specFile), this.options.answerTimeoutMs);
     } catch (error) {
       await stopLocalApp(pid, specFile);
       throw error;

@@ -7,8 +7,8 @@ import { gitToplevel } from "../config/git.js";
 import { type LoadedConfig, loadConfig } from "../config/resolve.js";
 import { ExperimentError } from "./errors.js";
 
-/** How long an app may take to answer its first HTTP request. */
-const ANSWER_TIMEOUT_MS = 60_000;
+/** How long an app may take to answer its first HTTP request, unless the laboratory says otherwise. */
+export const ANSWER_TIMEOUT_MS = 60_000;
 
 /**
  * The configuration as the experiment's branch has it: its services, environment and commands
@@ -67,6 +67,7 @@ export async function waitForAnswer(
   port: number,
   log: string,
   running: () => Promise<boolean>,
+  timeoutMs = ANSWER_TIMEOUT_MS,
 ): Promise<void> {
   try {
     await pRetry(
@@ -74,12 +75,12 @@ export async function waitForAnswer(
         if (!(await running())) throw new AbortError("its supervisor stopped");
         await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
       },
-      { retries: 100_000, minTimeout: 50, maxTimeout: 250, factor: 1.2, maxRetryTime: ANSWER_TIMEOUT_MS },
+      { retries: 100_000, minTimeout: 50, maxTimeout: 250, factor: 1.2, maxRetryTime: timeoutMs },
     );
   } catch (error) {
     const output = (await readFile(log, "utf8").catch(() => "")).trim().split("\n").slice(-20).join("\n");
     throw new ExperimentError(
-      `the app did not answer on port ${port} within ${ANSWER_TIMEOUT_MS / 1000} s`,
+      `the app did not answer on port ${port} within ${timeoutMs / 1000} s`,
       [
         {
           where: "the app's last output",

@@ -4,6 +4,7 @@ import { execa } from "execa";
 import { describe, expect, test } from "vitest";
 import { loadConfig } from "../../src/config/resolve.js";
 import { ExperimentError } from "../../src/experiments/index.js";
+import { processesUsing } from "../../src/lab/processes.js";
 import { commit, exampleRepo, experimentLab, setConfig, viaRouter } from "../support/experiments.js";
 
 const exists = (path: string) =>
@@ -131,6 +132,27 @@ describe("experiments on the local runtime", () => {
     expect(await lab.experiments.list()).toEqual([]);
     expect(await exists(join(lab.home, "experiments", "hello", "broken"))).toBe(false);
     expect(await lab.services.list()).toEqual([]);
+    expect(await lab.services.collectGarbage(0)).toEqual([]);
+  });
+
+  test("an app that never answers is stopped and removed, with its last output in the error", async () => {
+    const lab = await experimentLab({ answerTimeoutMs: 3000 });
+    const repo = await exampleRepo();
+    await setConfig(repo, (text) =>
+      text.replace(
+        "start_command: node server.js",
+        "start_command: node -e console.log('starting,but-never-listening');setInterval(()=>{},1000)",
+      ),
+    );
+    await commit(repo, "an app that never listens");
+    const loaded = await loadConfig({ cwd: repo });
+    const failed = await lab.experiments.create(loaded, { branch: "main" }).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(ExperimentError);
+    expect((failed as Error).message).toMatch(
+      /the app did not answer on port \d+ within 3 s[\s\S]*starting,but-never-listening/,
+    );
+    expect(await lab.experiments.list()).toEqual([]);
+    expect(await processesUsing(join(lab.home, "experiments"))).toEqual([]);
     expect(await lab.services.collectGarbage(0)).toEqual([]);
   });
 });

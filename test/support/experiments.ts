@@ -21,10 +21,10 @@ export interface ExperimentLab extends TestLaboratory {
  * A laboratory for experiments, with its router on a free port. When the test ends its apps
  * and router stop before its services and home go.
  */
-export async function experimentLab(): Promise<ExperimentLab> {
+export async function experimentLab(options: { answerTimeoutMs?: number } = {}): Promise<ExperimentLab> {
   const lab = await testLaboratory();
   const routerPort = await getPort({ host: "127.0.0.1" });
-  const experiments = new Experiments({ home: lab.home, state: lab.state, routerPort });
+  const experiments = new Experiments({ home: lab.home, state: lab.state, routerPort, ...options });
   onTestFinished(async () => {
     for (const row of experiments.registry.list())
       await stopLocalApp(Number(row.handle), experiments.specFile(row, row.port));
