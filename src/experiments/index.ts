@@ -8,6 +8,7 @@ import { expandPattern } from "../config/patterns.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { processesUsing, stopProcess } from "../lab/processes.js";
 import { Registry } from "../lab/registry.js";
+import { experimentUrl } from "../lab/router.js";
 import { ensureRouter } from "../lab/router-control.js";
 import { experimentServices, Services } from "../services/index.js";
 import type { StateStore } from "../state/index.js";
@@ -44,6 +45,16 @@ interface Release {
   checkout: string;
   appDirectory: string;
   loaded: LoadedConfig;
+}
+
+function alreadyExists(app: string, name: string): ExperimentError {
+  return new ExperimentError(`experiment ${name} of ${app} exists already`, [
+    {
+      where: name,
+      what: "create makes a new experiment",
+      fix: `labtest update ${name} moves it to the newest commit; or choose another --name`,
+    },
+  ]);
 }
 
 function experimentLock(app: string, name: string): string {
@@ -89,14 +100,7 @@ export class Experiments {
         },
       ]);
     const name = experimentName(request.name ?? branch);
-    if (this.registry.get(config.app_name, name))
-      throw new ExperimentError(`experiment ${name} of ${config.app_name} exists already`, [
-        {
-          where: name,
-          what: "create makes a new experiment",
-          fix: `labtest update ${name} moves it to the newest commit; or choose another --name`,
-        },
-      ]);
+    if (this.registry.get(config.app_name, name)) throw alreadyExists(config.app_name, name);
     if (!config.start_command)
       throw new ExperimentError("nothing to start: start_command is not set", [
         {
@@ -125,10 +129,8 @@ export class Experiments {
         updatedAt: now,
       };
       // Recorded first: whatever happens next, delete (or a failed create) finds it all.
-      if (!this.registry.insert(row))
-        throw new ExperimentError(`experiment ${name} of ${config.app_name} exists already`, [
-          { where: name, what: "another command created it meanwhile", fix: `labtest update ${name}` },
-        ]);
+      // A create of the same name by another command may have won the race since the check above.
+      if (!this.registry.insert(row)) throw alreadyExists(config.app_name, name);
       try {
         const release = await this.checkOut(loaded, row, progress);
         this.registry.update(row.app, name, {
@@ -259,7 +261,7 @@ export class Experiments {
     }
     progress("starting the app");
     const port = await getPort({ host: "127.0.0.1" });
-    const log = join(this.directory(identity), "app.log");
+    const log = this.logFile(identity);
     const specFile = this.specFile(identity, port);
     const pid = await startLocalApp({
       argv: parseCommandString(own.start_command),
@@ -307,26 +309,7 @@ export class Experiments {
     for (const app of await readdir(root).catch(() => [] as string[]))
       for (const name of await readdir(join(root, app)).catch(() => [] as string[])) {
         const row = this.registry.get(app, name);
-        const directory = join(root, app, name);
-        const current = new Set(
-          row
-            ? [
-                row.checkout,
-                this.specFile(row, row.port),
-                join(directory, "app.log"),
-                join(directory, "releases"),
-              ]
-            : [],
-        );
-        const leftovers = row
-          ? [
-              ...(await readdir(join(directory, "releases")).catch(() => [] as string[])).map((r) =>
-                join(directory, "releases", r),
-              ),
-              ...(await readdir(directory)).map((f) => join(directory, f)),
-            ].filter((path) => !current.has(path))
-          : [directory];
-        for (const path of leftovers) {
+        for (const path of await this.leftovers({ app, name }, row)) {
           const modified = (await stat(path).catch(() => undefined))?.mtimeMs;
           if (modified === undefined || !old(modified)) continue;
           for (const pid of await processesUsing(path)) await stopProcess(pid, 15_000);
@@ -348,7 +331,7 @@ export class Experiments {
 
   /** The app's output so far. */
   async logs(app: string, name: string): Promise<string> {
-    return readFile(join(this.directory({ app, name }), "app.log"), "utf8").catch(() => "");
+    return readFile(this.logFile({ app, name }), "utf8").catch(() => "");
   }
 
   /** Writes the app's output as it grows, from the start, until `signal` aborts. */
@@ -358,7 +341,7 @@ export class Experiments {
     write: (text: string) => void,
     signal: AbortSignal,
   ): Promise<void> {
-    const file = join(this.directory({ app, name }), "app.log");
+    const file = this.logFile({ app, name });
     let offset = 0;
     while (!signal.aborted) {
       const handle = await open(file, "r").catch(() => undefined);
@@ -423,9 +406,33 @@ export class Experiments {
     this.registry.remove(app, name);
   }
 
+  /**
+   * What of an experiment's directory nothing accounts for: all of it without a record; else its
+   * releases and supervisor specs other than the current ones (an update that did not finish).
+   */
+  private async leftovers(
+    experiment: { app: string; name: string },
+    row: ExperimentRow | undefined,
+  ): Promise<string[]> {
+    const directory = this.directory(experiment);
+    if (!row) return [directory];
+    const releases = join(directory, "releases");
+    const current = new Set([row.checkout, this.specFile(row, row.port), this.logFile(row), releases]);
+    const paths = [
+      ...(await readdir(releases).catch(() => [] as string[])).map((r) => join(releases, r)),
+      ...(await readdir(directory)).map((f) => join(directory, f)),
+    ];
+    return paths.filter((path) => !current.has(path));
+  }
+
   /** Where an experiment's releases, log and supervisor specs live. */
   directory(experiment: { app: string; name: string }): string {
     return join(this.options.home, "experiments", experiment.app, experiment.name);
+  }
+
+  /** The app's output, across releases. */
+  logFile(experiment: { app: string; name: string }): string {
+    return join(this.directory(experiment), "app.log");
   }
 
   /** The supervisor spec of the app listening on `port` (one per release while two run). */
@@ -439,7 +446,7 @@ export class Experiments {
     return {
       ...row,
       status: alive ? row.status : "stopped",
-      url: `http://${row.host}${this.options.routerPort === 80 ? "" : `:${this.options.routerPort}`}/`,
+      url: experimentUrl(row.host, this.options.routerPort),
     };
   }
 }

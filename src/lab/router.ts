@@ -48,6 +48,11 @@ export function createRouter(options: RouterOptions): Server {
   return server;
 }
 
+/** An experiment's URL on a router listening on `port`. */
+export function experimentUrl(host: string, port: number): string {
+  return `http://${host}${port === 80 ? "" : `:${port}`}/`;
+}
+
 function hostOf(request: IncomingMessage): string {
   return (request.headers.host ?? "").replace(/:\d+$/, "").toLowerCase();
 }
@@ -56,7 +61,7 @@ function splash(response: ServerResponse, routes: Route[], port: number): void {
   const html = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const items = routes
     .map((r) => {
-      const url = `http://${r.host}${port === 80 ? "" : `:${port}`}/`;
+      const url = experimentUrl(r.host, port);
       return `<li><a href="${html(url)}">${html(r.app)} / ${html(r.name)}</a> <small>(${html(r.branch)})</small></li>`;
     })
     .join("\n");

@@ -176,13 +176,11 @@ export class Provisioner {
           },
         ]);
       if (record.provisionType !== "shared") {
-        const server = await this.registry.read<ServerRecord>("servers", record.server);
+        const server = await this.server(record.server);
         if (server && record.provisionType === "independent") {
-          await this.forgetAdmin(server);
-          await this.provider(record.provider).remove(server);
-          await this.registry.remove("servers", server.id);
+          await this.removeServer(server);
         } else if (server) {
-          const running = await this.ensureServer(undefined, record.provider, server);
+          const running = await this.restartedServer(server);
           await (await this.admin(running, record.provider)).drop(record.tenant);
         }
       }
@@ -208,11 +206,7 @@ export class Provisioner {
     const used = new Set(services.map((r) => r.server));
     for (const server of servers) {
       if (server.provisionType !== "independent" || used.has(server.id)) continue;
-      await this.registry.withLock(`server-${server.id}`, async () => {
-        await this.forgetAdmin(server);
-        await this.provider(server.provider).remove(server);
-        await this.registry.remove("servers", server.id);
-      });
+      await this.registry.withLock(`server-${server.id}`, () => this.removeServer(server));
       removed.push(`server ${server.id} (no service uses it)`);
     }
     const known = new Set(
@@ -283,7 +277,7 @@ export class Provisioner {
           fix: `bring ${ownerName(target.owner)} up again`,
         },
       ]);
-    const running = await this.ensureServer(undefined, target.provider, server);
+    const running = await this.restartedServer(server);
     await this.admin(running, target.provider);
     const appEndpoint = await this.provider(target.provider).attach(running, owner);
     const record: ServiceRecord = {
@@ -343,7 +337,7 @@ export class Provisioner {
     const recorded = await this.server(source.server);
     if (!module.dump || !recorded)
       throw new ProvisionError(`cannot copy ${ownerName(source.owner)}: its server is gone`);
-    const server = await this.ensureServer(undefined, source.provider, recorded);
+    const server = await this.restartedServer(recorded);
     return module.dump(await this.provider(source.provider).tools(server), source.tenant);
   }
 
@@ -378,20 +372,26 @@ export class Provisioner {
     return source;
   }
 
-  private async ensureServer(
-    spec: ServerSpec | undefined,
-    provider: Provider,
-    known?: ServerRecord,
-  ): Promise<ServerRecord> {
-    const id = spec?.id ?? known?.id ?? "";
-    return this.registry.withLock(`server-${id}`, async () => {
-      const previous = await this.server(id);
+  /** Creates, starts or finds a server, under its lock; its record is kept up to date. */
+  private async ensureServer(spec: ServerSpec, provider: Provider): Promise<ServerRecord> {
+    return this.registry.withLock(`server-${spec.id}`, async () => {
       const save = (record: ServerRecord) => this.registry.write(record, "servers", record.id);
-      const current = spec ?? previousSpec(previous ?? (known as ServerRecord));
-      const record = await this.provider(provider).ensure(current, previous, save);
+      const record = await this.provider(provider).ensure(spec, await this.server(spec.id), save);
       await save(record);
       return record;
     });
+  }
+
+  /** A recorded server, found again (started if it stopped) without its configuration at hand. */
+  private restartedServer(recorded: ServerRecord): Promise<ServerRecord> {
+    return this.ensureServer(previousSpec(recorded), recorded.provider);
+  }
+
+  /** Stops and deletes a dedicated server with its data, and forgets it. */
+  private async removeServer(server: ServerRecord): Promise<void> {
+    await this.forgetAdmin(server);
+    await this.provider(server.provider).remove(server);
+    await this.registry.remove("servers", server.id);
   }
 
   /** An administrator session on a server, opened once it answers (which is the readiness check). */
