@@ -57,18 +57,27 @@ else
   as_root rm -rf "$rootfs"; trap - EXIT
 fi
 
-# Each image is rebuilt only when its directory changed: the content hash is a label on the image.
+# Each image is rebuilt only when its build context changed: the content hash is a label on the
+# image. An image whose Dockerfile asks for host-ca-certificates/ gets the authorities this machine
+# trusts besides Debian's, so that it reaches registries the way the host does.
 for dir in "$root"/images/*/; do
   name=$(basename "$dir")
   tag=$(cat "$dir/TAG")
-  hash=$(cd "$dir" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  context=$(mktemp -d)
+  cp -r "$dir". "$context"
+  if grep -q host-ca-certificates "$dir/Dockerfile"; then
+    mkdir -p "$context/host-ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$context/host-ca-certificates/" 2>/dev/null || true
+  fi
+  hash=$(cd "$context" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
   current=$(docker image inspect -f '{{ index .Config.Labels "labtest.build-hash" }}' "$tag" 2>/dev/null || true)
   if [ "$current" = "$hash" ]; then
     say "image $tag up to date"
-    continue
+  else
+    say "building image $tag"
+    DOCKER_BUILDKIT=0 docker build -q --label "labtest.build-hash=$hash" -t "$tag" "$context" \
+      >"$state_dir/build-$name.log" 2>&1 || { tail -30 "$state_dir/build-$name.log" >&2; rm -rf "$context"; exit 1; }
   fi
-  say "building image $tag"
-  DOCKER_BUILDKIT=0 docker build -q --label "labtest.build-hash=$hash" -t "$tag" "$dir" \
-    >"$state_dir/build-$name.log" 2>&1 || { tail -30 "$state_dir/build-$name.log" >&2; exit 1; }
+  rm -rf "$context"
 done
 say "ready"

@@ -6,7 +6,7 @@ import { type ConfigDocument, SECTION } from "./formats.js";
 import { gitOriginUrl, gitToplevel } from "./git.js";
 import { type LaboratoryAddress, parseLaboratoryAddress } from "./host.js";
 import { appName, experimentName } from "./names.js";
-import type { Provider, ProvisionType, Section, ServiceKind, ServiceSection } from "./schema.js";
+import type { Provider, ProvisionType, Runtime, Section, ServiceKind, ServiceSection } from "./schema.js";
 import { OPTION_NAMES, SERVICE_OPTION_NAMES, SERVICE_OPTIONS_OPTION_NAMES, sectionSchema } from "./schema.js";
 
 /** A backing service as the experiment asks for it, with every default filled in. */
@@ -47,6 +47,8 @@ export interface ExperimentConfig {
   test_domain: string;
   host_name_pattern: string;
   code_repo_url: string;
+  /** How the app runs: `docker` (its image's CMD, or start_command) or `local` (start_command). */
+  runtime: Runtime;
   app_build_image: string | null;
   app_build_command: string | null;
   /** null: the built-in `docker build` of the checkout's Dockerfile. */
@@ -154,6 +156,14 @@ async function resolveSection(doc: ConfigDocument, section: Section): Promise<Lo
       "built-in",
     ),
     code_repo_url: pick("code_repo_url", section.code_repo_url, repo, repoDetail),
+    runtime: pick(
+      "runtime",
+      section.runtime,
+      section.start_command === undefined ? "docker" : "local",
+      section.start_command === undefined
+        ? "docker: no start_command, so the image's CMD runs"
+        : "local: start_command is set",
+    ),
     app_build_image: pick("app_build_image", section.app_build_image, null, "none: no separate build step"),
     app_build_command: pick(
       "app_build_command",

@@ -6,10 +6,12 @@ import { normalizePattern, PLACEHOLDERS } from "./patterns.js";
 export const PROVIDERS = ["local", "docker", "external", "aws"] as const;
 export const SERVICE_KINDS = ["postgresql", "mysql", "mariadb", "redis", "memcached"] as const;
 export const PROVISION_TYPES = ["communal", "independent", "shared"] as const;
+export const RUNTIMES = ["local", "docker"] as const;
 
 export type Provider = (typeof PROVIDERS)[number];
 export type ServiceKind = (typeof SERVICE_KINDS)[number];
 export type ProvisionType = (typeof PROVISION_TYPES)[number];
+export type Runtime = (typeof RUNTIMES)[number];
 
 type Ctx = z.RefinementCtx;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -159,6 +161,7 @@ const topLevelShape = {
   test_domain: optionalText,
   host_name_pattern: pattern.optional(),
   code_repo_url: optionalText,
+  runtime: z.enum(RUNTIMES).optional(),
   app_build_image: optionalText,
   app_build_command: optionalText,
   container_build_command: optionalText,

@@ -7,12 +7,24 @@ export interface ExperimentIdentity {
   host: string;
 }
 
-/** Variables of the laboratory host an app needs to run at all (finding programs, a home). */
+/** Variables of the laboratory host a local app needs to run at all (finding programs, a home). */
 const INHERITED = ["PATH", "HOME", "LANG", "TZ"];
 
+export function hostBasics(): Record<string, string> {
+  return Object.fromEntries(INHERITED.flatMap((key) => (process.env[key] ? [[key, process.env[key]]] : [])));
+}
+
+/** `text` with `$NAME` and `${NAME}` replaced from `variables`; other `$` text is kept. */
+export function expandVariables(text: string, variables: Record<string, string>): string {
+  return text.replace(
+    /\$(?:\{(\w+)\}|([A-Za-z_]\w*))/g,
+    (whole, braced: string | undefined, bare: string | undefined) => variables[braced ?? bare ?? ""] ?? whole,
+  );
+}
+
 /**
- * The environment of an experiment's app and commands: the host's basics, then APP_NAME,
- * EXPERIMENT, BRANCH_NAME, RELEASE and VIRTUAL_HOST, then the services' variables with the
+ * The environment of an experiment's app and commands: APP_NAME, EXPERIMENT, BRANCH_NAME,
+ * RELEASE and VIRTUAL_HOST, then the services' variables with the
  * configured `environment` over them (`$VIRTUAL_HOST`, `$EXPERIMENT`, … expanded in it).
  */
 export function experimentEnvironment(
@@ -28,13 +40,7 @@ export function experimentEnvironment(
     VIRTUAL_HOST: identity.host,
   };
   const expanded = Object.fromEntries(
-    Object.entries(configured).map(([key, value]) => [
-      key,
-      value.replace(/\$\{?([A-Z_]+)\}?/g, (whole, name: string) => own[name] ?? whole),
-    ]),
+    Object.entries(configured).map(([key, value]) => [key, expandVariables(value, own)]),
   );
-  const host = Object.fromEntries(
-    INHERITED.flatMap((key) => (process.env[key] ? [[key, process.env[key]]] : [])),
-  );
-  return services(expanded).then((env) => ({ ...host, ...own, ...env }));
+  return services(expanded).then((env) => ({ ...own, ...env }));
 }

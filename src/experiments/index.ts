@@ -1,11 +1,11 @@
-import { mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { execa, parseCommandString } from "execa";
-import getPort from "get-port";
+import Docker from "dockerode";
 import { gitBranch } from "../config/git.js";
 import { experimentName, hostLabel } from "../config/names.js";
 import { expandPattern } from "../config/patterns.js";
 import type { LoadedConfig } from "../config/resolve.js";
+import type { Runtime } from "../config/schema.js";
 import { processesUsing, stopProcess } from "../lab/processes.js";
 import { Registry } from "../lab/registry.js";
 import { experimentUrl } from "../lab/router.js";
@@ -16,11 +16,14 @@ import { checkBranch, checkout } from "./checkout.js";
 import { type ExperimentIdentity, experimentEnvironment } from "./environment.js";
 import { ExperimentError } from "./errors.js";
 import { ExperimentRegistry, type ExperimentRow } from "./registry.js";
-import { localAppRunning, startLocalApp, stopLocalApp } from "./runtimes/local.js";
-import { branchConfiguration, configSubdirectory, runStep, waitForAnswer } from "./steps.js";
+import { DockerRuntime } from "./runtimes/docker.js";
+import { LocalRuntime } from "./runtimes/local.js";
+import type { AppRelease, AppRuntime, ExecOutput, Progress, StartedApp } from "./runtimes/runtime.js";
+import { branchConfiguration, configSubdirectory } from "./steps.js";
 
 export { ExperimentError } from "./errors.js";
 export type { ExperimentRow } from "./registry.js";
+export type { ExecOutput, Progress } from "./runtimes/runtime.js";
 
 export interface ExperimentsOptions {
   home: string;
@@ -29,6 +32,8 @@ export interface ExperimentsOptions {
   routerPort: number;
   /** How long an app may take to answer its first request (default 60 s). */
   answerTimeoutMs?: number;
+  /** The Docker Engine of the docker runtime (default: DOCKER_HOST or the local socket). */
+  docker?: Docker;
 }
 
 /** An experiment as `list` and `status` show it. */
@@ -61,23 +66,25 @@ function experimentLock(app: string, name: string): string {
   return `experiment-${app}-${name}`;
 }
 
-/** Steps of a long operation, for progress on a terminal. */
-export type Progress = (step: string) => void;
-
 /**
- * Experiments on the embedded laboratory: a checkout of a branch, its services, its app under
- * a supervisor, and a route from its host name to the app.
+ * Experiments on the embedded laboratory: a checkout of a branch, its services, its app (a
+ * supervised process or a container), and a route from its host name to the app.
  */
 export class Experiments {
   readonly registry: ExperimentRegistry;
   readonly services: Services;
   /** Serialises commands on one experiment across processes (and tells gc whose command died). */
   private readonly locks: Registry;
+  private readonly runtimes: Record<Runtime, AppRuntime>;
 
   constructor(private readonly options: ExperimentsOptions) {
     this.registry = new ExperimentRegistry(join(options.home, "experiments.db"));
     this.services = new Services({ home: options.home, state: options.state });
     this.locks = new Registry(options.home);
+    this.runtimes = {
+      local: new LocalRuntime((experiment) => this.directory(experiment), options.answerTimeoutMs),
+      docker: new DockerRuntime(options.docker ?? new Docker(), this.locks, options.answerTimeoutMs),
+    };
   }
 
   /**
@@ -101,14 +108,7 @@ export class Experiments {
       ]);
     const name = experimentName(request.name ?? branch);
     if (this.registry.get(config.app_name, name)) throw alreadyExists(config.app_name, name);
-    if (!config.start_command)
-      throw new ExperimentError("nothing to start: start_command is not set", [
-        {
-          where: "labtest.start_command",
-          what: "the local runtime runs the app with it",
-          fix: "set start_command, e.g. node server.js",
-        },
-      ]);
+    this.runtimes[config.runtime].check(config, loaded.file);
     progress(`checking branch ${branch}`);
     await checkBranch(config.code_repo_url, branch);
 
@@ -119,7 +119,7 @@ export class Experiments {
         name,
         branch,
         release: "",
-        runtime: "local",
+        runtime: config.runtime,
         status: "creating",
         host: `creating:${config.app_name}/${name}`,
         port: 0,
@@ -133,16 +133,18 @@ export class Experiments {
       if (!this.registry.insert(row)) throw alreadyExists(config.app_name, name);
       try {
         const release = await this.checkOut(loaded, row, progress);
+        // The branch's configuration may choose another runtime: record it before it makes anything.
         this.registry.update(row.app, name, {
           release: release.release,
           host: release.host,
           checkout: release.checkout,
+          runtime: release.loaded.config.runtime,
         });
-        const started = await this.launch(release, progress);
+        const started = await this.launch(release, undefined, progress);
         this.registry.update(row.app, name, {
           status: "running",
           port: started.port,
-          handle: String(started.pid),
+          handle: started.handle,
         });
         await ensureRouter(this.options.home, this.options.routerPort);
       } catch (error) {
@@ -181,9 +183,9 @@ export class Experiments {
     progress(`checking branch ${row.branch}`);
     await checkBranch(loaded.config.code_repo_url, row.branch);
     const release = await this.checkOut(loaded, row, progress);
-    let started: { port: number; pid: number } | undefined;
+    let started: StartedApp;
     try {
-      started = await this.launch(release, progress);
+      started = await this.launch(release, row, progress);
     } catch (error) {
       progress("failed: the running release stays");
       await rm(release.checkout, { recursive: true, force: true });
@@ -194,11 +196,12 @@ export class Experiments {
       release: release.release,
       host: release.host,
       checkout: release.checkout,
+      runtime: release.loaded.config.runtime,
       port: started.port,
-      handle: String(started.pid),
+      handle: started.handle,
     });
     progress("stopping the previous release");
-    await stopLocalApp(Number(row.handle), this.specFile(row, row.port));
+    await this.runtimes[row.runtime].retire(row, started);
     if (row.checkout !== release.checkout) await rm(row.checkout, { recursive: true, force: true });
     return this.status(row.app, name) as Promise<ExperimentStatus>;
   }
@@ -232,52 +235,35 @@ export class Experiments {
     };
   }
 
-  /** Services, build, before_start_command, then the app on a new port until it answers. */
-  private async launch(release: Release, progress: Progress): Promise<{ port: number; pid: number }> {
-    const { identity, appDirectory, loaded } = release;
-    const own = loaded.config;
-    if (!own.start_command)
-      throw new ExperimentError("nothing to start: start_command is not set", [
-        {
-          where: `${loaded.file}: labtest.start_command`,
-          what: "the local runtime runs the app with it",
-          fix: "set start_command, e.g. node server.js",
-        },
-      ]);
+  /** Services, then the runtime builds the release, runs before_start_command and starts it until it answers. */
+  private async launch(
+    release: Release,
+    previous: ExperimentRow | undefined,
+    progress: Progress,
+  ): Promise<StartedApp> {
+    const runtime = this.runtimes[release.loaded.config.runtime];
+    runtime.check(release.loaded.config, release.loaded.file);
     progress("bringing services up");
-    await this.services.up(experimentServices(loaded, identity.name));
+    await this.services.up(experimentServices(release.loaded, release.identity.name));
+    return runtime.launch(
+      await this.appRelease(release.identity, release.appDirectory, release.loaded),
+      previous,
+      progress,
+    );
+  }
+
+  /** What a runtime needs of a release: where it is, its configuration and its environment. */
+  private async appRelease(
+    identity: ExperimentIdentity,
+    appDirectory: string,
+    loaded: LoadedConfig,
+  ): Promise<AppRelease> {
     const env = await experimentEnvironment(
       identity,
       (explicit) => this.services.environment(identity.app, identity.name, explicit),
-      own.environment,
+      loaded.config.environment,
     );
-    if (own.app_build_command) {
-      progress("running app_build_command");
-      await runStep("app_build_command", own.app_build_command, appDirectory, env);
-    }
-    if (own.before_start_command) {
-      progress("running before_start_command");
-      await runStep("before_start_command", own.before_start_command, appDirectory, env);
-    }
-    progress("starting the app");
-    const port = await getPort({ host: "127.0.0.1" });
-    const log = this.logFile(identity);
-    const specFile = this.specFile(identity, port);
-    const pid = await startLocalApp({
-      argv: parseCommandString(own.start_command),
-      cwd: appDirectory,
-      env: { ...env, PORT: String(port) },
-      log,
-      specFile,
-    });
-    progress(`waiting for the app to answer on port ${port}`);
-    try {
-      await waitForAnswer(port, log, () => localAppRunning(pid, specFile), this.options.answerTimeoutMs);
-    } catch (error) {
-      await stopLocalApp(pid, specFile);
-      throw error;
-    }
-    return { port, pid };
+    return { identity, appDirectory, config: loaded.config, configFile: loaded.file, env };
   }
 
   /** Deletes an experiment: its app, services (tenants, dedicated servers), checkout and route. */
@@ -317,6 +303,9 @@ export class Experiments {
           removed.push(`${row ? "leftover of an update" : "experiment directory"} ${path}`);
         }
       }
+    const rows = this.registry.list();
+    for (const runtime of Object.values(this.runtimes))
+      removed.push(...(await runtime.collectGarbage(rows, graceMs)));
     return [...removed, ...(await this.services.collectGarbage(graceMs))];
   }
 
@@ -331,7 +320,8 @@ export class Experiments {
 
   /** The app's output so far. */
   async logs(app: string, name: string): Promise<string> {
-    return readFile(this.logFile({ app, name }), "utf8").catch(() => "");
+    const row = this.registry.get(app, name);
+    return row ? this.runtimes[row.runtime].logs(row) : "";
   }
 
   /** Writes the app's output as it grows, from the start, until `signal` aborts. */
@@ -341,51 +331,28 @@ export class Experiments {
     write: (text: string) => void,
     signal: AbortSignal,
   ): Promise<void> {
-    const file = this.logFile({ app, name });
-    let offset = 0;
-    while (!signal.aborted) {
-      const handle = await open(file, "r").catch(() => undefined);
-      if (handle) {
-        try {
-          const { size } = await handle.stat();
-          if (size > offset) {
-            const { buffer, bytesRead } = await handle.read(
-              Buffer.alloc(size - offset),
-              0,
-              size - offset,
-              offset,
-            );
-            offset += bytesRead;
-            write(buffer.subarray(0, bytesRead).toString("utf8"));
-          }
-        } finally {
-          await handle.close();
-        }
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    const row = this.registry.get(app, name);
+    if (row) await this.runtimes[row.runtime].followLogs(row, write, signal);
   }
 
-  /** Runs `argv` in the experiment's checkout and environment (LabTest's `test`); resolves to its exit code. */
-  async exec(loaded: LoadedConfig, name: string, argv: string[]): Promise<number> {
+  /**
+   * Runs `argv` where the experiment's app runs (its checkout, or its container) in its
+   * environment (LabTest's `test`); resolves to its exit code.
+   */
+  async exec(
+    loaded: LoadedConfig,
+    name: string,
+    argv: string[],
+    output: ExecOutput = { stdout: process.stdout, stderr: process.stderr },
+  ): Promise<number> {
     const row = this.registry.get(loaded.config.app_name, name);
-    if (!row) throw new ExperimentError(`no experiment ${name} of ${loaded.config.app_name}`);
+    if (!row)
+      throw new ExperimentError(`no experiment ${name} of ${loaded.config.app_name}`, [
+        { where: name, what: "not on this laboratory", fix: "labtest list shows the experiments" },
+      ]);
     const appDirectory = join(row.checkout, await configSubdirectory(loaded));
-    const { config } = await branchConfiguration(loaded, appDirectory);
-    const env = await experimentEnvironment(
-      row,
-      (explicit) => this.services.environment(row.app, name, explicit),
-      config.environment,
-    );
-    const [program, ...args] = argv;
-    const result = await execa(program ?? "", args, {
-      cwd: appDirectory,
-      env: { ...env, PORT: String(row.port) },
-      extendEnv: false,
-      stdio: "inherit",
-      reject: false,
-    });
-    return result.exitCode ?? 1;
+    const release = await this.appRelease(row, appDirectory, await branchConfiguration(loaded, appDirectory));
+    return this.runtimes[row.runtime].exec(row, release, argv, output);
   }
 
   async close(): Promise<void> {
@@ -399,10 +366,10 @@ export class Experiments {
    * recorded or not (a command may have died between starting one and recording it).
    */
   private async remove(app: string, name: string): Promise<void> {
-    const directory = this.directory({ app, name });
+    const row = this.registry.get(app, name);
     await this.services.down(app, name);
-    for (const pid of await processesUsing(`${directory}/`)) await stopProcess(pid, 15_000);
-    await rm(directory, { recursive: true, force: true });
+    await this.runtimes[row?.runtime ?? "local"].remove({ app, name });
+    await rm(this.directory({ app, name }), { recursive: true, force: true });
     this.registry.remove(app, name);
   }
 
@@ -417,7 +384,7 @@ export class Experiments {
     const directory = this.directory(experiment);
     if (!row) return [directory];
     const releases = join(directory, "releases");
-    const current = new Set([row.checkout, this.specFile(row, row.port), this.logFile(row), releases]);
+    const current = new Set([row.checkout, releases, ...this.runtimes[row.runtime].files(row)]);
     const paths = [
       ...(await readdir(releases).catch(() => [] as string[])).map((r) => join(releases, r)),
       ...(await readdir(directory)).map((f) => join(directory, f)),
@@ -425,24 +392,13 @@ export class Experiments {
     return paths.filter((path) => !current.has(path));
   }
 
-  /** Where an experiment's releases, log and supervisor specs live. */
+  /** Where an experiment's releases (and a local app's log and supervisor specs) live. */
   directory(experiment: { app: string; name: string }): string {
     return join(this.options.home, "experiments", experiment.app, experiment.name);
   }
 
-  /** The app's output, across releases. */
-  logFile(experiment: { app: string; name: string }): string {
-    return join(this.directory(experiment), "app.log");
-  }
-
-  /** The supervisor spec of the app listening on `port` (one per release while two run). */
-  specFile(experiment: { app: string; name: string }, port: number): string {
-    return join(this.directory(experiment), `supervisor-${port}.json`);
-  }
-
   private async describe(row: ExperimentRow): Promise<ExperimentStatus> {
-    const alive =
-      row.status !== "running" || (await localAppRunning(Number(row.handle), this.specFile(row, row.port)));
+    const alive = row.status !== "running" || (await this.runtimes[row.runtime].running(row));
     return {
       ...row,
       status: alive ? row.status : "stopped",

@@ -1,5 +1,5 @@
 // The steps of bringing a release up, shared by create and update.
-import { access, readFile } from "node:fs/promises";
+import { access } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import { execa, parseCommandString } from "execa";
 import pRetry, { AbortError } from "p-retry";
@@ -49,43 +49,66 @@ export async function runStep(
   const [program, ...args] = parseCommandString(command);
   const result = await execa(program ?? "", args, { cwd, env, extendEnv: false, reject: false, all: true });
   if (result.exitCode !== 0)
-    throw new ExperimentError(`${option} failed (exit ${result.exitCode ?? result.signal})`, [
-      {
-        where: `labtest.${option}`,
-        what: `${command}\n${String(result.all ?? "")
-          .trim()
-          .split("\n")
-          .slice(-20)
-          .join("\n")}`,
-        fix: "fix the command or the code it runs, then create again",
-      },
-    ]);
+    throw stepFailure(option, command, result.exitCode ?? result.signal, String(result.all ?? ""));
 }
 
-/** Waits until the app answers HTTP on `port` (any status); fails with its last log lines. */
+/** A configured command that failed, with the end of its output. */
+export function stepFailure(
+  option: string,
+  command: string,
+  exit: number | string | undefined,
+  output: string,
+): ExperimentError {
+  return new ExperimentError(`${option} failed (exit ${exit})`, [
+    {
+      where: `labtest.${option}`,
+      what: `${command}\n${lastLines(output)}`,
+      fix: "fix the command or the code it runs, then create again",
+    },
+  ]);
+}
+
+/** The end of a program's output, as errors show it. */
+export function lastLines(output: string, count = 20): string {
+  return output.trim().split("\n").slice(-count).join("\n");
+}
+
+const STOPPED = "the app stopped";
+
+/** How to tell whether a starting app is still alive, and what it said. */
+export interface StartingApp {
+  running: () => Promise<boolean>;
+  output: () => Promise<string>;
+  /** What to fix when it never answers. */
+  fix: string;
+}
+
+/** Waits until the app answers HTTP on `port` (any status); fails with its last output. */
 export async function waitForAnswer(
   port: number,
-  log: string,
-  running: () => Promise<boolean>,
+  app: StartingApp,
   timeoutMs = ANSWER_TIMEOUT_MS,
 ): Promise<void> {
   try {
     await pRetry(
       async () => {
-        if (!(await running())) throw new AbortError("its supervisor stopped");
+        if (!(await app.running())) throw new AbortError(STOPPED);
         await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
       },
       { retries: 100_000, minTimeout: 50, maxTimeout: 250, factor: 1.2, maxRetryTime: timeoutMs },
     );
   } catch (error) {
-    const output = (await readFile(log, "utf8").catch(() => "")).trim().split("\n").slice(-20).join("\n");
+    // p-retry rejects with the error given to AbortError.
+    const stopped = (error as Error).message === STOPPED;
     throw new ExperimentError(
-      `the app did not answer on port ${port} within ${timeoutMs / 1000} s`,
+      stopped
+        ? "the app stopped before it answered"
+        : `the app did not answer on port ${port} within ${timeoutMs / 1000} s`,
       [
         {
           where: "the app's last output",
-          what: output || "(none)",
-          fix: "make start_command listen on $PORT",
+          what: lastLines(await app.output().catch(() => "")) || "(none)",
+          fix: app.fix,
         },
       ],
       { cause: error },

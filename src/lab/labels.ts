@@ -11,4 +11,7 @@ export const LABELS = {
   app: "labtest.app",
   experiment: "labtest.experiment",
   service: "labtest.service",
+  /** What an app's container or image is for: the app itself, a build step or before_start_command. */
+  role: "labtest.role",
+  release: "labtest.release",
 } as const;

@@ -54,6 +54,26 @@ describe("configuration discovery", () => {
     expect((error as Error).message).toContain("create .labtest.yml");
   });
 
+  it("runs an app with start_command locally, one without it in docker, unless runtime says", async () => {
+    const repo = await gitRepo("runtimes");
+    const runtimeOf = async (section: string) => {
+      await writeFiles(repo, { ".labtest.yml": `labtest:\n${section}` });
+      const loaded = await loadConfig({ cwd: repo });
+      return [loaded.config.runtime, loaded.sources.runtime.from];
+    };
+    expect(await runtimeOf("  start_command: node server.js\n")).toEqual(["local", "default"]);
+    expect(await runtimeOf("  test_domain: example.com\n")).toEqual(["docker", "default"]);
+    expect(await runtimeOf("  runtime: docker\n  start_command: node server.js\n")).toEqual([
+      "docker",
+      "file",
+    ]);
+    await writeFiles(repo, { ".labtest.yml": "labtest:\n  runtime: kubernetes\n" });
+    const error = (await loadConfig({ cwd: repo }).catch((e: unknown) => e)) as ConfigError;
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.problems[0]?.where).toMatch(/labtest.runtime/);
+    expect(error.message + JSON.stringify(error.problems)).toMatch(/local.*docker/);
+  });
+
   it("rejects --config files it cannot read: unknown extension, missing file, no labtest section", async () => {
     const repo = await gitRepo("explicit");
     await writeFiles(repo, { "labtest.toml": "x = 1\n", "other.yml": "something: else\n" });

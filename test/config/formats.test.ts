@@ -105,6 +105,7 @@ describe("configuration formats", () => {
       host_name_pattern: "{app_name}-{experiment}",
       use_ssh_config: true,
       code_repo_url: "https://git.example.com/demo.git",
+      runtime: "local",
       environment: { FOO: "bar", DEBUG: "true", MY_HOST: "$VIRTUAL_HOST" },
       services: {
         db: {

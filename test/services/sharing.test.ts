@@ -1,8 +1,8 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { demultiplex, experimentNetwork } from "../../src/lab/docker.js";
 import { ProvisionError, type ServiceRecord } from "../../src/services/index.js";
-import { demultiplex, experimentNetwork } from "../../src/services/providers/docker.js";
 import { type ClientKind, writeAndRead } from "../support/clients.js";
 import { docker, serviceImage } from "../support/docker.js";
 import { serviceConfig, testLaboratory } from "../support/laboratory.js";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import Docker from "dockerode";
 import pRetry from "p-retry";
 import { onTestFinished } from "vitest";
-import { demultiplex } from "../../src/services/providers/docker.js";
+import { demultiplex } from "../../src/lab/docker.js";
 
 /** The Docker Engine the tests use: DOCKER_HOST or the local socket, as users have it. */
 export const docker = new Docker();

@@ -5,7 +5,6 @@ import { execa } from "execa";
 import getPort from "get-port";
 import { onTestFinished } from "vitest";
 import { Experiments } from "../../src/experiments/index.js";
-import { stopLocalApp } from "../../src/experiments/runtimes/local.js";
 import { stopRouter } from "../../src/lab/router-control.js";
 import { type TestLaboratory, testLaboratory } from "./laboratory.js";
 import { gitRepo } from "./project.js";
@@ -18,8 +17,9 @@ export interface ExperimentLab extends TestLaboratory {
 }
 
 /**
- * A laboratory for experiments, with its router on a free port. When the test ends its apps
- * and router stop before its services and home go.
+ * A laboratory for experiments, with its router on a free port. When the test ends, pass or
+ * fail, its experiments are deleted (apps, containers, images) and its router stops before its
+ * services and home go.
  */
 export async function experimentLab(options: { answerTimeoutMs?: number } = {}): Promise<ExperimentLab> {
   const lab = await testLaboratory();
@@ -27,7 +27,7 @@ export async function experimentLab(options: { answerTimeoutMs?: number } = {}):
   const experiments = new Experiments({ home: lab.home, state: lab.state, routerPort, ...options });
   onTestFinished(async () => {
     for (const row of experiments.registry.list())
-      await stopLocalApp(Number(row.handle), experiments.specFile(row, row.port));
+      await experiments.delete(row.app, row.name).catch(() => undefined);
     await stopRouter(lab.home);
     await experiments.close();
   });

@@ -1,49 +1,189 @@
 import { spawn } from "node:child_process";
 import { open, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { execa, parseCommandString } from "execa";
+import getPort from "get-port";
 import writeFileAtomic from "write-file-atomic";
-import { stopProcess } from "../../lab/processes.js";
+import { processesUsing, stopProcess } from "../../lab/processes.js";
+import { hostBasics } from "../environment.js";
+import { ExperimentError } from "../errors.js";
+import type { ExperimentRow } from "../registry.js";
+import { runStep, waitForAnswer } from "../steps.js";
+import type { AppRelease, AppRuntime, ExecOutput, Progress, StartedApp } from "./runtime.js";
 
 /** The supervisor's compiled entry point (the same file serves an installed labtest and the tests, after a build). */
 const SUPERVISOR = fileURLToPath(new URL("../../../dist/experiments/supervisor.js", import.meta.url));
 
-export interface LocalApp {
-  argv: string[];
-  cwd: string;
-  env: Record<string, string>;
-  /** The app's (and its supervisor's) output. */
-  log: string;
-  /** Where the spec is kept (readable by the owner only: it holds the environment). */
-  specFile: string;
-}
+type Experiment = { app: string; name: string };
 
-/** Starts the app under a detached supervisor, which outlives labtest; returns the supervisor's pid. */
-export async function startLocalApp(app: LocalApp): Promise<number> {
-  await writeFileAtomic(
-    app.specFile,
-    JSON.stringify({ argv: app.argv, cwd: app.cwd, env: app.env, log: app.log }),
-    {
-      mode: 0o600,
-    },
-  );
-  const log = await open(app.log, "a", 0o600);
-  const supervisor = spawn(process.execPath, [SUPERVISOR, app.specFile], {
-    detached: true,
-    stdio: ["ignore", log.fd, log.fd],
-  });
-  await log.close();
-  supervisor.unref();
-  return supervisor.pid ?? 0;
+/**
+ * Apps as processes on the laboratory host: `start_command` in the checkout with `PORT`, under a
+ * detached supervisor that restarts it when it dies and outlives labtest. Output goes to one log
+ * per experiment, across releases.
+ */
+export class LocalRuntime implements AppRuntime {
+  readonly name = "local";
+
+  constructor(
+    /** The experiment's directory in the laboratory's home. */
+    private readonly directory: (experiment: Experiment) => string,
+    private readonly answerTimeoutMs?: number,
+  ) {}
+
+  check(config: AppRelease["config"], file: string): void {
+    if (!config.start_command)
+      throw new ExperimentError("nothing to start: start_command is not set", [
+        {
+          where: `${file}: labtest.start_command`,
+          what: "the local runtime runs the app with it",
+          fix: "set start_command, e.g. node server.js (or runtime: docker to run the image's CMD)",
+        },
+      ]);
+  }
+
+  async launch(
+    release: AppRelease,
+    _previous: ExperimentRow | undefined,
+    progress: Progress,
+  ): Promise<StartedApp> {
+    const { identity, appDirectory, config } = release;
+    this.check(config, release.configFile);
+    const env = { ...hostBasics(), ...release.env };
+    if (config.app_build_command) {
+      progress("running app_build_command");
+      await runStep("app_build_command", config.app_build_command, appDirectory, env);
+    }
+    if (config.before_start_command) {
+      progress("running before_start_command");
+      await runStep("before_start_command", config.before_start_command, appDirectory, env);
+    }
+    progress("starting the app");
+    const port = await getPort({ host: "127.0.0.1" });
+    const log = this.logFile(identity);
+    const specFile = this.specFile(identity, port);
+    await writeFileAtomic(
+      specFile,
+      JSON.stringify({
+        argv: parseCommandString(config.start_command ?? ""),
+        cwd: appDirectory,
+        env: { ...env, PORT: String(port) },
+        log,
+      }),
+      // Readable by the owner only: it holds the environment.
+      { mode: 0o600 },
+    );
+    const output = await open(log, "a", 0o600);
+    const supervisor = spawn(process.execPath, [SUPERVISOR, specFile], {
+      detached: true,
+      stdio: ["ignore", output.fd, output.fd],
+    });
+    await output.close();
+    supervisor.unref();
+    const pid = supervisor.pid ?? 0;
+    progress(`waiting for the app to answer on port ${port}`);
+    try {
+      await waitForAnswer(
+        port,
+        {
+          running: () => supervising(pid, specFile),
+          output: () => readFile(log, "utf8"),
+          fix: "make start_command listen on $PORT",
+        },
+        this.answerTimeoutMs,
+      );
+    } catch (error) {
+      await stopSupervisor(pid, specFile);
+      throw error;
+    }
+    return { port, handle: String(pid) };
+  }
+
+  retire(previous: ExperimentRow): Promise<void> {
+    return stopSupervisor(Number(previous.handle), this.specFile(previous, previous.port));
+  }
+
+  running(row: ExperimentRow): Promise<boolean> {
+    return supervising(Number(row.handle), this.specFile(row, row.port));
+  }
+
+  logs(row: ExperimentRow): Promise<string> {
+    return readFile(this.logFile(row), "utf8").catch(() => "");
+  }
+
+  async followLogs(row: ExperimentRow, write: (text: string) => void, signal: AbortSignal): Promise<void> {
+    const file = this.logFile(row);
+    let offset = 0;
+    while (!signal.aborted) {
+      const handle = await open(file, "r").catch(() => undefined);
+      if (handle) {
+        try {
+          const { size } = await handle.stat();
+          if (size > offset) {
+            const { buffer, bytesRead } = await handle.read(
+              Buffer.alloc(size - offset),
+              0,
+              size - offset,
+              offset,
+            );
+            offset += bytesRead;
+            write(buffer.subarray(0, bytesRead).toString("utf8"));
+          }
+        } finally {
+          await handle.close();
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  async exec(row: ExperimentRow, release: AppRelease, argv: string[], output: ExecOutput): Promise<number> {
+    const [program, ...args] = argv;
+    const child = execa(program ?? "", args, {
+      cwd: release.appDirectory,
+      env: { ...hostBasics(), ...release.env, PORT: String(row.port) },
+      extendEnv: false,
+      stdin: "inherit",
+      reject: false,
+    });
+    child.stdout?.pipe(output.stdout, { end: false });
+    child.stderr?.pipe(output.stderr, { end: false });
+    const result = await child;
+    return result.exitCode ?? 1;
+  }
+
+  files(row: ExperimentRow): string[] {
+    return [this.specFile(row, row.port), this.logFile(row)];
+  }
+
+  async remove(experiment: Experiment): Promise<void> {
+    for (const pid of await processesUsing(`${this.directory(experiment)}/`)) await stopProcess(pid, 15_000);
+  }
+
+  async collectGarbage(): Promise<string[]> {
+    // Everything a local app has lives in the experiment's directory, which the experiments sweep.
+    return [];
+  }
+
+  /** The app's output, across releases. */
+  private logFile(experiment: Experiment): string {
+    return join(this.directory(experiment), "app.log");
+  }
+
+  /** The supervisor spec of the app listening on `port` (one per release while two run). */
+  private specFile(experiment: Experiment, port: number): string {
+    return join(this.directory(experiment), `supervisor-${port}.json`);
+  }
 }
 
 /** Whether `pid` is still the supervisor of that spec (a pid can be reused after a reboot). */
-export async function localAppRunning(pid: number, specFile: string): Promise<boolean> {
+async function supervising(pid: number, specFile: string): Promise<boolean> {
   if (!pid) return false;
   const commandLine = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
   return commandLine.split("\0").includes(specFile);
 }
 
 /** Stops the supervisor, which stops the app (it gives the app 10 s); waits until both are gone. */
-export async function stopLocalApp(pid: number, specFile: string): Promise<void> {
-  if (await localAppRunning(pid, specFile)) await stopProcess(pid, 15_000);
+async function stopSupervisor(pid: number, specFile: string): Promise<void> {
+  if (await supervising(pid, specFile)) await stopProcess(pid, 15_000);
 }

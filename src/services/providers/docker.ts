@@ -1,8 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { PassThrough } from "node:stream";
-import { text } from "node:stream/consumers";
 import Docker from "dockerode";
-import { resourceName } from "../../config/names.js";
+import {
+  containerLogs,
+  ensureExperimentNetwork,
+  execIn,
+  ignoreNotFound,
+  inspectContainer,
+  pullIfMissing,
+  releaseExperimentNetwork,
+} from "../../lab/docker.js";
 import { LABELS } from "../../lab/labels.js";
 import type { Registry } from "../../lab/registry.js";
 import { ProvisionError } from "../errors.js";
@@ -23,11 +29,6 @@ export function imageReference(spec: ServerSpec): string {
   return `${image}:${spec.version ?? spec.module.container.version}`;
 }
 
-/** The network of an experiment: its apps and services find each other by name on it. */
-export function experimentNetwork(app: string, experiment: string): string {
-  return resourceName(app, experiment);
-}
-
 /** Servers as containers of a Docker Engine (DOCKER_HOST or the local socket). */
 export function dockerProvider(registry: Registry, docker: Docker = new Docker()): ServerProvider {
   const labelsOf = (spec: { kind: string; provisionType: string; owner: Owner | null; id: string }) => ({
@@ -44,27 +45,11 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
       : {}),
   });
 
-  async function inspect(name: string): Promise<Docker.ContainerInspectInfo | undefined> {
-    try {
-      return await docker.getContainer(name).inspect();
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
-      throw error;
-    }
-  }
+  const inspect = (name: string) => inspectContainer(docker, name);
 
   async function ensureImage(image: string): Promise<void> {
     try {
-      await docker.getImage(image).inspect();
-      return;
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode !== 404) throw error;
-    }
-    try {
-      const stream = await docker.pull(image);
-      await new Promise((resolve, reject) =>
-        docker.modem.followProgress(stream, (error) => (error ? reject(error) : resolve(undefined))),
-      );
+      await pullIfMissing(docker, image);
     } catch (error) {
       throw new ProvisionError(
         `image ${image} is not on the laboratory and could not be pulled`,
@@ -80,23 +65,8 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
     }
   }
 
-  /** The experiment's network, created on first need (under a lock: Docker allows duplicate names). */
-  async function ensureNetwork(owner: Owner): Promise<string> {
-    const name = experimentNetwork(owner.app, owner.experiment);
-    await registry.withLock(`network-${name}`, async () => {
-      const existing = await docker.listNetworks({ filters: { name: [name] } });
-      if (existing.some((n) => n.Name === name)) return;
-      await docker.createNetwork({
-        Name: name,
-        Labels: {
-          [LABELS.laboratory]: registry.id,
-          [LABELS.app]: owner.app,
-          [LABELS.experiment]: owner.experiment,
-        },
-      });
-    });
-    return name;
-  }
+  const ensureNetwork = (owner: Owner) =>
+    ensureExperimentNetwork(docker, registry, owner.app, owner.experiment);
 
   async function removeContainer(name: string, volume: string | null): Promise<void> {
     await docker.getContainer(name).remove({ force: true, v: true }).catch(ignoreNotFound);
@@ -207,21 +177,7 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
       return { host: dedicated ? owner.service : container, port: Number(record.details.containerPort) };
     },
 
-    async releaseExperiment(app, experiment) {
-      const name = experimentNetwork(app, experiment);
-      const found = (await docker.listNetworks({ filters: { name: [name] } })).find((n) => n.Name === name);
-      if (!found) return;
-      const network = docker.getNetwork(found.Id);
-      const info = (await network.inspect()) as { Containers?: Record<string, unknown> };
-      // Servers of other experiments (communal ones, shared targets) leave; the experiment's own stay.
-      for (const id of Object.keys(info.Containers ?? {})) {
-        const labels = (await inspect(id))?.Config.Labels ?? {};
-        if (labels[LABELS.app] !== app || labels[LABELS.experiment] !== experiment)
-          await network.disconnect({ Container: id, Force: true }).catch(ignoreNotFound);
-      }
-      const remaining = (await network.inspect()) as { Containers?: Record<string, unknown> };
-      if (Object.keys(remaining.Containers ?? {}).length === 0) await network.remove().catch(ignoreNotFound);
-    },
+    releaseExperiment: (app, experiment) => releaseExperimentNetwork(docker, app, experiment),
 
     async sweep(servers, experiments, graceMs) {
       const removed: string[] = [];
@@ -295,55 +251,10 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
 
     async logs(record) {
       try {
-        const buffer = (await docker
-          .getContainer(String(record.details.container))
-          .logs({ stdout: true, stderr: true, tail: 30 })) as unknown as Buffer;
-        return demultiplex(buffer);
+        return await containerLogs(docker.getContainer(String(record.details.container)), 30);
       } catch (error) {
         return `(no logs: ${(error as Error).message})`;
       }
     },
   };
-}
-
-/** Runs a command in a running container and collects its output and exit code. */
-async function execIn(
-  container: Docker.Container,
-  cmd: string[],
-  env: Record<string, string>,
-): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const exec = await container.exec({
-    Cmd: cmd,
-    Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
-    AttachStdout: true,
-    AttachStderr: true,
-  });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const [out, err] = [text(stdout), text(stderr)];
-  container.modem.demuxStream(stream, stdout, stderr);
-  await new Promise<void>((resolve, reject) => {
-    stream.on("end", resolve);
-    stream.on("error", reject);
-  });
-  stdout.end();
-  stderr.end();
-  const { ExitCode } = await exec.inspect();
-  return { exitCode: ExitCode ?? -1, stdout: await out, stderr: await err };
-}
-
-function ignoreNotFound(error: { statusCode?: number }): void {
-  if (error.statusCode !== 404) throw error;
-}
-
-/** Docker multiplexes stdout and stderr in 8-byte-headed frames when there is no TTY. */
-export function demultiplex(buffer: Buffer): string {
-  const parts: string[] = [];
-  for (let offset = 0; offset + 8 <= buffer.length; ) {
-    const size = buffer.readUInt32BE(offset + 4);
-    parts.push(buffer.subarray(offset + 8, offset + 8 + size).toString("utf8"));
-    offset += 8 + size;
-  }
-  return parts.join("");
 }

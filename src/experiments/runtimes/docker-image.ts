@@ -1,0 +1,207 @@
+// The app's image: built from the checkout's Dockerfile, or by the configured
+// container_build_command, and always labelled as the laboratory's so delete and gc find it.
+import { access, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type Docker from "dockerode";
+import { execa, parseCommandString } from "execa";
+import { expandPattern } from "../../config/patterns.js";
+import { type ExperimentIdentity, expandVariables, hostBasics } from "../environment.js";
+import { ExperimentError } from "../errors.js";
+import { lastLines, stepFailure } from "../steps.js";
+import type { Progress } from "./runtime.js";
+
+/** A Docker image reference: [registry[:port]/]path[:tag], lower-case path components. */
+const IMAGE_REFERENCE =
+  /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?$/;
+
+/** The tag of an experiment's image: docker_image_pattern expanded. */
+export function imageTag(pattern: string, identity: ExperimentIdentity, file: string): string {
+  const tag = expandPattern(pattern, {
+    app_name: identity.app,
+    experiment: identity.name,
+    branch: identity.branch,
+    release: identity.release,
+  });
+  if (!IMAGE_REFERENCE.test(tag))
+    throw new ExperimentError(`docker_image_pattern gives "${tag}", which is not an image name`, [
+      {
+        where: `${file}: labtest.docker_image_pattern`,
+        what: "image names are lower-case path components with an optional :tag",
+        fix: "use {experiment} rather than {branch} (it is normalised), e.g. {app_name}/{experiment}:latest",
+      },
+    ]);
+  return tag;
+}
+
+export interface ImageBuild {
+  /** The checkout's app directory: the build context. */
+  directory: string;
+  tag: string;
+  identity: ExperimentIdentity;
+  labels: Record<string, string>;
+  /** container_build_command, or null for the built-in `docker build`. */
+  command: string | null;
+  progress: Progress;
+}
+
+/** Builds the app's image; resolves to its id. */
+export async function buildAppImage(docker: Docker, build: ImageBuild): Promise<string> {
+  if (build.command) {
+    await runBuildCommand(build);
+    await adopt(docker, build);
+  } else {
+    await buildDockerfile(docker, build);
+  }
+  return (await docker.getImage(build.tag).inspect()).Id;
+}
+
+/** The built-in build: the checkout's Dockerfile, with the experiment's identity as build args. */
+async function buildDockerfile(docker: Docker, build: ImageBuild): Promise<void> {
+  const dockerfile = join(build.directory, "Dockerfile");
+  if (
+    !(await access(dockerfile).then(
+      () => true,
+      () => false,
+    ))
+  )
+    throw new ExperimentError("the branch has no Dockerfile to build the app's image from", [
+      {
+        where: dockerfile,
+        what: "the docker runtime builds the app's image from the Dockerfile beside the configuration",
+        fix: "add a Dockerfile, set container_build_command, or use runtime: local with a start_command",
+      },
+    ]);
+  const { identity } = build;
+  const stream = await docker.buildImage(
+    { context: build.directory, src: await readdir(build.directory) },
+    {
+      t: build.tag,
+      labels: build.labels,
+      buildargs: {
+        APP_NAME: identity.app,
+        EXPERIMENT: identity.name,
+        BRANCH_NAME: identity.branch,
+        RELEASE: identity.release,
+      },
+      rm: true,
+      forcerm: true,
+    },
+  );
+  await followBuild(
+    docker,
+    stream,
+    build.progress,
+    (output) =>
+      new ExperimentError("the app's image did not build", [
+        {
+          where: dockerfile,
+          what: output,
+          fix: "fix the Dockerfile (docker build shows the same in the checkout), then create again",
+        },
+      ]),
+  );
+}
+
+/**
+ * container_build_command, split like a shell would but run without one, in the checkout: it
+ * sees APP_NAME, EXPERIMENT, BRANCH_NAME, RELEASE and IMAGE (the tag to build) in its
+ * environment and as `$NAME` in its arguments.
+ */
+async function runBuildCommand(build: ImageBuild): Promise<void> {
+  const command = build.command ?? "";
+  const { identity } = build;
+  const variables = {
+    APP_NAME: identity.app,
+    EXPERIMENT: identity.name,
+    BRANCH_NAME: identity.branch,
+    RELEASE: identity.release,
+    IMAGE: build.tag,
+  };
+  const [program, ...args] = parseCommandString(command).map((arg) => expandVariables(arg, variables));
+  build.progress(`running container_build_command`);
+  const result = await execa(program ?? "", args, {
+    cwd: build.directory,
+    env: { ...hostBasics(), ...variables, ...dockerClientEnvironment() },
+    extendEnv: false,
+    reject: false,
+    all: true,
+  });
+  if (result.exitCode !== 0)
+    throw stepFailure(
+      "container_build_command",
+      command,
+      result.exitCode ?? result.signal,
+      String(result.all ?? ""),
+    );
+}
+
+/** The variables that point a docker client at the laboratory's engine, as labtest's own. */
+function dockerClientEnvironment(): Record<string, string> {
+  return Object.fromEntries(
+    ["DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG"].flatMap((key) =>
+      process.env[key] ? [[key, process.env[key]]] : [],
+    ),
+  );
+}
+
+/**
+ * Puts the laboratory's labels on an image a container_build_command made, by building a
+ * labelled image on it under the same tag: deleting that one takes the command's image with it.
+ */
+async function adopt(docker: Docker, build: ImageBuild): Promise<void> {
+  const made = await docker
+    .getImage(build.tag)
+    .inspect()
+    .catch(() => undefined);
+  if (!made)
+    throw new ExperimentError(`container_build_command did not make the image ${build.tag}`, [
+      {
+        where: "labtest.container_build_command",
+        what: `after it ran, the laboratory has no image ${build.tag}`,
+        fix: "tag the image it builds as $IMAGE, e.g. docker build -t $IMAGE .",
+      },
+    ]);
+  const context = await mkdtemp(join(tmpdir(), "labtest-adopt-"));
+  try {
+    await writeFile(join(context, "Dockerfile"), `FROM ${made.Id}\n`);
+    const stream = await docker.buildImage(
+      { context, src: ["Dockerfile"] },
+      { t: build.tag, labels: build.labels, rm: true, forcerm: true },
+    );
+    await followBuild(
+      docker,
+      stream,
+      () => undefined,
+      (output) => new ExperimentError(`could not label ${build.tag}: ${output}`),
+    );
+  } finally {
+    await rm(context, { recursive: true, force: true });
+  }
+}
+
+/** Follows a build's output to its end, showing its steps; a failed build rejects with `failure(output)`. */
+async function followBuild(
+  docker: Docker,
+  stream: NodeJS.ReadableStream,
+  progress: Progress,
+  failure: (output: string) => Error,
+): Promise<void> {
+  const output: string[] = [];
+  let failed: string | undefined;
+  await new Promise((resolve, reject) =>
+    docker.modem.followProgress(
+      stream,
+      (error) => (error ? reject(error) : resolve(undefined)),
+      (event: { stream?: string; error?: string; errorDetail?: { message?: string } }) => {
+        if (event.stream) {
+          output.push(event.stream);
+          const step = /^Step \d+\/\d+ : .*/.exec(event.stream);
+          if (step) progress(`building the image: ${step[0]}`);
+        }
+        if (event.error) failed = event.errorDetail?.message ?? event.error;
+      },
+    ),
+  );
+  if (failed !== undefined) throw failure(lastLines(`${output.join("")}\n${failed}`));
+}

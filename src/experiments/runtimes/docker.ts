@@ -1,0 +1,346 @@
+import { PassThrough } from "node:stream";
+import type Docker from "dockerode";
+import { parseCommandString } from "execa";
+import getPort from "get-port";
+import { resourceName } from "../../config/names.js";
+import {
+  containerLogs,
+  ensureExperimentNetwork,
+  execStreaming,
+  ignoreNotFound,
+  inspectContainer,
+  pullIfMissing,
+  releaseExperimentNetwork,
+} from "../../lab/docker.js";
+import { LABELS } from "../../lab/labels.js";
+import type { Registry } from "../../lab/registry.js";
+import type { ExperimentIdentity } from "../environment.js";
+import { ExperimentError } from "../errors.js";
+import type { ExperimentRow } from "../registry.js";
+import { stepFailure, waitForAnswer } from "../steps.js";
+import { buildAppImage, imageTag } from "./docker-image.js";
+import type { AppRelease, AppRuntime, ExecOutput, Progress, StartedApp } from "./runtime.js";
+
+/** The port an app listens on when its image exposes none. */
+const DEFAULT_APP_PORT = 8000;
+
+/** Where app_build_command finds the checkout inside its build container. */
+const BUILD_MOUNT = "/src";
+
+type Role = "app" | "build" | "before-start";
+type Experiment = { app: string; name: string };
+
+/**
+ * Apps as containers of a Docker Engine: an image built from the checkout, a container on the
+ * experiment's network (where its services answer by name) with a restart policy, so it comes
+ * back with the engine after a reboot; published on the laboratory's loopback for the router.
+ */
+export class DockerRuntime implements AppRuntime {
+  readonly name = "docker";
+
+  constructor(
+    private readonly docker: Docker,
+    /** The laboratory: its id labels everything, its locks guard the experiment networks. */
+    private readonly laboratory: Registry,
+    private readonly answerTimeoutMs?: number,
+  ) {}
+
+  check(config: AppRelease["config"], file: string): void {
+    if (config.app_build_command && !config.app_build_image)
+      throw new ExperimentError("app_build_command needs app_build_image on the docker runtime", [
+        {
+          where: `${file}: labtest.app_build_image`,
+          what: `the build step runs in a container of that image, with the checkout at ${BUILD_MOUNT}`,
+          fix: "set app_build_image (e.g. node:20), or build in the Dockerfile instead",
+        },
+      ]);
+    const local = Object.entries(config.services).filter(([, s]) => s.provider === "local");
+    const [first] = local;
+    if (first)
+      throw new ExperimentError(
+        `an app in a container cannot reach local services: ${local.map(([n]) => n).join(", ")}`,
+        [
+          {
+            where: `${file}: labtest.services.${first[0]}.provider`,
+            what: "local servers listen on the laboratory's loopback, which containers do not share",
+            fix: "use provider: docker for them, or runtime: local",
+          },
+        ],
+      );
+  }
+
+  async launch(
+    release: AppRelease,
+    previous: ExperimentRow | undefined,
+    progress: Progress,
+  ): Promise<StartedApp> {
+    const { identity, config } = release;
+    this.check(config, release.configFile);
+    const tag = imageTag(config.docker_image_pattern, identity, release.configFile);
+    const previousImage =
+      previous?.runtime === "docker"
+        ? (await inspectContainer(this.docker, previous.handle))?.Image
+        : undefined;
+    if (config.app_build_command) await this.buildStep(release, progress);
+    const image = await buildAppImage(this.docker, {
+      directory: release.appDirectory,
+      tag,
+      identity,
+      labels: this.labels(identity, "app"),
+      command: config.container_build_command,
+      progress,
+    });
+    let container: Docker.Container | undefined;
+    try {
+      const exposed = Object.keys((await this.docker.getImage(image).inspect()).Config.ExposedPorts ?? {});
+      const port = Number(exposed.find((p) => p.endsWith("/tcp"))?.split("/")[0] ?? DEFAULT_APP_PORT);
+      const env = { ...release.env, PORT: String(port) };
+      const network = await ensureExperimentNetwork(
+        this.docker,
+        this.laboratory,
+        identity.app,
+        identity.name,
+      );
+      if (config.before_start_command) {
+        progress("running before_start_command");
+        const result = await this.runToCompletion(identity, "before-start", {
+          Image: image,
+          Cmd: parseCommandString(config.before_start_command),
+          Env: envList(env),
+          HostConfig: { NetworkMode: network },
+        });
+        if (result.exitCode !== 0)
+          throw stepFailure(
+            "before_start_command",
+            config.before_start_command,
+            result.exitCode,
+            result.output,
+          );
+      }
+      progress("starting the app");
+      const hostPort = await getPort({ host: "127.0.0.1" });
+      const binding = `${port}/tcp`;
+      container = await this.docker.createContainer({
+        name: `${resourceName(identity.app, identity.name)}-${Date.now().toString(36)}`,
+        Image: image,
+        ...(config.start_command ? { Cmd: parseCommandString(config.start_command) } : {}),
+        Env: envList(env),
+        Labels: this.labels(identity, "app"),
+        ExposedPorts: { [binding]: {} },
+        HostConfig: {
+          PortBindings: { [binding]: [{ HostIp: "127.0.0.1", HostPort: String(hostPort) }] },
+          RestartPolicy: { Name: "unless-stopped" },
+          NetworkMode: network,
+        },
+      });
+      await container.start();
+      const started = container;
+      progress(`waiting for the app to answer on port ${hostPort}`);
+      await waitForAnswer(
+        hostPort,
+        {
+          // A restart while starting is a crash: report it rather than wait through the restarts.
+          running: async () => {
+            const state = await started.inspect();
+            return state.State.Running && !state.State.Restarting && state.RestartCount === 0;
+          },
+          output: () => containerLogs(started),
+          fix: `make the image's CMD listen on $PORT (${port})`,
+        },
+        this.answerTimeoutMs,
+      );
+      return { port: hostPort, handle: container.id };
+    } catch (error) {
+      await container?.remove({ force: true }).catch(ignoreNotFound);
+      if (image !== previousImage) await this.removeImage(image, true);
+      // The tag moved to the failed build: give it back to the release that keeps running.
+      if (previousImage) await this.docker.getImage(previousImage).tag(splitTag(tag));
+      throw error;
+    }
+  }
+
+  async retire(previous: ExperimentRow, current: StartedApp): Promise<void> {
+    const old = await inspectContainer(this.docker, previous.handle);
+    if (!old) return;
+    await this.docker.getContainer(old.Id).remove({ force: true }).catch(ignoreNotFound);
+    const now = await inspectContainer(this.docker, current.handle);
+    if (old.Image !== now?.Image) await this.removeImage(old.Image, false);
+  }
+
+  async running(row: ExperimentRow): Promise<boolean> {
+    return (await inspectContainer(this.docker, row.handle))?.State.Running ?? false;
+  }
+
+  logs(row: ExperimentRow): Promise<string> {
+    return containerLogs(this.docker.getContainer(row.handle)).catch(() => "");
+  }
+
+  async followLogs(row: ExperimentRow, write: (text: string) => void, signal: AbortSignal): Promise<void> {
+    const container = this.docker.getContainer(row.handle);
+    const stream = (await container.logs({
+      follow: true,
+      stdout: true,
+      stderr: true,
+    })) as NodeJS.ReadableStream & {
+      destroy(): void;
+    };
+    const output = new PassThrough();
+    output.on("data", (chunk: Buffer) => write(chunk.toString("utf8")));
+    container.modem.demuxStream(stream, output, output);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        stream.destroy();
+        resolve();
+      };
+      if (signal.aborted) stop();
+      signal.addEventListener("abort", stop, { once: true });
+      stream.on("end", resolve);
+      stream.on("close", resolve);
+    });
+  }
+
+  async exec(row: ExperimentRow, _release: AppRelease, argv: string[], output: ExecOutput): Promise<number> {
+    if (!(await this.running(row)))
+      throw new ExperimentError(`the app of ${row.app}/${row.name} is not running`, [
+        {
+          where: `container ${row.handle.slice(0, 12)}`,
+          what: "exec runs the command in the app's container",
+          fix: `labtest logs ${row.name} shows why it stopped; labtest update ${row.name} starts it anew`,
+        },
+      ]);
+    return execStreaming(this.docker.getContainer(row.handle), argv, {}, output.stdout, output.stderr);
+  }
+
+  files(): string[] {
+    return [];
+  }
+
+  async remove(experiment: Experiment): Promise<void> {
+    const ofExperiment = [
+      `${LABELS.laboratory}=${this.laboratory.id}`,
+      `${LABELS.app}=${experiment.app}`,
+      `${LABELS.experiment}=${experiment.name}`,
+    ];
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: [...ofExperiment, LABELS.role] },
+    });
+    for (const c of containers)
+      await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreNotFound);
+    for (const image of await this.docker.listImages({ filters: { label: ofExperiment } }))
+      await this.removeImage(image.Id, true);
+    await releaseExperimentNetwork(this.docker, experiment.app, experiment.name);
+  }
+
+  async collectGarbage(rows: ExperimentRow[], graceMs: number): Promise<string[]> {
+    // Without an engine there is nothing of ours to find (and local-only laboratories have none).
+    if (
+      !(await this.docker.ping().then(
+        () => true,
+        () => false,
+      ))
+    )
+      return [];
+    const removed: string[] = [];
+    const old = (createdSeconds: number) => Date.now() - createdSeconds * 1000 > graceMs;
+    const current = new Map(rows.map((row) => [`${row.app}/${row.name}`, row]));
+    const ours = { filters: { label: [`${LABELS.laboratory}=${this.laboratory.id}`] } };
+    const containers = await this.docker.listContainers({ all: true, ...ours });
+    for (const c of containers) {
+      const role = c.Labels[LABELS.role];
+      if (!role || !old(c.Created)) continue;
+      const row = current.get(`${c.Labels[LABELS.app]}/${c.Labels[LABELS.experiment]}`);
+      // A half-created experiment is gc's as a whole; an app that is not the current release, a
+      // build or before_start container that outlived its command, or one of no experiment, go.
+      if (row?.status === "creating" || (role === "app" && row?.handle === c.Id)) continue;
+      await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreNotFound);
+      removed.push(`container ${c.Names[0]?.replace(/^\//, "") ?? c.Id}`);
+    }
+    const used = new Set((await this.docker.listContainers({ all: true })).map((c) => c.ImageID));
+    for (const image of await this.docker.listImages({
+      filters: { label: [`${LABELS.laboratory}=${this.laboratory.id}`, LABELS.role] },
+    }))
+      if (!used.has(image.Id) && old(image.Created)) {
+        await this.removeImage(image.Id, false);
+        removed.push(`image ${image.RepoTags?.find((t) => t !== "<none>:<none>") ?? image.Id}`);
+      }
+    return removed;
+  }
+
+  /** The optional build step: app_build_command in a container of app_build_image, on the checkout. */
+  private async buildStep(release: AppRelease, progress: Progress): Promise<void> {
+    const { config, identity } = release;
+    const image = config.app_build_image ?? "";
+    const command = config.app_build_command ?? "";
+    await pullIfMissing(this.docker, image).catch((error: Error) => {
+      throw new ExperimentError(`app_build_image ${image} is not on the laboratory and could not be pulled`, [
+        {
+          where: `${release.configFile}: labtest.app_build_image`,
+          what: error.message.split("\n")[0] ?? "pull failed",
+          fix: "use an image the laboratory has, or make its registry reachable",
+        },
+      ]);
+    });
+    progress(`running app_build_command in ${image}`);
+    const uid = process.getuid?.() ?? 0;
+    const result = await this.runToCompletion(identity, "build", {
+      Image: image,
+      Cmd: parseCommandString(command),
+      Env: envList({ ...release.env, ...(uid === 0 ? {} : { HOME: "/tmp" }) }),
+      WorkingDir: BUILD_MOUNT,
+      // What it writes into the checkout belongs to labtest's user, who removes the checkout later.
+      ...(uid === 0 ? {} : { User: `${uid}:${process.getgid?.() ?? uid}` }),
+      HostConfig: { Binds: [`${release.appDirectory}:${BUILD_MOUNT}`] },
+    });
+    if (result.exitCode !== 0)
+      throw stepFailure("app_build_command", command, result.exitCode, result.output);
+  }
+
+  /** Runs a one-off container of the experiment to its end; it is removed, whatever happens. */
+  private async runToCompletion(
+    identity: ExperimentIdentity,
+    role: Role,
+    options: Docker.ContainerCreateOptions,
+  ): Promise<{ exitCode: number; output: string }> {
+    const container = await this.docker.createContainer({ ...options, Labels: this.labels(identity, role) });
+    try {
+      await container.start();
+      const { StatusCode } = (await container.wait()) as { StatusCode: number };
+      return { exitCode: StatusCode, output: await containerLogs(container) };
+    } finally {
+      await container.remove({ force: true, v: true }).catch(ignoreNotFound);
+    }
+  }
+
+  private labels(identity: ExperimentIdentity, role: Role): Record<string, string> {
+    return {
+      [LABELS.laboratory]: this.laboratory.id,
+      [LABELS.app]: identity.app,
+      [LABELS.experiment]: identity.name,
+      [LABELS.release]: identity.release,
+      [LABELS.role]: role,
+    };
+  }
+
+  /** Removes an image; one still in use (another release's container) or gone already stays as it is. */
+  private async removeImage(id: string, force: boolean): Promise<void> {
+    await this.docker
+      .getImage(id)
+      .remove({ force })
+      .catch((error: { statusCode?: number }) => {
+        if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
+      });
+  }
+}
+
+function envList(env: Record<string, string>): string[] {
+  return Object.entries(env).map(([key, value]) => `${key}=${value}`);
+}
+
+/** `repo[:tag]` as the engine's tag call takes it. */
+function splitTag(reference: string): { repo: string; tag: string } {
+  const colon = reference.lastIndexOf(":");
+  return colon > reference.lastIndexOf("/")
+    ? { repo: reference.slice(0, colon), tag: reference.slice(colon + 1) }
+    : { repo: reference, tag: "latest" };
+}

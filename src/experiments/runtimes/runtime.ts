@@ -1,0 +1,63 @@
+import type { Writable } from "node:stream";
+import type { ExperimentConfig } from "../../config/resolve.js";
+import type { Runtime } from "../../config/schema.js";
+import type { ExperimentIdentity } from "../environment.js";
+import type { ExperimentRow } from "../registry.js";
+
+/** Steps of a long operation, for progress on a terminal. */
+export type Progress = (step: string) => void;
+
+/** A checked-out release of an experiment's app, its services up, ready to be built and started. */
+export interface AppRelease {
+  identity: ExperimentIdentity;
+  /** Where the app's configuration sits in the checkout: its commands run here. */
+  appDirectory: string;
+  /** The configuration as the branch has it, and its file (for error messages). */
+  config: ExperimentConfig;
+  configFile: string;
+  /** APP_NAME, EXPERIMENT, BRANCH_NAME, RELEASE, VIRTUAL_HOST, the services' and the configured variables. */
+  env: Record<string, string>;
+}
+
+/** A release that answers HTTP: on `port` of the laboratory's loopback, known to its runtime by `handle`. */
+export interface StartedApp {
+  port: number;
+  handle: string;
+}
+
+/** Where `exec` writes what the command prints. */
+export interface ExecOutput {
+  stdout: Writable;
+  stderr: Writable;
+}
+
+/** How an experiment's app is built, started, watched and removed: as a process, or in Docker. */
+export interface AppRuntime {
+  readonly name: Runtime;
+  /** Rejects a configuration this runtime cannot run, before anything is made. */
+  check(config: ExperimentConfig, file: string): void;
+  /**
+   * Builds the release, runs before_start_command and starts the app beside `previous` (the
+   * running release, on update) until it answers. On failure nothing of the new release is left
+   * and `previous` runs on unchanged.
+   */
+  launch(release: AppRelease, previous: ExperimentRow | undefined, progress: Progress): Promise<StartedApp>;
+  /** Stops a release that `current` replaced, and removes what only it used. */
+  retire(previous: ExperimentRow, current: StartedApp): Promise<void>;
+  running(row: ExperimentRow): Promise<boolean>;
+  /** The app's output so far. */
+  logs(row: ExperimentRow): Promise<string>;
+  /** Writes the app's output as it grows, from the start, until `signal` aborts. */
+  followLogs(row: ExperimentRow, write: (text: string) => void, signal: AbortSignal): Promise<void>;
+  /** Runs `argv` where the app runs, in its environment; resolves to the exit code. */
+  exec(row: ExperimentRow, release: AppRelease, argv: string[], output: ExecOutput): Promise<number>;
+  /** Files in the experiment's directory that belong to the running release (gc keeps them). */
+  files(row: ExperimentRow): string[];
+  /** Removes every app of the experiment, recorded or not (a command may have died before recording it). */
+  remove(experiment: { app: string; name: string }): Promise<void>;
+  /**
+   * Removes what this runtime made outside the laboratory's home that none of `rows` accounts
+   * for, older than `graceMs`. Returns what it removed.
+   */
+  collectGarbage(rows: ExperimentRow[], graceMs: number): Promise<string[]>;
+}
