@@ -1,10 +1,11 @@
 // The steps of bringing a release up, shared by create and update.
 import { access } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
-import { execa, parseCommandString } from "execa";
+import { execa } from "execa";
 import pRetry, { AbortError } from "p-retry";
 import { gitToplevel } from "../config/git.js";
 import { type LoadedConfig, loadConfig } from "../config/resolve.js";
+import { commandArgv } from "./command.js";
 import { ExperimentError } from "./errors.js";
 
 /** How long an app may take to answer its first HTTP request, unless the laboratory says otherwise. */
@@ -46,7 +47,7 @@ export async function runStep(
   cwd: string,
   env: Record<string, string>,
 ): Promise<void> {
-  const [program, ...args] = parseCommandString(command);
+  const [program, ...args] = commandArgv(option, command, env);
   const result = await execa(program ?? "", args, { cwd, env, extendEnv: false, reject: false, all: true });
   if (result.exitCode !== 0)
     throw stepFailure(option, command, result.exitCode ?? result.signal, String(result.all ?? ""));

@@ -4,7 +4,7 @@ import memjs from "memjs";
 import mysql from "mysql2/promise";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { removeRunContainers, serviceImage, startContainer, whenReady } from "../support/docker.js";
+import { localImage, removeRunContainers, startContainer, whenReady } from "../support/docker.js";
 
 // Each locally built image must honour the official image's environment interface, so that the
 // code path users run with postgres:16 or mariadb:11 is the one tested here.
@@ -12,7 +12,7 @@ describe("service images (real Docker Engine, real clients)", () => {
   afterAll(removeRunContainers);
 
   it("PostgreSQL: POSTGRES_USER/PASSWORD/DB create the superuser and database; a wrong password is refused", async () => {
-    const container = await startContainer(serviceImage("postgresql"), {
+    const container = await startContainer(localImage("postgresql"), {
       env: { POSTGRES_PASSWORD: "s3cret'pw", POSTGRES_USER: "smoke", POSTGRES_DB: "smokedb" },
       ports: [5432],
     });
@@ -50,7 +50,7 @@ describe("service images (real Docker Engine, real clients)", () => {
   });
 
   it("MariaDB: MYSQL_ROOT_PASSWORD/DATABASE/USER/PASSWORD create root, the database and a user limited to it", async () => {
-    const container = await startContainer(serviceImage("mariadb"), {
+    const container = await startContainer(localImage("mariadb"), {
       env: {
         MYSQL_ROOT_PASSWORD: "rootpw",
         MYSQL_DATABASE: "smokedb",
@@ -88,7 +88,7 @@ describe("service images (real Docker Engine, real clients)", () => {
   });
 
   it("Redis: answers on 6379 from outside the container, without protected mode", async () => {
-    const container = await startContainer(serviceImage("redis"), { ports: [6379] });
+    const container = await startContainer(localImage("redis"), { ports: [6379] });
     const redis = await whenReady(container, "Redis", async () => {
       const client = new Redis({
         host: "127.0.0.1",
@@ -115,7 +115,7 @@ describe("service images (real Docker Engine, real clients)", () => {
   });
 
   it("Memcached: stores and returns a value", async () => {
-    const container = await startContainer(serviceImage("memcached"), { ports: [11211] });
+    const container = await startContainer(localImage("memcached"), { ports: [11211] });
     // A fresh client per attempt: memjs can leave a request pending on a connection reset while
     // the server starts, so each attempt is also bounded.
     const client = await whenReady(container, "Memcached", async () => {

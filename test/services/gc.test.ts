@@ -5,7 +5,7 @@ import { LABELS } from "../../src/lab/labels.js";
 import type { ServiceRecord } from "../../src/services/index.js";
 import { runCli } from "../support/cli.js";
 import { writeAndRead } from "../support/clients.js";
-import { docker, serviceImage } from "../support/docker.js";
+import { docker, localImage } from "../support/docker.js";
 import { serviceConfig, testLaboratory } from "../support/laboratory.js";
 
 const exists = (path: string) =>
@@ -37,7 +37,7 @@ test("gc removes what crashes left (half-created services, unrecorded containers
 
   // A container created by a command that died before recording it.
   const container = await docker.createContainer({
-    Image: serviceImage("memcached"),
+    Image: localImage("memcached"),
     name: `labtest-orphan-${lab.registry.id}`,
     Labels: { [LABELS.laboratory]: lab.registry.id, [LABELS.server]: "labtest-orphan" },
   });

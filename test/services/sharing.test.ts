@@ -4,7 +4,7 @@ import { describe, expect, test } from "vitest";
 import { demultiplex, experimentNetwork } from "../../src/lab/docker.js";
 import { ProvisionError, type ServiceRecord } from "../../src/services/index.js";
 import { type ClientKind, writeAndRead } from "../support/clients.js";
-import { docker, serviceImage } from "../support/docker.js";
+import { docker, localImage } from "../support/docker.js";
 import { serviceConfig, testLaboratory } from "../support/laboratory.js";
 
 describe("shared services", () => {
@@ -88,7 +88,7 @@ describe("shared services", () => {
     // A client container on the experiment's network, as the app would be, with the app's URL.
     const output = await runOnNetwork(
       experimentNetwork("shop", "feature"),
-      serviceImage("redis"),
+      localImage("redis"),
       ["redis-cli", "--no-auth-warning", "-u", env.KV_URL as string, "SET", `${env.KV_PREFIX}k`, "v"],
       lab.registry.id,
     );

@@ -12,10 +12,13 @@ export const docker = new Docker();
 export const TEST_LABEL = "labtest.test-run";
 export const RUN_ID = `${process.pid}-${Date.now()}`;
 
-export type ServiceImage = "postgresql" | "mariadb" | "redis" | "memcached";
+export type LocalImage = "postgresql" | "mariadb" | "redis" | "memcached" | "node";
 
-/** The tag of a locally built service image (images/<name>/TAG, built by scripts/infra/setup.sh). */
-export function serviceImage(name: ServiceImage): string {
+/**
+ * The tag of a locally built image (images/<name>/TAG, built by scripts/infra/setup.sh): the
+ * stand-ins for the official service images and node.
+ */
+export function localImage(name: LocalImage): string {
   return readFileSync(join(import.meta.dirname, "../../images", name, "TAG"), "utf8").trim();
 }
 

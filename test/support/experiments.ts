@@ -1,4 +1,4 @@
-import { cp, readdir } from "node:fs/promises";
+import { cp, readdir, readFile, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -6,6 +6,7 @@ import getPort from "get-port";
 import { onTestFinished } from "vitest";
 import { Experiments } from "../../src/experiments/index.js";
 import { stopRouter } from "../../src/lab/router-control.js";
+import { localImage } from "./docker.js";
 import { type TestLaboratory, testLaboratory } from "./laboratory.js";
 import { gitRepo } from "./project.js";
 
@@ -54,9 +55,36 @@ export async function exampleRepo(): Promise<string> {
   return repo;
 }
 
+/**
+ * The example app's repository set up for the docker runtime: its services in Docker, its image
+ * built from the local node image (nothing is pulled here), and an app_build_command in a build
+ * container that leaves the release in build-info.txt.
+ */
+export async function dockerExampleRepo(): Promise<string> {
+  const repo = await exampleRepo();
+  await setConfig(repo, (text) =>
+    text
+      .replace(/ {2}app_build_command: .*\n/, "")
+      .replace(/ {2}start_command: .*\n/, "")
+      .replace(
+        "  before_start_command:",
+        `  runtime: docker\n  app_build_image: ${localImage("node")}\n` +
+          `  app_build_command: node -e "require('fs').writeFileSync('build-info.txt', process.env.RELEASE)"\n` +
+          "  before_start_command:",
+      )
+      .replaceAll("provider: local", "provider: docker"),
+  );
+  const dockerfile = join(repo, "Dockerfile");
+  await writeFile(
+    dockerfile,
+    (await readFile(dockerfile, "utf8")).replace(/^FROM .*/m, `FROM ${localImage("node")}`),
+  );
+  await commit(repo, "the example app in docker");
+  return repo;
+}
+
 /** Rewrites the repository's .labtest.yml. */
 export async function setConfig(repo: string, change: (text: string) => string): Promise<void> {
-  const { readFile, writeFile } = await import("node:fs/promises");
   const file = join(repo, ".labtest.yml");
   await writeFile(file, change(await readFile(file, "utf8")));
 }

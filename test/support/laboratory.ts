@@ -10,16 +10,16 @@ import { Services } from "../../src/services/index.js";
 import { localProvider } from "../../src/services/providers/local.js";
 import type { ServerRecord } from "../../src/services/providers/provider.js";
 import { openState, type StateStore } from "../../src/state/index.js";
-import { docker, serviceImage } from "./docker.js";
+import { docker, localImage } from "./docker.js";
 import { scratchDir } from "./project.js";
 
 /** State defaults that point the docker provider at the locally built images (nothing is pulled here). */
 export const LOCAL_IMAGES: Record<string, unknown> = {
-  "/services/docker/postgresql/default": { image: serviceImage("postgresql") },
-  "/services/docker/mariadb/default": { image: serviceImage("mariadb") },
-  "/services/docker/mysql/default": { image: serviceImage("mariadb") },
-  "/services/docker/redis/default": { image: serviceImage("redis") },
-  "/services/docker/memcached/default": { image: serviceImage("memcached") },
+  "/services/docker/postgresql/default": { image: localImage("postgresql") },
+  "/services/docker/mariadb/default": { image: localImage("mariadb") },
+  "/services/docker/mysql/default": { image: localImage("mariadb") },
+  "/services/docker/redis/default": { image: localImage("redis") },
+  "/services/docker/memcached/default": { image: localImage("memcached") },
 };
 
 export interface TestLaboratory {
@@ -34,7 +34,8 @@ export interface TestLaboratory {
  * A laboratory in a scratch home whose state holds the local images as docker defaults, plus
  * `state` (absolute key → value).
  * When the test ends, pass or fail, everything it made goes: its servers (processes,
- * containers, volumes) and every Docker object labelled with its laboratory id.
+ * containers, volumes) and every Docker object (containers, volumes, images, networks) labelled
+ * with its laboratory id.
  */
 export async function testLaboratory(state: Record<string, unknown> = {}): Promise<TestLaboratory> {
   const home = await scratchDir("labtest-lab-");
@@ -73,6 +74,11 @@ async function removeLaboratory(registry: Registry): Promise<void> {
         .catch(() => undefined),
     ),
   );
+  for (const image of await docker.listImages({ filters }))
+    await docker
+      .getImage(image.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   const networks = await docker.listNetworks({ filters });
   await Promise.all(
     networks.map((n) =>

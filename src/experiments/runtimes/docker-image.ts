@@ -4,9 +4,10 @@ import { access, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type Docker from "dockerode";
-import { execa, parseCommandString } from "execa";
+import { execa } from "execa";
 import { expandPattern } from "../../config/patterns.js";
-import { type ExperimentIdentity, expandVariables, hostBasics } from "../environment.js";
+import { commandArgv } from "../command.js";
+import { type ExperimentIdentity, hostBasics } from "../environment.js";
 import { ExperimentError } from "../errors.js";
 import { lastLines, stepFailure } from "../steps.js";
 import type { Progress } from "./runtime.js";
@@ -118,7 +119,7 @@ async function runBuildCommand(build: ImageBuild): Promise<void> {
     RELEASE: identity.release,
     IMAGE: build.tag,
   };
-  const [program, ...args] = parseCommandString(command).map((arg) => expandVariables(arg, variables));
+  const [program, ...args] = commandArgv("container_build_command", command, variables);
   build.progress(`running container_build_command`);
   const result = await execa(program ?? "", args, {
     cwd: build.directory,

@@ -1,6 +1,5 @@
 import { PassThrough } from "node:stream";
 import type Docker from "dockerode";
-import { parseCommandString } from "execa";
 import getPort from "get-port";
 import { resourceName } from "../../config/names.js";
 import {
@@ -14,6 +13,7 @@ import {
 } from "../../lab/docker.js";
 import { LABELS } from "../../lab/labels.js";
 import type { Registry } from "../../lab/registry.js";
+import { commandArgv } from "../command.js";
 import type { ExperimentIdentity } from "../environment.js";
 import { ExperimentError } from "../errors.js";
 import type { ExperimentRow } from "../registry.js";
@@ -105,7 +105,7 @@ export class DockerRuntime implements AppRuntime {
         progress("running before_start_command");
         const result = await this.runToCompletion(identity, "before-start", {
           Image: image,
-          Cmd: parseCommandString(config.before_start_command),
+          Cmd: commandArgv("before_start_command", config.before_start_command, env),
           Env: envList(env),
           HostConfig: { NetworkMode: network },
         });
@@ -123,7 +123,7 @@ export class DockerRuntime implements AppRuntime {
       container = await this.docker.createContainer({
         name: `${resourceName(identity.app, identity.name)}-${Date.now().toString(36)}`,
         Image: image,
-        ...(config.start_command ? { Cmd: parseCommandString(config.start_command) } : {}),
+        ...(config.start_command ? { Cmd: commandArgv("start_command", config.start_command, env) } : {}),
         Env: envList(env),
         Labels: this.labels(identity, "app"),
         ExposedPorts: { [binding]: {} },
@@ -285,7 +285,7 @@ export class DockerRuntime implements AppRuntime {
     const uid = process.getuid?.() ?? 0;
     const result = await this.runToCompletion(identity, "build", {
       Image: image,
-      Cmd: parseCommandString(command),
+      Cmd: commandArgv("app_build_command", command, release.env),
       Env: envList({ ...release.env, ...(uid === 0 ? {} : { HOME: "/tmp" }) }),
       WorkingDir: BUILD_MOUNT,
       // What it writes into the checkout belongs to labtest's user, who removes the checkout later.

@@ -2,10 +2,11 @@ import { spawn } from "node:child_process";
 import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { execa, parseCommandString } from "execa";
+import { execa } from "execa";
 import getPort from "get-port";
 import writeFileAtomic from "write-file-atomic";
 import { processesUsing, stopProcess } from "../../lab/processes.js";
+import { commandArgv } from "../command.js";
 import { hostBasics } from "../environment.js";
 import { ExperimentError } from "../errors.js";
 import type { ExperimentRow } from "../registry.js";
@@ -60,14 +61,15 @@ export class LocalRuntime implements AppRuntime {
     }
     progress("starting the app");
     const port = await getPort({ host: "127.0.0.1" });
+    const appEnv = { ...env, PORT: String(port) };
     const log = this.logFile(identity);
     const specFile = this.specFile(identity, port);
     await writeFileAtomic(
       specFile,
       JSON.stringify({
-        argv: parseCommandString(config.start_command ?? ""),
+        argv: commandArgv("start_command", config.start_command ?? "", appEnv),
         cwd: appDirectory,
-        env: { ...env, PORT: String(port) },
+        env: appEnv,
         log,
       }),
       // Readable by the owner only: it holds the environment.
