@@ -106,7 +106,10 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
 }
 
 function describe(e: ExperimentStatus): string {
-  return `${e.app}/${e.name}  ${e.status}  ${e.url}  branch ${e.branch}  release ${e.release.slice(0, 12)}  ${age(e.createdAt)}\n`;
+  const services = e.services
+    .map((s) => `${s.name} (${s.kind} ${s.provisionType}, ${s.provider})`)
+    .join(", ");
+  return `${e.app}/${e.name}  ${e.status}  ${e.url}  branch ${e.branch}  release ${e.release.slice(0, 12)}  ${e.runtime}  ${age(e.createdAt)}${services ? `  services: ${services}` : ""}\n`;
 }
 
 /** How long ago, roughly: 42s, 5m, 3h, 2d. */

@@ -40,6 +40,7 @@ export interface ExperimentsOptions {
 export interface ExperimentStatus extends Omit<ExperimentRow, "status"> {
   status: ExperimentRow["status"] | "stopped";
   url: string;
+  services: { name: string; kind: string; provider: string; provisionType: string }[];
 }
 
 /** A checked-out commit of an experiment's branch, with the configuration it carries. */
@@ -399,10 +400,17 @@ export class Experiments {
 
   private async describe(row: ExperimentRow): Promise<ExperimentStatus> {
     const alive = row.status !== "running" || (await this.runtimes[row.runtime].running(row));
+    const services = (await this.services.list(row.app, row.name)).map((s) => ({
+      name: s.name,
+      kind: s.kind,
+      provider: s.provider,
+      provisionType: s.provisionType,
+    }));
     return {
       ...row,
       status: alive ? row.status : "stopped",
       url: experimentUrl(row.host, this.options.routerPort),
+      services,
     };
   }
 }

@@ -68,7 +68,7 @@ async function buildDockerfile(docker: Docker, build: ImageBuild): Promise<void>
   )
     throw new ExperimentError("the branch has no Dockerfile to build the app's image from", [
       {
-        where: dockerfile,
+        where: `branch ${build.identity.branch} at ${build.identity.release.slice(0, 12)}`,
         what: "the docker runtime builds the app's image from the Dockerfile beside the configuration",
         fix: "add a Dockerfile, set container_build_command, or use runtime: local with a start_command",
       },
@@ -96,7 +96,7 @@ async function buildDockerfile(docker: Docker, build: ImageBuild): Promise<void>
     (output) =>
       new ExperimentError("the app's image did not build", [
         {
-          where: dockerfile,
+          where: `Dockerfile of branch ${identity.branch} at ${identity.release.slice(0, 12)}`,
           what: output,
           fix: "fix the Dockerfile (docker build shows the same in the checkout), then create again",
         },
