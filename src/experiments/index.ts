@@ -236,24 +236,44 @@ export class Experiments {
     };
   }
 
-  /** Services, then the runtime builds the release, runs before_start_command and starts it until it answers. */
+  /**
+   * The runtime builds the release while its services come up; then it runs
+   * before_start_command and starts the release until it answers.
+   */
   private async launch(
     release: Release,
     previous: ExperimentRow | undefined,
     progress: Progress,
   ): Promise<StartedApp> {
-    const runtime = this.runtimes[release.loaded.config.runtime];
-    runtime.check(release.loaded.config, release.loaded.file);
+    const { identity, appDirectory, loaded } = release;
+    const runtime = this.runtimes[loaded.config.runtime];
+    runtime.check(loaded.config, loaded.file);
     progress("bringing services up");
-    await this.services.up(experimentServices(release.loaded, release.identity.name));
-    return runtime.launch(
-      await this.appRelease(release.identity, release.appDirectory, release.loaded),
-      previous,
-      progress,
+    const building = experimentEnvironment(
+      identity,
+      async (explicit) => explicit,
+      loaded.config.environment,
+    ).then((env) =>
+      runtime.prepare(
+        { identity, appDirectory, config: loaded.config, configFile: loaded.file, env },
+        previous,
+        progress,
+      ),
     );
+    const [services, prepared] = await Promise.allSettled([
+      this.services.up(experimentServices(loaded, identity.name)),
+      building,
+    ]);
+    if (prepared.status === "rejected") throw prepared.reason;
+    if (services.status === "rejected") {
+      await runtime.discard(prepared.value, previous);
+      throw services.reason;
+    }
+    const { env } = await this.appRelease(identity, appDirectory, loaded);
+    return runtime.launch({ ...prepared.value, env }, previous, progress);
   }
 
-  /** What a runtime needs of a release: where it is, its configuration and its environment. */
+  /** What a runtime needs of a running release: where it is, its configuration and its whole environment. */
   private async appRelease(
     identity: ExperimentIdentity,
     appDirectory: string,
@@ -362,14 +382,15 @@ export class Experiments {
   }
 
   /**
-   * Removes an experiment and all it has. Services go first: one that other experiments share
-   * refuses, and then nothing else is touched. Every supervisor of the experiment is stopped,
-   * recorded or not (a command may have died between starting one and recording it).
+   * Removes an experiment and all it has. Nothing is touched when other experiments share its
+   * services. The app goes before its services (an app may crash and restart when they vanish);
+   * every app of the experiment goes, recorded or not (a command may have died before recording it).
    */
   private async remove(app: string, name: string): Promise<void> {
     const row = this.registry.get(app, name);
-    await this.services.down(app, name);
+    await this.services.assertUnshared(app, name);
     await this.runtimes[row?.runtime ?? "local"].remove({ app, name });
+    await this.services.down(app, name);
     await rm(this.directory({ app, name }), { recursive: true, force: true });
     this.registry.remove(app, name);
   }

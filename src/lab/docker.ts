@@ -3,13 +3,18 @@
 import { PassThrough } from "node:stream";
 import { text } from "node:stream/consumers";
 import type Docker from "dockerode";
+import pRetry from "p-retry";
 import { resourceName } from "../config/names.js";
 import { LABELS } from "./labels.js";
 import type { Registry } from "./registry.js";
 
-/** The network of an experiment: its apps and services find each other by name on it. */
-export function experimentNetwork(app: string, experiment: string): string {
-  return resourceName(app, experiment);
+/**
+ * The network of an experiment: its apps and services find each other by name on it. The
+ * laboratory's id is part of the name: Docker allows duplicate network names, and two
+ * laboratories on one engine may both have an experiment `main` of an app `hello`.
+ */
+export function experimentNetwork(laboratory: string, app: string, experiment: string): string {
+  return resourceName(app, experiment, laboratory);
 }
 
 /** The experiment's network, created on first need (under a lock: Docker allows duplicate names). */
@@ -19,7 +24,7 @@ export async function ensureExperimentNetwork(
   app: string,
   experiment: string,
 ): Promise<string> {
-  const name = experimentNetwork(app, experiment);
+  const name = experimentNetwork(registry.id, app, experiment);
   await registry.withLock(`network-${name}`, async () => {
     const existing = await docker.listNetworks({ filters: { name: [name] } });
     if (existing.some((n) => n.Name === name)) return;
@@ -37,10 +42,11 @@ export async function ensureExperimentNetwork(
  */
 export async function releaseExperimentNetwork(
   docker: Docker,
+  laboratory: string,
   app: string,
   experiment: string,
 ): Promise<void> {
-  const name = experimentNetwork(app, experiment);
+  const name = experimentNetwork(laboratory, app, experiment);
   const found = (await docker.listNetworks({ filters: { name: [name] } })).find((n) => n.Name === name);
   if (!found) return;
   const network = docker.getNetwork(found.Id);
@@ -51,7 +57,14 @@ export async function releaseExperimentNetwork(
       await network.disconnect({ Container: id, Force: true }).catch(ignoreNotFound);
   }
   const remaining = (await network.inspect()) as { Containers?: Record<string, unknown> };
-  if (Object.keys(remaining.Containers ?? {}).length === 0) await network.remove().catch(ignoreNotFound);
+  if (Object.keys(remaining.Containers ?? {}).length > 0) return;
+  // The engine lets go of a removed container's endpoint a moment after the removal returns.
+  await pRetry(() => network.remove().catch(ignoreNotFound), {
+    retries: 20,
+    minTimeout: 50,
+    maxTimeout: 250,
+    shouldRetry: ({ error }) => (error as { statusCode?: number }).statusCode === 403,
+  });
 }
 
 export async function inspectContainer(

@@ -79,11 +79,22 @@ export class Services {
     const recorded = (await this.provisioner.records(app, experiment)).map((r) => r.owner.service);
     const selected = options.names ? selectNames(recorded, options.names, "up") : recorded;
     const owners = selected.map((service): Owner => ({ app, experiment, service }));
+    if (!options.force) await this.assertUnshared(app, experiment, selected);
     const removed = await settleAll(
       owners.map((owner) => this.provisioner.down(owner, options.force === true)),
     );
     await this.provisioner.releaseExperiment(app, experiment);
     return removed.filter((r): r is ServiceRecord => r !== undefined).map((r) => r.owner.service);
+  }
+
+  /**
+   * Rejects, naming them, when other experiments share services of this one (all, or `names`):
+   * taking it down would take theirs.
+   */
+  async assertUnshared(app: string, experiment: string, names?: string[]): Promise<void> {
+    const recorded = (await this.provisioner.records(app, experiment)).map((r) => r.owner.service);
+    for (const service of names ?? recorded)
+      await this.provisioner.assertUnshared({ app, experiment, service });
   }
 
   /** The services recorded on the laboratory, optionally of one app or experiment. */

@@ -158,6 +158,19 @@ export class Provisioner {
    * Takes one service down: drops its tenant, and for an independent service its server. A
    * service that others share is kept unless `force`.
    */
+  /** Rejects when other experiments use the service of `owner` (provision type shared). */
+  async assertUnshared(owner: Owner): Promise<void> {
+    const dependants = (await this.dependants(owner)).map(ownerName);
+    if (dependants.length > 0)
+      throw new ProvisionError(`service ${ownerName(owner)} is shared by other experiments`, [
+        {
+          where: ownerName(owner),
+          what: `used by ${dependants.join(", ")}`,
+          fix: "take those down first, or pass --force to take it down anyway (they lose the service)",
+        },
+      ]);
+  }
+
   async down(
     owner: Owner,
     force: boolean,
@@ -166,15 +179,7 @@ export class Provisioner {
     return this.registry.withLock(serviceLock(owner), async () => {
       const record = await this.record(owner);
       if (!record || !only(record)) return undefined;
-      const dependants = (await this.dependants(owner)).map(ownerName);
-      if (dependants.length > 0 && !force)
-        throw new ProvisionError(`service ${ownerName(owner)} is shared by other experiments`, [
-          {
-            where: ownerName(owner),
-            what: `used by ${dependants.join(", ")}`,
-            fix: "take those down first, or pass --force to take it down anyway (they lose the service)",
-          },
-        ]);
+      if (!force) await this.assertUnshared(owner);
       if (record.provisionType !== "shared") {
         const server = await this.server(record.server);
         if (server && record.provisionType === "independent") {

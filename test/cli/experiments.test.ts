@@ -17,7 +17,7 @@ it("labtest create prints the URL, refuses a second create, and delete removes t
     "Hello from labtest from main",
   );
   expect((await cli("list")).stdout).toMatch(
-    /^hello\/main {2}running {2}http:\/\/hello-main\.localhost:\d+\/ {2}branch main {2}release [0-9a-f]{12} {2}\d+s\n$/,
+    /^hello\/main {2}running {2}http:\/\/hello-main\.localhost:\d+\/ {2}branch main {2}release [0-9a-f]{12} {2}local {2}\d+s {2}services: cache \(redis independent, local\), db \(postgresql communal, local\)\n$/,
   );
   expect((await cli("lab", "status")).stdout).toMatch(/^router running on port \d+ \(pid \d+\)\n$/);
 

@@ -156,12 +156,15 @@ describe("experiments on the docker runtime", () => {
           (await readFile(dockerfile, "utf8")).replace("COPY . .", "RUN exit 3\nCOPY . ."),
         ),
       ),
-    ).toMatch(/the app's image did not build[\s\S]*RUN exit 3[\s\S]*returned a non-zero code: 3/);
+    ).toMatch(/the app's image did not build[\s\S]*RUN exit 3[\s\S]*exit code: 3/);
 
     expect(
       await attempt("broken-migration", async () =>
         setConfig(repo, (t) =>
-          t.replace("before_start_command: node migrate.js", 'before_start_command: node -e "process.exit(4)"'),
+          t.replace(
+            "before_start_command: node migrate.js",
+            'before_start_command: node -e "process.exit(4)"',
+          ),
         ),
       ),
     ).toMatch(/before_start_command failed \(exit 4\)/);

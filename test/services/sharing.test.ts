@@ -87,7 +87,7 @@ describe("shared services", () => {
     expect(env.KV_HOST).toBe("kv");
     // A client container on the experiment's network, as the app would be, with the app's URL.
     const output = await runOnNetwork(
-      experimentNetwork("shop", "feature"),
+      experimentNetwork(lab.registry.id, "shop", "feature"),
       localImage("redis"),
       ["redis-cli", "--no-auth-warning", "-u", env.KV_URL as string, "SET", `${env.KV_PREFIX}k`, "v"],
       lab.registry.id,

@@ -1,9 +1,9 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import Docker from "dockerode";
 import pRetry from "p-retry";
 import { onTestFinished } from "vitest";
 import { demultiplex } from "../../src/lab/docker.js";
+
+export { type LocalImage, localImage } from "./example-app.js";
 
 /** The Docker Engine the tests use: DOCKER_HOST or the local socket, as users have it. */
 export const docker = new Docker();
@@ -11,16 +11,6 @@ export const docker = new Docker();
 /** Label on everything a test starts, with this run's id, so cleanup finds exactly that. */
 export const TEST_LABEL = "labtest.test-run";
 export const RUN_ID = `${process.pid}-${Date.now()}`;
-
-export type LocalImage = "postgresql" | "mariadb" | "redis" | "memcached" | "node";
-
-/**
- * The tag of a locally built image (images/<name>/TAG, built by scripts/infra/setup.sh): the
- * stand-ins for the official service images and node.
- */
-export function localImage(name: LocalImage): string {
-  return readFileSync(join(import.meta.dirname, "../../images", name, "TAG"), "utf8").trim();
-}
 
 export interface TestContainer {
   id: string;

@@ -1,14 +1,14 @@
-import { cp, readdir, readFile, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { join } from "node:path";
-import { execa } from "execa";
 import getPort from "get-port";
 import { onTestFinished } from "vitest";
 import { Experiments } from "../../src/experiments/index.js";
 import { stopRouter } from "../../src/lab/router-control.js";
-import { localImage } from "./docker.js";
+import { commit, copyExample, runExampleInDocker, setConfig } from "./example-app.js";
 import { type TestLaboratory, testLaboratory } from "./laboratory.js";
 import { gitRepo } from "./project.js";
+
+export { commit, setConfig } from "./example-app.js";
 
 const ROOT = join(import.meta.dirname, "../..");
 
@@ -41,10 +41,7 @@ export async function experimentLab(options: { answerTimeoutMs?: number } = {}):
  */
 export async function exampleRepo(): Promise<string> {
   const repo = await gitRepo("hello");
-  for (const entry of await readdir(join(ROOT, "examples/hello"))) {
-    if (entry === "node_modules") continue;
-    await cp(join(ROOT, "examples/hello", entry), join(repo, entry), { recursive: true });
-  }
+  await copyExample(repo);
   await setConfig(repo, (text) =>
     text.replace(
       /app_build_command: .*/,
@@ -55,53 +52,12 @@ export async function exampleRepo(): Promise<string> {
   return repo;
 }
 
-/**
- * The example app's repository set up for the docker runtime: its services in Docker, its image
- * built from the local node image (nothing is pulled here), and an app_build_command in a build
- * container that leaves the release in build-info.txt.
- */
+/** The example app's repository set up for the docker runtime (see runExampleInDocker). */
 export async function dockerExampleRepo(): Promise<string> {
   const repo = await exampleRepo();
-  await setConfig(repo, (text) =>
-    text
-      .replace(/ {2}app_build_command: .*\n/, "")
-      .replace(/ {2}start_command: .*\n/, "")
-      .replace(
-        "  before_start_command:",
-        `  runtime: docker\n  app_build_image: ${localImage("node")}\n` +
-          `  app_build_command: node -e "require('fs').writeFileSync('build-info.txt', process.env.RELEASE)"\n` +
-          "  before_start_command:",
-      )
-      .replaceAll("provider: local", "provider: docker"),
-  );
-  const dockerfile = join(repo, "Dockerfile");
-  await writeFile(
-    dockerfile,
-    (await readFile(dockerfile, "utf8")).replace(/^FROM .*/m, `FROM ${localImage("node")}`),
-  );
+  await runExampleInDocker(repo);
   await commit(repo, "the example app in docker");
   return repo;
-}
-
-/** Rewrites the repository's .labtest.yml. */
-export async function setConfig(repo: string, change: (text: string) => string): Promise<void> {
-  const file = join(repo, ".labtest.yml");
-  await writeFile(file, change(await readFile(file, "utf8")));
-}
-
-export async function commit(repo: string, message: string): Promise<void> {
-  await execa("git", ["-C", repo, "add", "-A"]);
-  await execa("git", [
-    "-C",
-    repo,
-    "-c",
-    "user.email=test@example.com",
-    "-c",
-    "user.name=test",
-    "commit",
-    "-qm",
-    message,
-  ]);
 }
 
 /** GET / through the router with a Host header, as a browser reaching the experiment's URL would. */

@@ -1,10 +1,13 @@
 // The app's image: built from the checkout's Dockerfile, or by the configured
 // container_build_command, and always labelled as the laboratory's so delete and gc find it.
 import { access, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import type Docker from "dockerode";
 import { execa } from "execa";
+import protobuf from "protobufjs";
 import { expandPattern } from "../../config/patterns.js";
 import { commandArgv } from "../command.js";
 import { type ExperimentIdentity, hostBasics } from "../environment.js";
@@ -85,12 +88,11 @@ async function buildDockerfile(docker: Docker, build: ImageBuild): Promise<void>
         BRANCH_NAME: identity.branch,
         RELEASE: identity.release,
       },
-      rm: true,
-      forcerm: true,
+      // BuildKit: an unchanged step costs nothing, and the labels are one step.
+      version: "2",
     },
   );
   await followBuild(
-    docker,
     stream,
     build.progress,
     (output) =>
@@ -168,10 +170,9 @@ async function adopt(docker: Docker, build: ImageBuild): Promise<void> {
     await writeFile(join(context, "Dockerfile"), `FROM ${made.Id}\n`);
     const stream = await docker.buildImage(
       { context, src: ["Dockerfile"] },
-      { t: build.tag, labels: build.labels, rm: true, forcerm: true },
+      { t: build.tag, labels: build.labels, version: "2" },
     );
     await followBuild(
-      docker,
       stream,
       () => undefined,
       (output) => new ExperimentError(`could not label ${build.tag}: ${output}`),
@@ -181,28 +182,64 @@ async function adopt(docker: Docker, build: ImageBuild): Promise<void> {
   }
 }
 
-/** Follows a build's output to its end, showing its steps; a failed build rejects with `failure(output)`. */
+/**
+ * Follows a build's output to its end, showing its steps; a failed build rejects with
+ * `failure(output)`. BuildKit reports as protobuf status messages, decoded here with the schema
+ * dockerode ships (dockerode's own decoder hands the steps' output on still base64-encoded).
+ */
 async function followBuild(
-  docker: Docker,
   stream: NodeJS.ReadableStream,
   progress: Progress,
   failure: (output: string) => Error,
 ): Promise<void> {
   const output: string[] = [];
+  const started = new Set<string>();
   let failed: string | undefined;
-  await new Promise((resolve, reject) =>
-    docker.modem.followProgress(
-      stream,
-      (error) => (error ? reject(error) : resolve(undefined)),
-      (event: { stream?: string; error?: string; errorDetail?: { message?: string } }) => {
-        if (event.stream) {
-          output.push(event.stream);
-          const step = /^Step \d+\/\d+ : .*/.exec(event.stream);
-          if (step) progress(`building the image: ${step[0]}`);
+  for await (const line of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
+    if (!line.trim()) continue;
+    const event = JSON.parse(line) as BuildEvent;
+    if (event.error !== undefined) failed = event.errorDetail?.message ?? event.error;
+    if (event.stream) {
+      output.push(event.stream);
+      const step = /^Step \d+\/\d+ : .*/.exec(event.stream);
+      if (step) progress(`building the image: ${step[0]}`);
+    }
+    if (event.id === "moby.buildkit.trace" && typeof event.aux === "string") {
+      const status = buildkitStatus(event.aux);
+      for (const vertex of status.vertexes) {
+        if (vertex.name.startsWith("[") && vertex.started && !started.has(vertex.digest)) {
+          started.add(vertex.digest);
+          output.push(`${vertex.name}\n`);
+          progress(`building the image: ${vertex.name}`);
         }
-        if (event.error) failed = event.errorDetail?.message ?? event.error;
-      },
-    ),
-  );
+        if (vertex.error) output.push(`ERROR: ${vertex.error}\n`);
+      }
+      for (const log of status.logs) output.push(Buffer.from(log.msg).toString("utf8"));
+    }
+  }
   if (failed !== undefined) throw failure(lastLines(`${output.join("")}\n${failed}`));
+}
+
+interface BuildEvent {
+  stream?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  id?: string;
+  aux?: unknown;
+}
+
+interface BuildkitStatus {
+  vertexes: { digest: string; name: string; started: unknown; error: string }[];
+  logs: { msg: Uint8Array }[];
+}
+
+let statusResponse: protobuf.Type | undefined;
+
+function buildkitStatus(aux: string): BuildkitStatus {
+  statusResponse ??= protobuf
+    .loadSync(createRequire(import.meta.url).resolve("dockerode/lib/proto/buildkit_status.proto"))
+    .lookupType("moby.buildkit.v1.StatusResponse");
+  return statusResponse.toObject(statusResponse.decode(Buffer.from(aux, "base64")), {
+    defaults: true,
+  }) as BuildkitStatus;
 }

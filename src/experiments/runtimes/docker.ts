@@ -19,7 +19,7 @@ import { ExperimentError } from "../errors.js";
 import type { ExperimentRow } from "../registry.js";
 import { stepFailure, waitForAnswer } from "../steps.js";
 import { buildAppImage, imageTag } from "./docker-image.js";
-import type { AppRelease, AppRuntime, ExecOutput, Progress, StartedApp } from "./runtime.js";
+import type { AppRelease, AppRuntime, ExecOutput, PreparedRelease, Progress, StartedApp } from "./runtime.js";
 
 /** The port an app listens on when its image exposes none. */
 const DEFAULT_APP_PORT = 8000;
@@ -69,18 +69,14 @@ export class DockerRuntime implements AppRuntime {
       );
   }
 
-  async launch(
+  async prepare(
     release: AppRelease,
-    previous: ExperimentRow | undefined,
+    _previous: ExperimentRow | undefined,
     progress: Progress,
-  ): Promise<StartedApp> {
+  ): Promise<PreparedRelease> {
     const { identity, config } = release;
     this.check(config, release.configFile);
     const tag = imageTag(config.docker_image_pattern, identity, release.configFile);
-    const previousImage =
-      previous?.runtime === "docker"
-        ? (await inspectContainer(this.docker, previous.handle))?.Image
-        : undefined;
     if (config.app_build_command) await this.buildStep(release, progress);
     const image = await buildAppImage(this.docker, {
       directory: release.appDirectory,
@@ -90,6 +86,27 @@ export class DockerRuntime implements AppRuntime {
       command: config.container_build_command,
       progress,
     });
+    return { ...release, image };
+  }
+
+  /** Removes the release's image, and gives its tag back to the release that keeps running. */
+  async discard(release: PreparedRelease, previous: ExperimentRow | undefined): Promise<void> {
+    const previousImage =
+      previous?.runtime === "docker"
+        ? (await inspectContainer(this.docker, previous.handle))?.Image
+        : undefined;
+    if (release.image && release.image !== previousImage) await this.removeImage(release.image, true);
+    const tag = imageTag(release.config.docker_image_pattern, release.identity, release.configFile);
+    if (previousImage) await this.docker.getImage(previousImage).tag(splitTag(tag));
+  }
+
+  async launch(
+    release: PreparedRelease,
+    previous: ExperimentRow | undefined,
+    progress: Progress,
+  ): Promise<StartedApp> {
+    const { identity, config } = release;
+    const image = release.image ?? "";
     let container: Docker.Container | undefined;
     try {
       const exposed = Object.keys((await this.docker.getImage(image).inspect()).Config.ExposedPorts ?? {});
@@ -152,9 +169,7 @@ export class DockerRuntime implements AppRuntime {
       return { port: hostPort, handle: container.id };
     } catch (error) {
       await container?.remove({ force: true }).catch(ignoreNotFound);
-      if (image !== previousImage) await this.removeImage(image, true);
-      // The tag moved to the failed build: give it back to the release that keeps running.
-      if (previousImage) await this.docker.getImage(previousImage).tag(splitTag(tag));
+      await this.discard(release, previous);
       throw error;
     }
   }
@@ -229,7 +244,7 @@ export class DockerRuntime implements AppRuntime {
       await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreNotFound);
     for (const image of await this.docker.listImages({ filters: { label: ofExperiment } }))
       await this.removeImage(image.Id, true);
-    await releaseExperimentNetwork(this.docker, experiment.app, experiment.name);
+    await releaseExperimentNetwork(this.docker, this.laboratory.id, experiment.app, experiment.name);
   }
 
   async collectGarbage(rows: ExperimentRow[], graceMs: number): Promise<string[]> {

@@ -11,7 +11,7 @@ import { hostBasics } from "../environment.js";
 import { ExperimentError } from "../errors.js";
 import type { ExperimentRow } from "../registry.js";
 import { runStep, waitForAnswer } from "../steps.js";
-import type { AppRelease, AppRuntime, ExecOutput, Progress, StartedApp } from "./runtime.js";
+import type { AppRelease, AppRuntime, ExecOutput, PreparedRelease, Progress, StartedApp } from "./runtime.js";
 
 /** The supervisor's compiled entry point (the same file serves an installed labtest and the tests, after a build). */
 const SUPERVISOR = fileURLToPath(new URL("../../../dist/experiments/supervisor.js", import.meta.url));
@@ -43,18 +43,34 @@ export class LocalRuntime implements AppRuntime {
       ]);
   }
 
-  async launch(
+  async prepare(
     release: AppRelease,
+    _previous: ExperimentRow | undefined,
+    progress: Progress,
+  ): Promise<PreparedRelease> {
+    const { appDirectory, config } = release;
+    this.check(config, release.configFile);
+    if (config.app_build_command) {
+      progress("running app_build_command");
+      await runStep("app_build_command", config.app_build_command, appDirectory, {
+        ...hostBasics(),
+        ...release.env,
+      });
+    }
+    return { ...release, image: null };
+  }
+
+  async discard(): Promise<void> {
+    // A local release is its checkout, which the experiment removes.
+  }
+
+  async launch(
+    release: PreparedRelease,
     _previous: ExperimentRow | undefined,
     progress: Progress,
   ): Promise<StartedApp> {
     const { identity, appDirectory, config } = release;
-    this.check(config, release.configFile);
     const env = { ...hostBasics(), ...release.env };
-    if (config.app_build_command) {
-      progress("running app_build_command");
-      await runStep("app_build_command", config.app_build_command, appDirectory, env);
-    }
     if (config.before_start_command) {
       progress("running before_start_command");
       await runStep("before_start_command", config.before_start_command, appDirectory, env);

@@ -15,8 +15,16 @@ export interface AppRelease {
   /** The configuration as the branch has it, and its file (for error messages). */
   config: ExperimentConfig;
   configFile: string;
-  /** APP_NAME, EXPERIMENT, BRANCH_NAME, RELEASE, VIRTUAL_HOST, the services' and the configured variables. */
+  /**
+   * APP_NAME, EXPERIMENT, BRANCH_NAME, RELEASE, VIRTUAL_HOST and the configured variables; from
+   * launch on, the services' variables too (the build runs while the services come up).
+   */
   env: Record<string, string>;
+}
+
+/** A release whose build is done: for the docker runtime, its image. */
+export interface PreparedRelease extends AppRelease {
+  image: string | null;
 }
 
 /** A release that answers HTTP: on `port` of the laboratory's loopback, known to its runtime by `handle`. */
@@ -36,12 +44,24 @@ export interface AppRuntime {
   readonly name: Runtime;
   /** Rejects a configuration this runtime cannot run, before anything is made. */
   check(config: ExperimentConfig, file: string): void;
+  /** Builds the release (app_build_command; the image), which needs no services. */
+  prepare(
+    release: AppRelease,
+    previous: ExperimentRow | undefined,
+    progress: Progress,
+  ): Promise<PreparedRelease>;
   /**
-   * Builds the release, runs before_start_command and starts the app beside `previous` (the
-   * running release, on update) until it answers. On failure nothing of the new release is left
-   * and `previous` runs on unchanged.
+   * Runs before_start_command and starts the prepared release beside `previous` (the running
+   * release, on update) until it answers. On failure nothing of the new release is left and
+   * `previous` runs on unchanged.
    */
-  launch(release: AppRelease, previous: ExperimentRow | undefined, progress: Progress): Promise<StartedApp>;
+  launch(
+    release: PreparedRelease,
+    previous: ExperimentRow | undefined,
+    progress: Progress,
+  ): Promise<StartedApp>;
+  /** Removes a prepared release that will not be launched, leaving `previous` as it was. */
+  discard(release: PreparedRelease, previous: ExperimentRow | undefined): Promise<void>;
   /** Stops a release that `current` replaced, and removes what only it used. */
   retire(previous: ExperimentRow, current: StartedApp): Promise<void>;
   running(row: ExperimentRow): Promise<boolean>;

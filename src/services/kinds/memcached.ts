@@ -1,4 +1,3 @@
-import memjs from "memjs";
 import type { AdminAccess } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
 
@@ -40,6 +39,7 @@ export const memcached: ServiceKindModule = {
 
 async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
   // A fresh client without retries: memjs would otherwise keep retrying a server that is not up.
+  const { default: memjs } = await import("memjs");
   const client = memjs.Client.create(`${access.host}:${access.port}`, {
     retries: 0,
     timeout: 2,

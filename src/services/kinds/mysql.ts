@@ -1,4 +1,8 @@
-import mysql from "mysql2/promise";
+import type mysql from "mysql2/promise";
+
+/** mysql2, loaded on first use (see postgresql.ts). */
+const client = async () => (await import("mysql2/promise")).default;
+
 import type { AdminAccess, Tenant } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
 import { sqlTenancy } from "./sql.js";
@@ -66,7 +70,7 @@ function mysqlFamily(flavour: "mariadb" | "mysql"): ServiceKindModule {
       }),
       async afterFirstStart(context) {
         // A fresh data directory has a password-less root reachable only through the socket.
-        const connection = await mysql.createConnection({
+        const connection = await (await client()).createConnection({
           socketPath: socketPath(context.dataDirectory),
           user: "root",
         });
@@ -116,6 +120,7 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
     password: access.password ?? "",
     connectTimeout: 5000,
   };
+  const mysql = await client();
   const pool = mysql.createPool({ ...settings, connectionLimit: 4 });
   try {
     await pool.query("SELECT 1");

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import { writeFile } from "node:fs/promises";
-import { Redis } from "ioredis";
 import { roleName } from "../../config/names.js";
 import type { AdminAccess, Tenant } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
@@ -88,6 +87,7 @@ export const redis: ServiceKindModule = {
 };
 
 async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
+  const { Redis } = await import("ioredis");
   const client = new Redis({
     host: access.host,
     port: access.port,

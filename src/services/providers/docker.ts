@@ -177,7 +177,7 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
       return { host: dedicated ? owner.service : container, port: Number(record.details.containerPort) };
     },
 
-    releaseExperiment: (app, experiment) => releaseExperimentNetwork(docker, app, experiment),
+    releaseExperiment: (app, experiment) => releaseExperimentNetwork(docker, registry.id, app, experiment),
 
     async sweep(servers, experiments, graceMs) {
       const removed: string[] = [];

@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { z } from "zod";
 import { StateError } from "../errors.js";
 import { parseValue, type StateStore } from "../store.js";
@@ -21,23 +21,31 @@ export const redisRedis = defineStateProvider({
 });
 
 export function redisStore(url: string, prefix: string): StateStore {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 3_000,
-    commandTimeout: 5_000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
   let lastError: Error | undefined;
-  client.on("error", (error: Error) => {
-    lastError = error; // reported by the command that fails because of it
-  });
+  let client: Redis | undefined;
+  // ioredis is loaded when state is first read, not by every command that could read it.
+  async function connected(): Promise<Redis> {
+    if (!client) {
+      const { Redis } = await import("ioredis");
+      client = new Redis(url, {
+        lazyConnect: true,
+        connectTimeout: 3_000,
+        commandTimeout: 5_000,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      client.on("error", (error: Error) => {
+        lastError = error; // reported by the command that fails because of it
+      });
+    }
+    if (client.status === "wait") await client.connect();
+    return client;
+  }
   const where = url.replace(/\/\/[^@/]*@/, "//***@");
   return {
     async read(keys) {
       try {
-        if (client.status === "wait") await client.connect();
-        const values = await client.mget(...keys.map((k) => prefix + k));
+        const values = await (await connected()).mget(...keys.map((k) => prefix + k));
         return new Map(
           keys.flatMap((key, i) =>
             values[i] == null ? [] : [[key, parseValue(values[i] as string)] as const],
@@ -54,7 +62,7 @@ export function redisStore(url: string, prefix: string): StateStore {
       }
     },
     close: async () => {
-      client.disconnect();
+      client?.disconnect();
     },
   };
 }

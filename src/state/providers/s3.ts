@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { GetObjectCommand, NoSuchKey, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
+import type { S3Client } from "@aws-sdk/client-s3";
 import writeFileAtomic from "write-file-atomic";
 import { z } from "zod";
 import { StateError } from "../errors.js";
@@ -29,21 +28,36 @@ export const awsS3 = defineStateProvider({
 });
 
 export function s3Store(o: S3StateOptions, defaultCacheDir: string): StateStore {
-  // Credentials come from the standard AWS chain (environment, profile, instance role).
-  const client = new S3Client({
-    region: o.region,
-    ...(o.endpoint ? { endpoint: o.endpoint } : {}),
-    forcePathStyle: o.force_path_style ?? o.endpoint !== undefined,
-    maxAttempts: 2,
-    requestHandler: new NodeHttpHandler({ connectionTimeout: 3_000, requestTimeout: 5_000 }),
-  });
+  let client: S3Client | undefined;
+  // The AWS SDK is loaded when state is first read, not by every command that could read it.
+  const sdk = () => import("@aws-sdk/client-s3");
+  async function s3(): Promise<S3Client> {
+    if (!client) {
+      const [{ S3Client }, { NodeHttpHandler }] = await Promise.all([
+        sdk(),
+        import("@smithy/node-http-handler"),
+      ]);
+      // Credentials come from the standard AWS chain (environment, profile, instance role).
+      client = new S3Client({
+        region: o.region,
+        ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+        forcePathStyle: o.force_path_style ?? o.endpoint !== undefined,
+        maxAttempts: 2,
+        requestHandler: new NodeHttpHandler({ connectionTimeout: 3_000, requestTimeout: 5_000 }),
+      });
+    }
+    return client;
+  }
   const objectKey = (key: string) =>
     o.prefix ? `${o.prefix.replace(/\/+$/, "")}/${key.slice(1)}` : key.slice(1);
   const cacheDir = o.cache?.path ?? defaultCacheDir;
 
   async function fetchOne(key: string): Promise<{ found: boolean; value?: unknown }> {
+    const { GetObjectCommand, NoSuchKey, S3ServiceException } = await sdk();
     try {
-      const response = await client.send(new GetObjectCommand({ Bucket: o.bucket, Key: objectKey(key) }));
+      const response = await (await s3()).send(
+        new GetObjectCommand({ Bucket: o.bucket, Key: objectKey(key) }),
+      );
       return { found: true, value: parseValue((await response.Body?.transformToString("utf8")) ?? "") };
     } catch (error) {
       if (
@@ -84,6 +98,6 @@ export function s3Store(o: S3StateOptions, defaultCacheDir: string): StateStore 
       const answers = await Promise.all(keys.map(async (key) => [key, await cached(key)] as const));
       return new Map(answers.filter(([, a]) => a.found).map(([key, a]) => [key, a.value]));
     },
-    close: async () => client.destroy(),
+    close: async () => client?.destroy(),
   };
 }

@@ -1,0 +1,238 @@
+// End-to-end create of the example app, from the command to its first 200, in one run:
+// - labtest: `labtest create` (docker runtime; a communal PostgreSQL and an independent Redis on
+//   Docker), then GET / through the laboratory's router with the experiment's Host;
+// - Docker Compose (Debian's docker-compose; it has no --wait): `docker-compose up -d --build`
+//   of an equivalent compose file (the same Dockerfile, a PostgreSQL and a Redis), then GET / on
+//   the app's published port until the first 200.
+// Alternating (order swapped each round) after one untimed run each; median of BENCH_CREATES.
+// Everything is removed after each run, untimed, and at the end whatever happens.
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Docker from "dockerode";
+import { execa } from "execa";
+import getPort from "get-port";
+import { stringify } from "yaml";
+import { LABELS } from "../src/lab/labels.js";
+import { Registry } from "../src/lab/registry.js";
+import { commit, copyExample, localImage, runExampleInDocker } from "../test/support/example-app.js";
+
+const CREATES = Number(process.env.BENCH_CREATES ?? 5);
+const LABTEST = join(import.meta.dirname, "../bin/labtest.js");
+const RUN = `${process.pid}${Date.now().toString(36)}`;
+const KEEPER = `labtestbench-cache:${RUN}`;
+
+const median = (s: number[]) => [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)] ?? Number.NaN;
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/** GET / on the laboratory's loopback with a Host header (which fetch will not send); resolves to the status, 0 for none. */
+function status(port: number, host: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: "127.0.0.1", port, path: "/", headers: { host }, timeout: 2000 },
+      (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      },
+    );
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(0));
+    req.end();
+  });
+}
+
+/** Polls GET / until it answers 200 (any other answer, or none, is tried again). */
+async function firstOk(port: number, host: string): Promise<void> {
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    if ((await status(port, host)) === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`no 200 from port ${port} (${host}) within 180 s`);
+}
+
+interface Contender {
+  name: string;
+  /** Creates one and resolves at its first 200; the returned function removes it (untimed). */
+  create(round: number): Promise<() => Promise<unknown>>;
+}
+
+function labtestContender(repo: string, env: Record<string, string>, routerPort: number): Contender {
+  const labtest = (...args: string[]) => execa(process.execPath, [LABTEST, ...args], { cwd: repo, env });
+  return {
+    name: "labtest create",
+    async create(round) {
+      const name = `bench${round}`;
+      try {
+        await labtest("create", "--name", name);
+        await firstOk(routerPort, `hello-${name}.localhost`);
+      } catch (error) {
+        await labtest("delete", name).catch(() => undefined);
+        throw error;
+      }
+      return () => labtest("delete", name);
+    },
+  };
+}
+
+/** The compose file equivalent to the example's labtest configuration on the docker runtime. */
+function composeFile(context: string, appPort: number): string {
+  const password = "bench";
+  return stringify({
+    services: {
+      db: {
+        image: localImage("postgresql"),
+        environment: { POSTGRES_USER: "hello", POSTGRES_PASSWORD: password, POSTGRES_DB: "hello" },
+      },
+      cache: { image: localImage("redis") },
+      app: {
+        build: { context, args: { APP_NAME: "hello", EXPERIMENT: "compose", BRANCH_NAME: "main" } },
+        environment: {
+          PORT: "3000",
+          EXPERIMENT: "compose",
+          GREETING: "Hello from compose",
+          DATABASE_URL: `postgres://hello:${password}@db:5432/hello`,
+          DATABASE_NAME: "hello",
+          REDIS_URL: "redis://cache:6379",
+        },
+        // The migration (before_start_command) runs first, retried until the database is up:
+        // the quickest a compose file without healthchecks can do it.
+        command: ["sh", "-c", "until node migrate.js; do sleep 0.2; done; exec node server.js"],
+        depends_on: ["db", "cache"],
+        ports: [`127.0.0.1:${appPort}:3000`],
+      },
+    },
+  });
+}
+
+function composeContender(directory: string): Contender {
+  return {
+    name: "docker-compose up",
+    async create(round) {
+      const project = `labtestbench${RUN}r${round}`;
+      const appPort = await getPort({ host: "127.0.0.1" });
+      // Beside the build context, not in it: the context stays the same and its build cached.
+      const file = `${directory}-${round}.yml`;
+      await writeFile(file, composeFile(directory, appPort));
+      const compose = (...args: string[]) => execa("docker-compose", ["-p", project, "-f", file, ...args]);
+      const down = () => compose("down", "-v", "--rmi", "local", "--remove-orphans");
+      try {
+        await compose("up", "-d", "--build");
+        await firstOk(appPort, "localhost");
+      } catch (error) {
+        await down().catch(() => undefined);
+        throw error;
+      }
+      return down;
+    },
+  };
+}
+
+async function race(contenders: Contender[]): Promise<number[]> {
+  const samples = contenders.map((): number[] => []);
+  for (let round = -1; round < CREATES; round++) {
+    const order = contenders.map((_, i) => i);
+    if (round % 2 === 1) order.reverse();
+    for (const i of order) {
+      const start = performance.now();
+      const remove = await (contenders[i] as Contender).create(round + 1);
+      const took = performance.now() - start;
+      if (round >= 0) samples[i]?.push(took);
+      await remove();
+    }
+  }
+  return samples.map(median);
+}
+
+/** Debian's docker-compose, installed on first use (as the README's test setup installs its packages). */
+async function ensureCompose(): Promise<void> {
+  if ((await execa("docker-compose", ["version"], { reject: false })).exitCode === 0) return;
+  const aptGet = (...args: string[]) =>
+    process.getuid?.() === 0
+      ? execa("apt-get", args, { env: { DEBIAN_FRONTEND: "noninteractive" } })
+      : execa("sudo", ["DEBIAN_FRONTEND=noninteractive", "apt-get", ...args]);
+  console.error("installing Debian's docker-compose …");
+  await aptGet("update", "-q");
+  await aptGet("install", "-y", "-q", "--no-install-recommends", "docker-compose");
+}
+
+async function main(): Promise<void> {
+  await ensureCompose();
+  const docker = new Docker();
+  const scratch = await mkdtemp(join(tmpdir(), "labtest-bench-create-"));
+  const home = join(scratch, "home");
+  const repo = join(scratch, "hello");
+  const composeDirectory = join(scratch, "compose");
+  const routerPort = await getPort({ host: "127.0.0.1" });
+  const env = { ...process.env, LABTEST_HOME: home, LABTEST_ROUTER_PORT: String(routerPort) } as Record<
+    string,
+    string
+  >;
+  const registry = new Registry(home);
+  try {
+    await execa("mkdir", ["-p", home, repo, composeDirectory]);
+    await writeFile(
+      join(home, "values.json"),
+      JSON.stringify({
+        "/services/docker/postgresql/default": { image: localImage("postgresql") },
+        "/services/docker/redis/default": { image: localImage("redis") },
+      }),
+    );
+    await writeFile(
+      join(home, "state.json"),
+      JSON.stringify({ provider: "local", service: "file", options: { path: "values.json" } }),
+    );
+    await execa("git", ["init", "-q", "-b", "main", repo]);
+    await copyExample(repo);
+    await runExampleInDocker(repo, { buildStep: false });
+    await commit(repo, "the example app in docker");
+    await copyExample(composeDirectory);
+    await runExampleInDocker(composeDirectory, { buildStep: false });
+
+    // Other experiments of the app keep its layers on a laboratory; here an image kept for the
+    // run does (compose's builder caches in images; labtest's BuildKit keeps a cache of its own).
+    const keeper = await docker.buildImage(
+      { context: composeDirectory, src: await readdir(composeDirectory) },
+      { t: KEEPER, version: "1" },
+    );
+    await new Promise((resolve, reject) =>
+      docker.modem.followProgress(keeper, (error) => (error ? reject(error) : resolve(undefined))),
+    );
+    const [ours, theirs] = await race([
+      labtestContender(repo, env, routerPort),
+      composeContender(composeDirectory),
+    ]);
+    console.log(
+      `create of the example app (PostgreSQL, Redis, app image built from its Dockerfile) → first 200, median of ${CREATES} (alternating, after one untimed run each):`,
+    );
+    console.log(
+      `  labtest create ${seconds(ours ?? Number.NaN)}   docker-compose up ${seconds(theirs ?? Number.NaN)}   ratio labtest/compose ${((ours ?? Number.NaN) / (theirs ?? Number.NaN)).toFixed(2)} (target ≤ 1.0)`,
+    );
+    console.log(
+      "  labtest: git checkout of the branch, image build, tenant on the running communal PostgreSQL, a new Redis on the experiment's network, migration container, app, route;",
+    );
+    console.log(
+      "  compose: image build, a new PostgreSQL (initdb) and Redis, migration retried every 0.2 s until PostgreSQL is up, app.",
+    );
+  } finally {
+    await execa(process.execPath, [LABTEST, "lab", "stop"], { cwd: repo, env, reject: false });
+    const ours = { filters: { label: [`${LABELS.laboratory}=${registry.id}`] } };
+    for (const c of await docker.listContainers({ all: true, ...ours }))
+      await docker.getContainer(c.Id).remove({ force: true, v: true });
+    for (const i of await docker.listImages(ours)) await docker.getImage(i.Id).remove({ force: true });
+    for (const n of await docker.listNetworks(ours)) await docker.getNetwork(n.Id).remove();
+    for (const v of (await docker.listVolumes(ours)).Volumes ?? []) await docker.getVolume(v.Name).remove();
+    const compose = { filters: { label: [`com.docker.compose.project`] } };
+    for (const c of await docker.listContainers({ all: true, ...compose }))
+      if (c.Labels["com.docker.compose.project"]?.startsWith(`labtestbench${RUN}`))
+        await docker.getContainer(c.Id).remove({ force: true, v: true });
+    await docker
+      .getImage(KEEPER)
+      .remove()
+      .catch(() => undefined);
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+await main();
