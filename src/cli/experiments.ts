@@ -4,7 +4,7 @@ import { type LoadedConfig, loadConfig } from "../config/resolve.js";
 import { type ExperimentStatus, Experiments } from "../experiments/index.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
-import { type CliIo, writeJson } from "./io.js";
+import { type CliIo, writeJson, writerStream } from "./io.js";
 import { type StateGlobals, withState } from "./state.js";
 
 /** `labtest create|delete|list|status|logs|exec`: experiments on the embedded laboratory. */
@@ -100,7 +100,10 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .description("run COMMAND in the experiment's checkout and environment (write -- before it)")
     .action(async (name: string, argv: string[], _options, command: Command) => {
       await withExperiments(io, command, async (lab, loaded) => {
-        io.exitCode = await lab.exec(loaded, experimentName(name), argv);
+        io.exitCode = await lab.exec(loaded, experimentName(name), argv, {
+          stdout: writerStream(io.stdout),
+          stderr: writerStream(io.stderr),
+        });
       });
     });
 }

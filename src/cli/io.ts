@@ -1,3 +1,7 @@
+import { Writable } from "node:stream";
+import { text } from "node:stream/consumers";
+import { maskSecrets } from "../secrets/mask.js";
+
 /** Where a command writes, and what it runs in: the process by default, buffers in tests. */
 export interface CliIo {
   stdout: (text: string) => void;
@@ -8,6 +12,8 @@ export interface CliIo {
   isTTY: boolean;
   /** Set by a command that completed but reports a negative answer (e.g. a value not found). */
   exitCode?: number;
+  /** All of standard input, for values that must stay out of the command line (`-`). */
+  readStdin: () => Promise<string>;
 }
 
 export function processIo(): CliIo {
@@ -17,7 +23,35 @@ export function processIo(): CliIo {
     cwd: process.cwd(),
     env: process.env,
     isTTY: Boolean(process.stdout.isTTY),
+    readStdin: () => text(process.stdin),
   };
+}
+
+/**
+ * Where a command writes, with every secret this process revealed masked: a secret may come
+ * back in a failing command's output or an error message. `exitCode` is shared with `io`.
+ */
+export function maskedIo(io: CliIo): CliIo {
+  return Object.create(io, {
+    stdout: { value: (text: string) => io.stdout(maskSecrets(text)) },
+    stderr: { value: (text: string) => io.stderr(maskSecrets(text)) },
+    exitCode: {
+      get: () => io.exitCode,
+      set: (code: number | undefined) => {
+        io.exitCode = code;
+      },
+    },
+  }) as CliIo;
+}
+
+/** A stream that writes through `write` (a child's output, for instance, masked like the rest). */
+export function writerStream(write: (text: string) => void): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      write(chunk.toString("utf8"));
+      done();
+    },
+  });
 }
 
 /** Options every command accepts. */

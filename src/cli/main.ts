@@ -4,8 +4,9 @@ import { LabtestError } from "../errors.js";
 import { registerConfigCommands } from "./config.js";
 import { registerExperimentCommands } from "./experiments.js";
 import { registerGcCommand } from "./gc.js";
-import { type CliIo, processIo, writeJson } from "./io.js";
+import { type CliIo, maskedIo, processIo, writeJson } from "./io.js";
 import { registerLabCommands } from "./lab.js";
+import { registerSecretCommands } from "./secrets.js";
 import { registerServicesCommands } from "./services.js";
 import { registerStateCommands, stateOption } from "./state.js";
 
@@ -36,11 +37,13 @@ export function buildProgram(io: CliIo): Command {
   registerGcCommand(program, io);
   registerExperimentCommands(program, io);
   registerLabCommands(program, io);
+  registerSecretCommands(program, io);
   return program;
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the process exit code. */
-export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+export async function main(argv: string[], unmasked: CliIo = processIo()): Promise<number> {
+  const io = maskedIo(unmasked);
   const program = buildProgram(io);
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -14,7 +14,7 @@ export type ProvisionType = (typeof PROVISION_TYPES)[number];
 export type Runtime = (typeof RUNTIMES)[number];
 
 type Ctx = z.RefinementCtx;
-const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SERVICE_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 

@@ -10,6 +10,7 @@ import { processesUsing, stopProcess } from "../lab/processes.js";
 import { Registry } from "../lab/registry.js";
 import { experimentUrl } from "../lab/router.js";
 import { ensureRouter } from "../lab/router-control.js";
+import { Secrets } from "../secrets/index.js";
 import { experimentServices, Services } from "../services/index.js";
 import type { StateStore } from "../state/index.js";
 import { checkBranch, checkout } from "./checkout.js";
@@ -77,10 +78,12 @@ export class Experiments {
   /** Serialises commands on one experiment across processes (and tells gc whose command died). */
   private readonly locks: Registry;
   private readonly runtimes: Record<Runtime, AppRuntime>;
+  private readonly secrets: Secrets;
 
   constructor(private readonly options: ExperimentsOptions) {
     this.registry = new ExperimentRegistry(join(options.home, "experiments.db"));
-    this.services = new Services({ home: options.home, state: options.state });
+    this.secrets = new Secrets({ state: options.state, home: options.home });
+    this.services = new Services({ home: options.home, state: options.state, secrets: this.secrets });
     this.locks = new Registry(options.home);
     this.runtimes = {
       local: new LocalRuntime((experiment) => this.directory(experiment), options.answerTimeoutMs),
@@ -248,12 +251,10 @@ export class Experiments {
     const { identity, appDirectory, loaded } = release;
     const runtime = this.runtimes[loaded.config.runtime];
     runtime.check(loaded.config, loaded.file);
+    // Secrets are revealed first: one that cannot be is an error before anything starts.
+    const configured = await this.revealedEnvironment(loaded);
     progress("bringing services up");
-    const building = experimentEnvironment(
-      identity,
-      async (explicit) => explicit,
-      loaded.config.environment,
-    ).then((env) =>
+    const building = experimentEnvironment(identity, async (explicit) => explicit, configured).then((env) =>
       runtime.prepare(
         { identity, appDirectory, config: loaded.config, configFile: loaded.file, env },
         previous,
@@ -269,8 +270,16 @@ export class Experiments {
       await runtime.discard(prepared.value, previous);
       throw services.reason;
     }
-    const { env } = await this.appRelease(identity, appDirectory, loaded);
+    const { env } = await this.appRelease(identity, appDirectory, loaded, configured);
     return runtime.launch({ ...prepared.value, env }, previous, progress);
+  }
+
+  /** The configured environment with its ENC[…] values revealed. */
+  private revealedEnvironment(loaded: LoadedConfig): Promise<Record<string, string>> {
+    return this.secrets.reveal(
+      loaded.config.environment,
+      (key) => `${loaded.file}: labtest.environment.${key}`,
+    );
   }
 
   /** What a runtime needs of a running release: where it is, its configuration and its whole environment. */
@@ -278,11 +287,12 @@ export class Experiments {
     identity: ExperimentIdentity,
     appDirectory: string,
     loaded: LoadedConfig,
+    configured?: Record<string, string>,
   ): Promise<AppRelease> {
     const env = await experimentEnvironment(
       identity,
       (explicit) => this.services.environment(identity.app, identity.name, explicit),
-      loaded.config.environment,
+      configured ?? (await this.revealedEnvironment(loaded)),
     );
     return { identity, appDirectory, config: loaded.config, configFile: loaded.file, env };
   }

@@ -6,6 +6,7 @@ import type { ServiceConfig } from "../config/resolve.js";
 import type { Provider, ProvisionType, ServiceKind } from "../config/schema.js";
 import type { Problem } from "../errors.js";
 import { Registry } from "../lab/registry.js";
+import { Secrets } from "../secrets/index.js";
 import type { StateStore } from "../state/index.js";
 import { ProvisionError } from "./errors.js";
 import { serviceKind, type TenantAdmin } from "./kinds/index.js";
@@ -64,6 +65,8 @@ export interface ProvisionOptions {
   /** Administrator defaults. */
   state: StateStore;
   docker?: Docker;
+  /** Reveals ENC[…] values in services' environments (default: from state /secrets). */
+  secrets?: Secrets;
 }
 
 /**
@@ -77,8 +80,11 @@ export class Provisioner {
   /** Administrator sessions kept open, one per running server: tenants are created through them. */
   private readonly admins = new Map<string, Promise<TenantAdmin>>();
 
+  private readonly secrets: Secrets;
+
   constructor(private readonly options: ProvisionOptions) {
     this.registry = new Registry(options.home);
+    this.secrets = options.secrets ?? new Secrets({ state: options.state, home: options.home });
     this.providers = {
       docker: dockerProvider(this.registry, options.docker),
       local: localProvider(this.registry),
@@ -99,7 +105,14 @@ export class Provisioner {
     if (config.provision_type === "shared")
       return { owner, config, spec: null, script: null, source: await this.sharedTarget(owner, config) };
     checkOptions(owner, config);
-    const spec = await serverSpec(this.options.state, this.registry.id, owner, config);
+    const configured = await serverSpec(this.options.state, this.registry.id, owner, config);
+    const spec = {
+      ...configured,
+      environment: await this.secrets.reveal(
+        configured.environment,
+        (key) => `labtest.services.${name}.options.environment.${key}`,
+      ),
+    };
     await this.provider(config.provider).check(spec);
     // Initial data and copies are for creation: a service already up keeps its data.
     const creating = existing?.status !== "ready";

@@ -92,7 +92,10 @@ describe("experiments on the local runtime", () => {
     expect(await exists(first.checkout)).toBe(false);
 
     await setConfig(repo, (text) =>
-      text.replace("before_start_command: node migrate.js", 'before_start_command: node -e "process.exit(4)"'),
+      text.replace(
+        "before_start_command: node migrate.js",
+        'before_start_command: node -e "process.exit(4)"',
+      ),
     );
     await commit(repo, "a migration that fails");
     await expect(lab.experiments.update(loaded, "main")).rejects.toThrow(
@@ -122,7 +125,10 @@ describe("experiments on the local runtime", () => {
     await lab.experiments.delete("hello", "main");
 
     await setConfig(repo, (text) =>
-      text.replace("before_start_command: node migrate.js", 'before_start_command: node -e "process.exit(3)"'),
+      text.replace(
+        "before_start_command: node migrate.js",
+        'before_start_command: node -e "process.exit(3)"',
+      ),
     );
     await commit(repo, "a migration that fails");
     const failing = await loadConfig({ cwd: repo });

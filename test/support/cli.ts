@@ -5,6 +5,7 @@ export async function runCli(
   argv: string[],
   cwd: string,
   env: NodeJS.ProcessEnv = process.env,
+  stdin = "",
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
@@ -18,6 +19,7 @@ export async function runCli(
     cwd,
     env,
     isTTY: false,
+    readStdin: async () => stdin,
   });
   return { code, stdout, stderr };
 }

@@ -1,0 +1,54 @@
+import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import { labtestHome } from "../lab/home.js";
+import { initAgeIdentity, SECRETS_KEY, Secrets } from "../secrets/index.js";
+import { type CliIo, writeJson } from "./io.js";
+import { type StateGlobals, withState } from "./state.js";
+
+/** `labtest encrypt` and `labtest secrets init`: ENC[…] values for the configuration. */
+export function registerSecretCommands(program: Command, io: CliIo): void {
+  program
+    .command("encrypt [value]")
+    .description(
+      "encrypt VALUE, or the VALUE of KEY=VALUE, for the laboratory's /secrets provider; - (or nothing) reads it from stdin",
+    )
+    .option("--whole", "encrypt the whole text, even when it looks like KEY=VALUE")
+    .action(async (value: string | undefined, options: { whole?: boolean }, command: Command) => {
+      const globals = command.optsWithGlobals<StateGlobals & { json?: boolean }>();
+      // From stdin the value stays out of the shell's history; one final newline is the terminal's.
+      const text =
+        value === undefined || value === "-" ? (await io.readStdin()).replace(/\r?\n$/, "") : value;
+      if (text === "")
+        throw new UsageError("nothing to encrypt", [
+          {
+            where: "VALUE",
+            what: "empty",
+            fix: "labtest encrypt KEY=VALUE, or pipe the value into labtest encrypt -",
+          },
+        ]);
+      await withState(io, globals, async (opened) => {
+        const secrets = new Secrets({ state: opened.store, home: labtestHome(io.env) });
+        const encrypted = await secrets.encryptAssignment(text, options.whole === true);
+        if (globals.json) writeJson(io, { value: encrypted });
+        else io.stdout(`${encrypted}\n`);
+      });
+    });
+
+  const secrets = program.command("secrets").description("the laboratory's secrets");
+  secrets
+    .command("init")
+    .description(
+      "create this laboratory's age identity (if missing) and print the /secrets state that encrypts for it",
+    )
+    .action(async (_options, command: Command) => {
+      const json = command.optsWithGlobals<{ json?: boolean }>().json === true;
+      const { recipient, created } = await initAgeIdentity(labtestHome(io.env));
+      const state = { provider: "local", service: "age", options: { recipients: [recipient] } };
+      if (json) writeJson(io, { recipient, created, state: { [SECRETS_KEY]: state } });
+      else
+        io.stdout(
+          `${created ? "created" : "kept"} the laboratory's age identity; its recipient is\n  ${recipient}\n` +
+            `put this at ${SECRETS_KEY} in the laboratory's state, for labtest encrypt:\n  ${JSON.stringify(state)}\n`,
+        );
+    });
+}
