@@ -22,10 +22,28 @@ export type {
   ValueSource,
 } from "./config/resolve.js";
 export { loadConfig, serviceConfig } from "./config/resolve.js";
-export { PROVIDERS, PROVISION_TYPES, SERVICE_KINDS } from "./config/schema.js";
+export { PROVIDERS, PROVISION_TYPES, RUNTIMES, SERVICE_KINDS } from "./config/schema.js";
 export { ConfigError, LabtestError, type Problem, UsageError } from "./errors.js";
+export {
+  type ExecOutput,
+  ExperimentError,
+  type ExperimentRow,
+  type ExperimentStatus,
+  Experiments,
+  type ExperimentsOptions,
+  type Progress,
+} from "./experiments/index.js";
 export { labtestHome } from "./lab/home.js";
 export { LABELS } from "./lab/labels.js";
+export {
+  initAgeIdentity,
+  MASK,
+  maskSecrets,
+  SecretError,
+  type SecretProvider,
+  Secrets,
+  type SecretsOptions,
+} from "./secrets/index.js";
 export {
   type Connection,
   type Endpoint,
