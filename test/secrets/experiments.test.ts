@@ -1,12 +1,12 @@
-import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { text } from "node:stream/consumers";
 import { expect, test } from "vitest";
 import { loadConfig } from "../../src/config/resolve.js";
-import { initAgeIdentity } from "../../src/secrets/index.js";
 import { runCli } from "../support/cli.js";
 import { commit, exampleRepo, experimentLab, setConfig } from "../support/experiments.js";
+import { ageSecrets } from "../support/laboratory.js";
 import { scratchDir } from "../support/project.js";
 
 const SECRET = "tok-s3cret-4711";
@@ -22,15 +22,7 @@ async function logFiles(directory: string): Promise<string[]> {
 test("a value a developer encrypted reaches the app; no command's output nor the laboratory's logs show it", async () => {
   const lab = await experimentLab();
   const repo = await exampleRepo();
-  const { recipient } = await initAgeIdentity(lab.home);
-  const values = join(lab.home, "state-values.json");
-  await writeFile(
-    values,
-    JSON.stringify({
-      ...JSON.parse(await readFile(values, "utf8")),
-      "/secrets": { provider: "local", service: "age", options: { recipients: [recipient] } },
-    }),
-  );
+  await ageSecrets(lab);
 
   // The developer has the laboratory's state (the recipient), not its identity.
   const developer = { ...process.env, LABTEST_HOME: await scratchDir("labtest-dev-") };

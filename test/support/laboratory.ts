@@ -1,4 +1,4 @@
-import { chmod, writeFile } from "node:fs/promises";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { onTestFinished } from "vitest";
 
@@ -6,6 +6,7 @@ export { serviceConfig } from "../../src/config/resolve.js";
 
 import { LABELS } from "../../src/lab/labels.js";
 import { Registry } from "../../src/lab/registry.js";
+import { initAgeIdentity, Secrets } from "../../src/secrets/index.js";
 import { Services } from "../../src/services/index.js";
 import { localProvider } from "../../src/services/providers/local.js";
 import type { ServerRecord } from "../../src/services/providers/provider.js";
@@ -56,6 +57,23 @@ export async function testLaboratory(state: Record<string, unknown> = {}): Promi
     await removeLaboratory(registry);
   });
   return { home, statePath, state: opened.store, services, registry };
+}
+
+/**
+ * Gives the laboratory an age identity and puts its recipient at /secrets in the laboratory's
+ * state; returns what encrypts for it (as a developer's labtest would, from the state alone).
+ */
+export async function ageSecrets(lab: TestLaboratory): Promise<Secrets> {
+  const { recipient } = await initAgeIdentity(lab.home);
+  const values = join(lab.home, "state-values.json");
+  await writeFile(
+    values,
+    JSON.stringify({
+      ...JSON.parse(await readFile(values, "utf8")),
+      "/secrets": { provider: "local", service: "age", options: { recipients: [recipient] } },
+    }),
+  );
+  return new Secrets({ state: lab.state, home: await scratchDir("labtest-dev-") });
 }
 
 async function removeLaboratory(registry: Registry): Promise<void> {
