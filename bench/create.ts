@@ -17,13 +17,13 @@ import { stringify } from "yaml";
 import { LABELS } from "../src/lab/labels.js";
 import { Registry } from "../src/lab/registry.js";
 import { commit, copyExample, localImage, runExampleInDocker } from "../test/support/example-app.js";
+import { type Contender, race } from "./race.js";
 
 const CREATES = Number(process.env.BENCH_CREATES ?? 5);
 const LABTEST = join(import.meta.dirname, "../bin/labtest.js");
 const RUN = `${process.pid}${Date.now().toString(36)}`;
 const KEEPER = `labtestbench-cache:${RUN}`;
 
-const median = (s: number[]) => [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)] ?? Number.NaN;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 /** GET / on the laboratory's loopback with a Host header (which fetch will not send); resolves to the status, 0 for none. */
@@ -52,17 +52,11 @@ async function firstOk(port: number, host: string): Promise<void> {
   throw new Error(`no 200 from port ${port} (${host}) within 180 s`);
 }
 
-interface Contender {
-  name: string;
-  /** Creates one and resolves at its first 200; the returned function removes it (untimed). */
-  create(round: number): Promise<() => Promise<unknown>>;
-}
-
 function labtestContender(repo: string, env: Record<string, string>, routerPort: number): Contender {
   const labtest = (...args: string[]) => execa(process.execPath, [LABTEST, ...args], { cwd: repo, env });
   return {
     name: "labtest create",
-    async create(round) {
+    async start(round) {
       const name = `bench${round}`;
       try {
         await labtest("create", "--name", name);
@@ -109,7 +103,7 @@ function composeFile(context: string, appPort: number): string {
 function composeContender(directory: string): Contender {
   return {
     name: "docker-compose up",
-    async create(round) {
+    async start(round) {
       const project = `labtestbench${RUN}r${round}`;
       const appPort = await getPort({ host: "127.0.0.1" });
       // Beside the build context, not in it: the context stays the same and its build cached.
@@ -127,22 +121,6 @@ function composeContender(directory: string): Contender {
       return down;
     },
   };
-}
-
-async function race(contenders: Contender[]): Promise<number[]> {
-  const samples = contenders.map((): number[] => []);
-  for (let round = -1; round < CREATES; round++) {
-    const order = contenders.map((_, i) => i);
-    if (round % 2 === 1) order.reverse();
-    for (const i of order) {
-      const start = performance.now();
-      const remove = await (contenders[i] as Contender).create(round + 1);
-      const took = performance.now() - start;
-      if (round >= 0) samples[i]?.push(took);
-      await remove();
-    }
-  }
-  return samples.map(median);
 }
 
 /** Debian's docker-compose, installed on first use (as the README's test setup installs its packages). */
@@ -199,7 +177,7 @@ async function main(): Promise<void> {
     await new Promise((resolve, reject) =>
       docker.modem.followProgress(keeper, (error) => (error ? reject(error) : resolve(undefined))),
     );
-    const [ours, theirs] = await race([
+    const [ours, theirs] = await race(CREATES, [
       labtestContender(repo, env, routerPort),
       composeContender(composeDirectory),
     ]);

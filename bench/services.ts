@@ -15,6 +15,7 @@ import { Services } from "../src/services/index.js";
 import { localProvider } from "../src/services/providers/local.js";
 import type { ServerRecord } from "../src/services/providers/provider.js";
 import { openState } from "../src/state/index.js";
+import { type Contender, median, race, timed } from "./race.js";
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 20);
 const STARTS = Number(process.env.BENCH_STARTS ?? 5);
@@ -28,14 +29,7 @@ const RUN = `${process.pid}-${Date.now()}`;
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 const { GenericContainer, Network, PullPolicy, Wait } = await import("testcontainers");
 
-const median = (s: number[]) => [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)] ?? Number.NaN;
 const ms = (n: number) => `${n.toFixed(n < 100 ? 1 : 0)} ms`;
-
-async function timed(run: () => Promise<unknown>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await run();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
 
 /**
  * (a) Median time of `services up` creating one new tenant on a running communal server: as a
@@ -67,30 +61,6 @@ async function communalTenant(
   const burst: number[] = [];
   for (let i = 0; i < TENANTS; i++) burst.push(await timed(() => up(`${kind}-b${i}`)));
   return { idle: median(idle), burst: median(burst) };
-}
-
-interface Contender {
-  name: string;
-  /** Starts one and returns once it is ready; the returned function removes it (not timed). */
-  start(round: number): Promise<() => Promise<unknown>>;
-}
-
-/** (b) Alternates the contenders (order swapped every round) after one untimed start each. */
-async function race(contenders: Contender[]): Promise<number[]> {
-  const samples = contenders.map((): number[] => []);
-  for (let round = -1; round < STARTS; round++) {
-    const order = contenders.map((_, i) => i);
-    if (round % 2 === 1) order.reverse();
-    for (const i of order) {
-      let remove: (() => Promise<unknown>) | undefined;
-      const took = await timed(async () => {
-        remove = await (contenders[i] as Contender).start(round + 1);
-      });
-      if (round >= 0) samples[i]?.push(took);
-      await remove?.();
-    }
-  }
-  return samples.map(median);
 }
 
 function labtestContender(services: Services, home: string, kind: "postgresql" | "redis"): Contender {
@@ -210,7 +180,7 @@ async function main(): Promise<void> {
       `  back-to-back:     postgresql  ${ms(postgresqlTenant.burst)}   mariadb  ${ms(mariadbTenant.burst)}   (more than the spare databases kept ready)`,
     );
 
-    const [pgLabtest, pgPort, pgLog] = await race([
+    const [pgLabtest, pgPort, pgLog] = await race(STARTS, [
       labtestContender(services, home, "postgresql"),
       testcontainersContender("port wait", () =>
         new GenericContainer(IMAGES.postgresql)
@@ -225,7 +195,7 @@ async function main(): Promise<void> {
       ),
     ]);
     const redis = () => new GenericContainer(IMAGES.redis).withExposedPorts(6379);
-    const [redisLabtest, redisPort, redisNetwork] = await race([
+    const [redisLabtest, redisPort, redisNetwork] = await race(STARTS, [
       labtestContender(services, home, "redis"),
       testcontainersContender("port wait", redis),
       testcontainersContender("port wait, own network", redis, true),
