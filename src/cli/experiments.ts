@@ -84,6 +84,8 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .action(async (name: string, options: { follow?: boolean; service?: string }, command: Command) => {
       await withExperiments(io, command, async (lab, loaded) => {
         const [app, experiment] = [loaded.config.app_name, experimentName(name)];
+        // An app may print its own secrets: reveal them here too, so that they are masked.
+        await lab.revealSecrets(loaded, experiment).catch(() => undefined);
         if (options.service)
           io.stdout(`${await lab.services.serverLogs(app, experiment, options.service)}\n`);
         else if (!options.follow) io.stdout(await lab.logs(app, experiment));

@@ -366,6 +366,14 @@ export class Experiments {
     if (row) await this.runtimes[row.runtime].followLogs(row, write, signal);
   }
 
+  /** Reveals the experiment's secrets in this process, so that what it prints masks them. */
+  async revealSecrets(loaded: LoadedConfig, name: string): Promise<void> {
+    const row = this.registry.get(loaded.config.app_name, name);
+    if (!row?.checkout) return;
+    const appDirectory = join(row.checkout, await configSubdirectory(loaded));
+    await this.revealedEnvironment(await branchConfiguration(loaded, appDirectory));
+  }
+
   /**
    * Runs `argv` where the experiment's app runs (its checkout, or its container) in its
    * environment (LabTest's `test`); resolves to its exit code.

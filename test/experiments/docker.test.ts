@@ -1,3 +1,4 @@
+import { access } from "node:fs/promises";
 import { PassThrough } from "node:stream";
 import { text } from "node:stream/consumers";
 import { execa } from "execa";
@@ -128,6 +129,13 @@ describe("experiments on the docker runtime", () => {
     await lab.experiments.delete("hello", "feature");
     expect(await dockerObjects(lab.registry.id, "feature")).toEqual(NOTHING);
     expect(await lab.services.list("hello", "feature")).toEqual([]);
+    expect(
+      await access(lab.experiments.directory(feature)).then(
+        () => "checkout left",
+        () => "gone",
+      ),
+    ).toBe("gone");
+    expect((await viaRouter(lab.routerPort, feature.host)).status).toBe(404);
     expect((await viaRouter(lab.routerPort, main.host)).status).toBe(200);
     expect(await lab.experiments.collectGarbage(0)).toEqual([]);
   });

@@ -1,7 +1,8 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { appendFile, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { text } from "node:stream/consumers";
+import { execa } from "execa";
 import { expect, test } from "vitest";
 import { loadConfig } from "../../src/config/resolve.js";
 import { runCli } from "../support/cli.js";
@@ -10,6 +11,7 @@ import { ageSecrets } from "../support/laboratory.js";
 import { scratchDir } from "../support/project.js";
 
 const SECRET = "tok-s3cret-4711";
+const LABTEST = join(import.meta.dirname, "../../bin/labtest.js");
 
 /** Every file under `directory` whose name says it is a log. */
 async function logFiles(directory: string): Promise<string[]> {
@@ -115,6 +117,19 @@ test("a value a developer encrypted reaches the app; no command's output nor the
   const logs = await logFiles(lab.home);
   expect(logs.map((l) => l.slice(lab.home.length))).toContain("/experiments/hello/main/app.log");
   for (const log of logs) expect(await readFile(log, "utf8")).not.toContain(SECRET);
+
+  // An app that prints its own secret: `labtest logs`, in a process of its own that has revealed
+  // nothing yet, masks it too.
+  await appendFile(
+    join(lab.experiments.directory({ app: "hello", name: "main" }), "app.log"),
+    `token=${SECRET}\n`,
+  );
+  const logged = await execa(process.execPath, [LABTEST, "--state", lab.statePath, "logs", "main"], {
+    cwd: repo,
+    env,
+  });
+  expect(logged.stdout).toContain("token=***");
+  outputs.push(logged.stdout + logged.stderr);
   await run("delete", "main");
   await run("gc", "--grace", "0");
   for (const output of outputs) expect(output).not.toContain(SECRET);
