@@ -1,3 +1,5 @@
+import type { ExperimentRow } from "./registry.js";
+
 /** What identifies an experiment to its app. */
 export interface ExperimentIdentity {
   app: string;
@@ -5,6 +7,31 @@ export interface ExperimentIdentity {
   branch: string;
   release: string;
   host: string;
+}
+
+/**
+ * An experiment's record as its app's environment tells it: what labtest gives every app
+ * (APP_NAME, EXPERIMENT, BRANCH_NAME, RELEASE, VIRTUAL_HOST, PORT) identifies it, so a running
+ * app can be recorded again when the registry was lost.
+ */
+export function rowFromEnvironment(
+  env: Record<string, string>,
+  found: { runtime: ExperimentRow["runtime"]; handle: string; since: string; port?: number },
+): ExperimentRow {
+  return {
+    app: env.APP_NAME ?? "",
+    name: env.EXPERIMENT ?? "",
+    branch: env.BRANCH_NAME ?? "",
+    release: env.RELEASE ?? "",
+    runtime: found.runtime,
+    status: "running",
+    host: env.VIRTUAL_HOST ?? "",
+    port: found.port ?? Number(env.PORT ?? 0),
+    handle: found.handle,
+    checkout: "",
+    createdAt: found.since,
+    updatedAt: found.since,
+  };
 }
 
 /** Variables of the laboratory host a local app needs to run at all (finding programs, a home). */

@@ -79,6 +79,7 @@ export class Experiments {
   private readonly locks: Registry;
   private readonly runtimes: Record<Runtime, AppRuntime>;
   private readonly secrets: Secrets;
+  private reconciliation: Promise<unknown> | undefined;
 
   constructor(private readonly options: ExperimentsOptions) {
     this.registry = new ExperimentRegistry(join(options.home, "experiments.db"));
@@ -86,7 +87,7 @@ export class Experiments {
     this.services = new Services({ home: options.home, state: options.state, secrets: this.secrets });
     this.locks = new Registry(options.home);
     this.runtimes = {
-      local: new LocalRuntime((experiment) => this.directory(experiment), options.answerTimeoutMs),
+      local: new LocalRuntime(join(options.home, "experiments"), options.answerTimeoutMs),
       docker: new DockerRuntime(options.docker ?? new Docker(), this.locks, options.answerTimeoutMs),
     };
   }
@@ -111,6 +112,7 @@ export class Experiments {
         },
       ]);
     const name = experimentName(request.name ?? branch);
+    await this.reconciled();
     if (this.registry.get(config.app_name, name)) throw alreadyExists(config.app_name, name);
     this.runtimes[config.runtime].check(config, loaded.file);
     progress(`checking branch ${branch}`);
@@ -170,6 +172,7 @@ export class Experiments {
     name: string,
     progress: Progress = () => undefined,
   ): Promise<ExperimentStatus> {
+    await this.reconciled();
     const row = this.registry.get(loaded.config.app_name, name);
     if (!row)
       throw new ExperimentError(`no experiment ${name} of ${loaded.config.app_name}`, [
@@ -299,6 +302,7 @@ export class Experiments {
 
   /** Deletes an experiment: its app, services (tenants, dedicated servers), checkout and route. */
   async delete(app: string, name: string): Promise<void> {
+    await this.reconciled();
     if (!this.registry.get(app, name))
       throw new ExperimentError(`no experiment ${name} of ${app}`, [
         { where: name, what: "not on this laboratory", fix: "labtest list shows the experiments" },
@@ -312,6 +316,8 @@ export class Experiments {
    * finish; then the services' leftovers. Returns what it removed.
    */
   async collectGarbage(graceMs: number): Promise<string[]> {
+    // What runs without a record is an experiment whose record was lost, not garbage.
+    await this.reconciled();
     const removed: string[] = [];
     const old = (time: number) => Date.now() - time > graceMs;
     for (const row of this.registry.list()) {
@@ -341,10 +347,12 @@ export class Experiments {
   }
 
   async list(app?: string): Promise<ExperimentStatus[]> {
+    await this.reconciled();
     return Promise.all(this.registry.list(app).map((row) => this.describe(row)));
   }
 
   async status(app: string, name: string): Promise<ExperimentStatus | undefined> {
+    await this.reconciled();
     const row = this.registry.get(app, name);
     return row && this.describe(row);
   }
@@ -392,6 +400,34 @@ export class Experiments {
     const appDirectory = join(row.checkout, await configSubdirectory(loaded));
     const release = await this.appRelease(row, appDirectory, await branchConfiguration(loaded, appDirectory));
     return this.runtimes[row.runtime].exec(row, release, argv, output);
+  }
+
+  /**
+   * Records the experiments whose apps run but have no record (the registry was lost or
+   * damaged): the runtimes are the truth. Returns them as `app/name`.
+   */
+  async reconcile(): Promise<string[]> {
+    const recorded: string[] = [];
+    for (const runtime of Object.values(this.runtimes))
+      for (const row of await runtime.discover()) {
+        if (!row.app || !row.name || this.registry.get(row.app, row.name)) continue;
+        const checkout = row.checkout || (await this.newestRelease(row));
+        if (this.registry.insert({ ...row, checkout })) recorded.push(`${row.app}/${row.name}`);
+      }
+    return recorded;
+  }
+
+  /** Reconciles once for this instance (a command's lifetime), before the registry is trusted. */
+  private reconciled(): Promise<unknown> {
+    this.reconciliation ??= this.reconcile();
+    return this.reconciliation;
+  }
+
+  /** The newest checkout of an experiment, for an app that does not say where it runs from. */
+  private async newestRelease(experiment: { app: string; name: string }): Promise<string> {
+    const releases = join(this.directory(experiment), "releases");
+    const [newest] = (await readdir(releases).catch(() => [] as string[])).sort().reverse();
+    return newest ? join(releases, newest) : "";
   }
 
   async close(): Promise<void> {

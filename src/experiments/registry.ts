@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 
@@ -46,20 +46,25 @@ const COLUMNS = `app, name, branch, release, runtime, status, host, port, handle
 
 /**
  * The laboratory's registry of experiments: SQLite in its home, migrated on open. Several
- * processes (CLI commands, the router) share it; WAL lets them read while one writes.
+ * processes (CLI commands, the router) share it; WAL lets them read while one writes. It is a
+ * record, not the truth: a damaged file is set aside and a new one started, which the
+ * experiments rebuild from what runs.
  */
 export class ExperimentRegistry {
   private readonly db: Database.Database;
 
-  constructor(file: string) {
+  constructor(readonly file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o711 });
-    this.db = new Database(file, { timeout: 10_000 });
-    this.db.pragma("journal_mode = WAL");
-    const version = this.db.pragma("user_version", { simple: true }) as number;
-    this.db.transaction(() => {
-      for (const migration of MIGRATIONS.slice(version)) this.db.exec(migration);
-      this.db.pragma(`user_version = ${MIGRATIONS.length}`);
-    })();
+    try {
+      this.db = open(file);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code !== "SQLITE_NOTADB" && code !== "SQLITE_CORRUPT") throw error;
+      const aside = `${file}.damaged-${Date.now()}`;
+      for (const suffix of ["", "-wal", "-shm"])
+        if (existsSync(file + suffix)) renameSync(file + suffix, aside + suffix);
+      this.db = open(file);
+    }
   }
 
   get(app: string, name: string): ExperimentRow | undefined {
@@ -112,5 +117,21 @@ export class ExperimentRegistry {
 
   close(): void {
     this.db.close();
+  }
+}
+
+function open(file: string): Database.Database {
+  const db = new Database(file, { timeout: 10_000 });
+  try {
+    db.pragma("journal_mode = WAL");
+    const version = db.pragma("user_version", { simple: true }) as number;
+    db.transaction(() => {
+      for (const migration of MIGRATIONS.slice(version)) db.exec(migration);
+      db.pragma(`user_version = ${MIGRATIONS.length}`);
+    })();
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
   }
 }

@@ -2,13 +2,27 @@
  * The router as a long-running process: `node router-daemon.js <home> <port>`. It serves the
  * experiments recorded in the laboratory's registry, reading it for every request.
  */
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { ExperimentRegistry } from "../experiments/registry.js";
 import { createRouter, type Route } from "./router.js";
 
 const [home, portText] = process.argv.slice(2);
 const port = Number(portText);
-const registry = new ExperimentRegistry(join(home ?? "", "experiments.db"));
+const file = join(home ?? "", "experiments.db");
+let opened = new ExperimentRegistry(file);
+let inode = statSync(file).ino;
+
+/** The registry, opened anew when its file was replaced (set aside when damaged, or lost). */
+function registry(): ExperimentRegistry {
+  const now = statSync(file, { throwIfNoEntry: false })?.ino;
+  if (now !== inode) {
+    opened.close();
+    opened = new ExperimentRegistry(file);
+    inode = statSync(file).ino;
+  }
+  return opened;
+}
 
 const toRoute = (row: { host: string; port: number; app: string; name: string; branch: string }): Route => ({
   host: row.host,
@@ -20,11 +34,11 @@ const toRoute = (row: { host: string; port: number; app: string; name: string; b
 
 const server = createRouter({
   route(host) {
-    const row = registry.byHost(host);
+    const row = registry().byHost(host);
     return row && row.status === "running" ? toRoute(row) : undefined;
   },
   routes: () =>
-    registry
+    registry()
       .list()
       .filter((r) => r.status === "running")
       .map(toRoute),
@@ -33,6 +47,6 @@ const server = createRouter({
 server.listen(port);
 process.on("SIGTERM", () => {
   server.close();
-  registry.close();
+  opened.close();
   process.exit(0);
 });

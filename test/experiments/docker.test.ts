@@ -1,10 +1,11 @@
-import { access } from "node:fs/promises";
+import { access, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { text } from "node:stream/consumers";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
 import { loadConfig } from "../../src/config/resolve.js";
-import { ExperimentError, type Experiments } from "../../src/experiments/index.js";
+import { ExperimentError, Experiments } from "../../src/experiments/index.js";
 import { LABELS } from "../../src/lab/labels.js";
 import { docker } from "../support/docker.js";
 import { commit, dockerExampleRepo, experimentLab, setConfig, viaRouter } from "../support/experiments.js";
@@ -80,7 +81,11 @@ describe("experiments on the docker runtime", () => {
       exitCode: 0,
       output: main.release,
     });
-    const [image] = await docker.listImages({ filters: { reference: ["hello/main:latest"] } });
+    // This laboratory's image of main, tagged as docker_image_pattern says.
+    const [image] = await docker.listImages({
+      filters: { label: [`${LABELS.laboratory}=${lab.registry.id}`, `${LABELS.experiment}=main`] },
+    });
+    expect(image?.RepoTags).toContain("hello/main:latest");
     expect(image?.Labels["org.opencontainers.image.revision"]).toBe(main.release);
 
     // main's app reaches its own Redis by name, and cannot open a connection to feature's.
@@ -138,9 +143,33 @@ describe("experiments on the docker runtime", () => {
     expect((await viaRouter(lab.routerPort, feature.host)).status).toBe(404);
     expect((await viaRouter(lab.routerPort, main.host)).status).toBe(200);
     expect(await lab.experiments.collectGarbage(0)).toEqual([]);
+
+    // The registry lost: the running container tells what main is.
+    const [previous] = await lab.experiments.list("hello");
+    for (const suffix of ["", "-wal", "-shm"])
+      await rm(join(lab.home, "experiments.db") + suffix, { force: true });
+    const again = new Experiments({ home: lab.home, state: lab.state, routerPort: lab.routerPort });
+    try {
+      const [rebuilt] = await again.list("hello");
+      expect(rebuilt).toMatchObject({
+        name: "main",
+        runtime: "docker",
+        status: "running",
+        release: updated.release,
+        handle: previous?.handle,
+        port: previous?.port,
+        host: main.host,
+        checkout: previous?.checkout,
+      });
+      expect((await viaRouter(lab.routerPort, main.host)).status).toBe(200);
+      await again.delete("hello", "main");
+      expect(await dockerObjects(lab.registry.id, "main")).toEqual(NOTHING);
+    } finally {
+      await again.close();
+    }
   });
 
-  test("a Dockerfile that fails, a failing before_start_command, an app that never answers: clear errors, nothing left", async () => {
+  test("a Dockerfile that fails, a failing previousstart_command, an app that never answers: clear errors, nothing left", async () => {
     const lab = await experimentLab({ answerTimeoutMs: 3000 });
     const repo = await dockerExampleRepo();
     const loaded = await loadConfig({ cwd: repo });
@@ -170,12 +199,12 @@ describe("experiments on the docker runtime", () => {
       await attempt("broken-migration", async () =>
         setConfig(repo, (t) =>
           t.replace(
-            "before_start_command: node migrate.js",
-            'before_start_command: node -e "process.exit(4)"',
+            "previousstart_command: node migrate.js",
+            'previousstart_command: node -e "process.exit(4)"',
           ),
         ),
       ),
-    ).toMatch(/before_start_command failed \(exit 4\)/);
+    ).toMatch(/previousstart_command failed \(exit 4\)/);
 
     expect(
       await attempt("never-answers", async () =>

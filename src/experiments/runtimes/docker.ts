@@ -14,7 +14,7 @@ import {
 import { LABELS } from "../../lab/labels.js";
 import type { Registry } from "../../lab/registry.js";
 import { commandArgv } from "../command.js";
-import type { ExperimentIdentity } from "../environment.js";
+import { type ExperimentIdentity, rowFromEnvironment } from "../environment.js";
 import { ExperimentError } from "../errors.js";
 import type { ExperimentRow } from "../registry.js";
 import { stepFailure, waitForAnswer } from "../steps.js";
@@ -247,15 +247,46 @@ export class DockerRuntime implements AppRuntime {
     await releaseExperimentNetwork(this.docker, this.laboratory.id, experiment.app, experiment.name);
   }
 
+  async discover(): Promise<ExperimentRow[]> {
+    if (!(await this.engineAnswers())) return [];
+    const apps = await this.docker.listContainers({
+      filters: { label: [`${LABELS.laboratory}=${this.laboratory.id}`, `${LABELS.role}=app`] },
+    });
+    const found = new Map<string, ExperimentRow>();
+    // Newest first: while an update runs two releases, the newer one is the experiment's.
+    for (const c of apps.sort((a, b) => b.Created - a.Created)) {
+      const info = await inspectContainer(this.docker, c.Id);
+      if (!info) continue;
+      const env = Object.fromEntries(
+        (info.Config.Env ?? []).map((entry) => [
+          entry.slice(0, entry.indexOf("=")),
+          entry.slice(entry.indexOf("=") + 1),
+        ]),
+      );
+      const published = Object.values(info.HostConfig.PortBindings ?? {})[0] as
+        | { HostPort?: string }[]
+        | undefined;
+      const row = rowFromEnvironment(env, {
+        runtime: "docker",
+        handle: c.Id,
+        since: new Date(c.Created * 1000).toISOString(),
+        port: Number(published?.[0]?.HostPort ?? 0),
+      });
+      if (!found.has(`${row.app}/${row.name}`)) found.set(`${row.app}/${row.name}`, row);
+    }
+    return [...found.values()];
+  }
+
+  private engineAnswers(): Promise<boolean> {
+    return this.docker.ping().then(
+      () => true,
+      () => false,
+    );
+  }
+
   async collectGarbage(rows: ExperimentRow[], graceMs: number): Promise<string[]> {
     // Without an engine there is nothing of ours to find (and local-only laboratories have none).
-    if (
-      !(await this.docker.ping().then(
-        () => true,
-        () => false,
-      ))
-    )
-      return [];
+    if (!(await this.engineAnswers())) return [];
     const removed: string[] = [];
     const old = (createdSeconds: number) => Date.now() - createdSeconds * 1000 > graceMs;
     const current = new Map(rows.map((row) => [`${row.app}/${row.name}`, row]));

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { open, readFile } from "node:fs/promises";
+import { open, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
@@ -7,7 +7,7 @@ import getPort from "get-port";
 import writeFileAtomic from "write-file-atomic";
 import { processesUsing, stopProcess } from "../../lab/processes.js";
 import { commandArgv } from "../command.js";
-import { hostBasics } from "../environment.js";
+import { hostBasics, rowFromEnvironment } from "../environment.js";
 import { ExperimentError } from "../errors.js";
 import type { ExperimentRow } from "../registry.js";
 import { runStep, waitForAnswer } from "../steps.js";
@@ -27,8 +27,8 @@ export class LocalRuntime implements AppRuntime {
   readonly name = "local";
 
   constructor(
-    /** The experiment's directory in the laboratory's home. */
-    private readonly directory: (experiment: Experiment) => string,
+    /** Where the experiments' directories are, `<app>/<name>` below it. */
+    private readonly root: string,
     private readonly answerTimeoutMs?: number,
   ) {}
 
@@ -178,9 +178,40 @@ export class LocalRuntime implements AppRuntime {
     for (const pid of await processesUsing(`${this.directory(experiment)}/`)) await stopProcess(pid, 15_000);
   }
 
+  /** Apps whose supervisor runs, from their specs (the environment names the experiment). */
+  async discover(): Promise<ExperimentRow[]> {
+    const found = new Map<string, ExperimentRow>();
+    const list = (directory: string) => readdir(directory).catch(() => [] as string[]);
+    const specs: string[] = [];
+    for (const app of await list(this.root))
+      for (const name of await list(join(this.root, app)))
+        for (const entry of await list(join(this.root, app, name)))
+          if (/^supervisor-\d+\.json$/.test(entry)) specs.push(join(this.root, app, name, entry));
+    for (const file of specs) {
+      const [pid] = (await processesUsing(file)).filter((p) => p !== process.pid);
+      if (!pid || !(await supervising(pid, file))) continue;
+      const { cwd, env } = JSON.parse(await readFile(file, "utf8")) as {
+        cwd: string;
+        env: Record<string, string>;
+      };
+      const written = (await stat(file)).mtime.toISOString();
+      const row = rowFromEnvironment(env, { runtime: "local", handle: String(pid), since: written });
+      // While an update runs two releases, the newer one is the experiment's.
+      const key = `${row.app}/${row.name}`;
+      const other = found.get(key);
+      if (!other || other.updatedAt < written)
+        found.set(key, { ...row, checkout: /^(.*\/releases\/[^/]+)/.exec(cwd)?.[1] ?? "" });
+    }
+    return [...found.values()];
+  }
+
   async collectGarbage(): Promise<string[]> {
     // Everything a local app has lives in the experiment's directory, which the experiments sweep.
     return [];
+  }
+
+  private directory(experiment: Experiment): string {
+    return join(this.root, experiment.app, experiment.name);
   }
 
   /** The app's output, across releases. */

@@ -73,6 +73,11 @@ export interface AppRuntime {
   exec(row: ExperimentRow, release: AppRelease, argv: string[], output: ExecOutput): Promise<number>;
   /** Files in the experiment's directory that belong to the running release (gc keeps them). */
   files(row: ExperimentRow): string[];
+  /**
+   * The experiments whose apps run in this runtime, as far as the runtime itself tells (their
+   * checkout may be unknown): the truth from which a lost registry is rebuilt.
+   */
+  discover(): Promise<ExperimentRow[]>;
   /** Removes every app of the experiment, recorded or not (a command may have died before recording it). */
   remove(experiment: { app: string; name: string }): Promise<void>;
   /**
