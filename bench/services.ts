@@ -146,10 +146,6 @@ async function cleanUp(docker: Docker, home: string, registry: Registry): Promis
 
 async function main(): Promise<void> {
   const docker = new Docker();
-  // Independent servers are named labtest-bench-i<n>-db on the Docker Engine, whoever made them.
-  const taken = (await docker.listContainers({ all: true })).flatMap((c) => c.Names);
-  if (taken.some((name) => /^\/labtest-bench-i\d+-db$/.test(name)))
-    throw new Error("containers labtest-bench-i<n>-db exist already (another run?): not touching them");
 
   const home = await mkdtemp(join(tmpdir(), "labtest-bench-services-"));
   // Native servers run under their own accounts and must traverse the home.

@@ -56,7 +56,8 @@ export async function serverSpec(
       },
     ]);
   if (base.provisionType === "independent")
-    return { ...base, id: resourceName(owner.app, owner.experiment, owner.service) };
+    // The laboratory's id keeps two laboratories on one engine from wanting one container name.
+    return { ...base, id: resourceName(owner.app, owner.experiment, owner.service, laboratory) };
   const distinct =
     config.provider === "docker"
       ? imageReference({ ...base, id: "" })

@@ -169,7 +169,7 @@ describe("experiments on the docker runtime", () => {
     }
   });
 
-  test("a Dockerfile that fails, a failing previousstart_command, an app that never answers: clear errors, nothing left", async () => {
+  test("a Dockerfile that fails, a failing before_start_command, an app that never answers: clear errors, nothing left", async () => {
     const lab = await experimentLab({ answerTimeoutMs: 3000 });
     const repo = await dockerExampleRepo();
     const loaded = await loadConfig({ cwd: repo });
@@ -199,12 +199,12 @@ describe("experiments on the docker runtime", () => {
       await attempt("broken-migration", async () =>
         setConfig(repo, (t) =>
           t.replace(
-            "previousstart_command: node migrate.js",
-            'previousstart_command: node -e "process.exit(4)"',
+            "before_start_command: node migrate.js",
+            'before_start_command: node -e "process.exit(4)"',
           ),
         ),
       ),
-    ).toMatch(/previousstart_command failed \(exit 4\)/);
+    ).toMatch(/before_start_command failed \(exit 4\)/);
 
     expect(
       await attempt("never-answers", async () =>

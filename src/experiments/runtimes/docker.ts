@@ -138,7 +138,7 @@ export class DockerRuntime implements AppRuntime {
       const hostPort = await getPort({ host: "127.0.0.1" });
       const binding = `${port}/tcp`;
       container = await this.docker.createContainer({
-        name: `${resourceName(identity.app, identity.name)}-${Date.now().toString(36)}`,
+        name: `${resourceName(identity.app, identity.name, this.laboratory.id)}-${Date.now().toString(36)}`,
         Image: image,
         ...(config.start_command ? { Cmd: commandArgv("start_command", config.start_command, env) } : {}),
         Env: envList(env),
