@@ -96,7 +96,7 @@ export async function waitForAnswer(
         if (!(await app.running())) throw new AbortError(STOPPED);
         await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
       },
-      { retries: 100_000, minTimeout: 50, maxTimeout: 250, factor: 1.2, maxRetryTime: timeoutMs },
+      { retries: 100_000, minTimeout: 50, maxTimeout: 100, factor: 1.2, maxRetryTime: timeoutMs },
     );
   } catch (error) {
     // p-retry rejects with the error given to AbortError.

@@ -107,25 +107,42 @@ export class DockerRuntime implements AppRuntime {
   ): Promise<StartedApp> {
     const { identity, config } = release;
     const image = release.image ?? "";
-    let container: Docker.Container | undefined;
+    const exposed = Object.keys((await this.docker.getImage(image).inspect()).Config.ExposedPorts ?? {});
+    const port = Number(exposed.find((p) => p.endsWith("/tcp"))?.split("/")[0] ?? DEFAULT_APP_PORT);
+    const env = { ...release.env, PORT: String(port) };
+    const network = await ensureExperimentNetwork(this.docker, this.laboratory, identity.app, identity.name);
+    const hostPort = await getPort({ host: "127.0.0.1" });
+    const binding = `${port}/tcp`;
+    // The app's container is made while the migration runs, and started once it succeeded.
+    const creating = this.docker.createContainer({
+      name: `${resourceName(identity.app, identity.name, this.laboratory.id)}-${Date.now().toString(36)}`,
+      Image: image,
+      ...(config.start_command ? { Cmd: commandArgv("start_command", config.start_command, env) } : {}),
+      Env: envList(env),
+      Labels: this.labels(identity, "app"),
+      ExposedPorts: { [binding]: {} },
+      HostConfig: {
+        PortBindings: { [binding]: [{ HostIp: "127.0.0.1", HostPort: String(hostPort) }] },
+        RestartPolicy: { Name: "unless-stopped" },
+        NetworkMode: network,
+      },
+    });
+    creating.catch(() => undefined); // observed below, whichever way the migration goes
+    const removals: Promise<unknown>[] = [];
     try {
-      const exposed = Object.keys((await this.docker.getImage(image).inspect()).Config.ExposedPorts ?? {});
-      const port = Number(exposed.find((p) => p.endsWith("/tcp"))?.split("/")[0] ?? DEFAULT_APP_PORT);
-      const env = { ...release.env, PORT: String(port) };
-      const network = await ensureExperimentNetwork(
-        this.docker,
-        this.laboratory,
-        identity.app,
-        identity.name,
-      );
       if (config.before_start_command) {
         progress("running before_start_command");
-        const result = await this.runToCompletion(identity, "before-start", {
-          Image: image,
-          Cmd: commandArgv("before_start_command", config.before_start_command, env),
-          Env: envList(env),
-          HostConfig: { NetworkMode: network },
-        });
+        const result = await this.runToCompletion(
+          identity,
+          "before-start",
+          {
+            Image: image,
+            Cmd: commandArgv("before_start_command", config.before_start_command, env),
+            Env: envList(env),
+            HostConfig: { NetworkMode: network },
+          },
+          removals,
+        );
         if (result.exitCode !== 0)
           throw stepFailure(
             "before_start_command",
@@ -135,42 +152,29 @@ export class DockerRuntime implements AppRuntime {
           );
       }
       progress("starting the app");
-      const hostPort = await getPort({ host: "127.0.0.1" });
-      const binding = `${port}/tcp`;
-      container = await this.docker.createContainer({
-        name: `${resourceName(identity.app, identity.name, this.laboratory.id)}-${Date.now().toString(36)}`,
-        Image: image,
-        ...(config.start_command ? { Cmd: commandArgv("start_command", config.start_command, env) } : {}),
-        Env: envList(env),
-        Labels: this.labels(identity, "app"),
-        ExposedPorts: { [binding]: {} },
-        HostConfig: {
-          PortBindings: { [binding]: [{ HostIp: "127.0.0.1", HostPort: String(hostPort) }] },
-          RestartPolicy: { Name: "unless-stopped" },
-          NetworkMode: network,
-        },
-      });
+      const container = await creating;
       await container.start();
-      const started = container;
       progress(`waiting for the app to answer on port ${hostPort}`);
       await waitForAnswer(
         hostPort,
         {
           // A restart while starting is a crash: report it rather than wait through the restarts.
           running: async () => {
-            const state = await started.inspect();
+            const state = await container.inspect();
             return state.State.Running && !state.State.Restarting && state.RestartCount === 0;
           },
-          output: () => containerLogs(started),
+          output: () => containerLogs(container),
           fix: `make the image's CMD listen on $PORT (${port})`,
         },
         this.answerTimeoutMs,
       );
       return { port: hostPort, handle: container.id };
     } catch (error) {
-      await container?.remove({ force: true }).catch(ignoreNotFound);
+      await (await creating.catch(() => undefined))?.remove({ force: true }).catch(ignoreNotFound);
       await this.discard(release, previous);
       throw error;
+    } finally {
+      await Promise.all(removals);
     }
   }
 
@@ -342,11 +346,15 @@ export class DockerRuntime implements AppRuntime {
       throw stepFailure("app_build_command", command, result.exitCode, result.output);
   }
 
-  /** Runs a one-off container of the experiment to its end; it is removed, whatever happens. */
+  /**
+   * Runs a one-off container of the experiment to its end; it is removed, whatever happens:
+   * before this resolves, or, given `removals`, in the background (the caller awaits them).
+   */
   private async runToCompletion(
     identity: ExperimentIdentity,
     role: Role,
     options: Docker.ContainerCreateOptions,
+    removals?: Promise<unknown>[],
   ): Promise<{ exitCode: number; output: string }> {
     const container = await this.docker.createContainer({ ...options, Labels: this.labels(identity, role) });
     try {
@@ -354,7 +362,9 @@ export class DockerRuntime implements AppRuntime {
       const { StatusCode } = (await container.wait()) as { StatusCode: number };
       return { exitCode: StatusCode, output: await containerLogs(container) };
     } finally {
-      await container.remove({ force: true, v: true }).catch(ignoreNotFound);
+      const removal = container.remove({ force: true, v: true }).catch(ignoreNotFound);
+      if (removals) removals.push(removal);
+      else await removal;
     }
   }
 
