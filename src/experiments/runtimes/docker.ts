@@ -107,29 +107,35 @@ export class DockerRuntime implements AppRuntime {
   ): Promise<StartedApp> {
     const { identity, config } = release;
     const image = release.image ?? "";
-    const exposed = Object.keys((await this.docker.getImage(image).inspect()).Config.ExposedPorts ?? {});
-    const port = Number(exposed.find((p) => p.endsWith("/tcp"))?.split("/")[0] ?? DEFAULT_APP_PORT);
-    const env = { ...release.env, PORT: String(port) };
-    const network = await ensureExperimentNetwork(this.docker, this.laboratory, identity.app, identity.name);
-    const hostPort = await getPort({ host: "127.0.0.1" });
-    const binding = `${port}/tcp`;
-    // The app's container is made while the migration runs, and started once it succeeded.
-    const creating = this.docker.createContainer({
-      name: `${resourceName(identity.app, identity.name, this.laboratory.id)}-${Date.now().toString(36)}`,
-      Image: image,
-      ...(config.start_command ? { Cmd: commandArgv("start_command", config.start_command, env) } : {}),
-      Env: envList(env),
-      Labels: this.labels(identity, "app"),
-      ExposedPorts: { [binding]: {} },
-      HostConfig: {
-        PortBindings: { [binding]: [{ HostIp: "127.0.0.1", HostPort: String(hostPort) }] },
-        RestartPolicy: { Name: "unless-stopped" },
-        NetworkMode: network,
-      },
-    });
-    creating.catch(() => undefined); // observed below, whichever way the migration goes
     const removals: Promise<unknown>[] = [];
+    let creating: Promise<Docker.Container> | undefined;
     try {
+      const exposed = Object.keys((await this.docker.getImage(image).inspect()).Config.ExposedPorts ?? {});
+      const port = Number(exposed.find((p) => p.endsWith("/tcp"))?.split("/")[0] ?? DEFAULT_APP_PORT);
+      const env = { ...release.env, PORT: String(port) };
+      const network = await ensureExperimentNetwork(
+        this.docker,
+        this.laboratory,
+        identity.app,
+        identity.name,
+      );
+      const hostPort = await getPort({ host: "127.0.0.1" });
+      const binding = `${port}/tcp`;
+      // The app's container is made while the migration runs, and started once it succeeded.
+      creating = this.docker.createContainer({
+        name: `${resourceName(identity.app, identity.name, this.laboratory.id)}-${Date.now().toString(36)}`,
+        Image: image,
+        ...(config.start_command ? { Cmd: commandArgv("start_command", config.start_command, env) } : {}),
+        Env: envList(env),
+        Labels: this.labels(identity, "app"),
+        ExposedPorts: { [binding]: {} },
+        HostConfig: {
+          PortBindings: { [binding]: [{ HostIp: "127.0.0.1", HostPort: String(hostPort) }] },
+          RestartPolicy: { Name: "unless-stopped" },
+          NetworkMode: network,
+        },
+      });
+      creating.catch(() => undefined); // observed below, whichever way the migration goes
       if (config.before_start_command) {
         progress("running before_start_command");
         const result = await this.runToCompletion(
@@ -170,7 +176,7 @@ export class DockerRuntime implements AppRuntime {
       );
       return { port: hostPort, handle: container.id };
     } catch (error) {
-      await (await creating.catch(() => undefined))?.remove({ force: true }).catch(ignoreNotFound);
+      await (await creating?.catch(() => undefined))?.remove({ force: true }).catch(ignoreNotFound);
       await this.discard(release, previous);
       throw error;
     } finally {
