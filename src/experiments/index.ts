@@ -378,8 +378,16 @@ export class Experiments {
   async revealSecrets(loaded: LoadedConfig, name: string): Promise<void> {
     const row = this.registry.get(loaded.config.app_name, name);
     if (!row?.checkout) return;
+    await this.revealedEnvironment((await this.checkedOut(loaded, row)).loaded);
+  }
+
+  /** Where a recorded experiment's app runs from in its checkout, and its configuration there. */
+  private async checkedOut(
+    loaded: LoadedConfig,
+    row: ExperimentRow,
+  ): Promise<{ appDirectory: string; loaded: LoadedConfig }> {
     const appDirectory = join(row.checkout, await configSubdirectory(loaded));
-    await this.revealedEnvironment(await branchConfiguration(loaded, appDirectory));
+    return { appDirectory, loaded: await branchConfiguration(loaded, appDirectory) };
   }
 
   /**
@@ -397,8 +405,8 @@ export class Experiments {
       throw new ExperimentError(`no experiment ${name} of ${loaded.config.app_name}`, [
         { where: name, what: "not on this laboratory", fix: "labtest list shows the experiments" },
       ]);
-    const appDirectory = join(row.checkout, await configSubdirectory(loaded));
-    const release = await this.appRelease(row, appDirectory, await branchConfiguration(loaded, appDirectory));
+    const current = await this.checkedOut(loaded, row);
+    const release = await this.appRelease(row, current.appDirectory, current.loaded);
     return this.runtimes[row.runtime].exec(row, release, argv, output);
   }
 

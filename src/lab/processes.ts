@@ -1,15 +1,19 @@
 import { readdir, readFile } from "node:fs/promises";
 
+/** The command line of every process, by pid (its arguments as written, NUL-separated). */
+export async function commandLines(): Promise<Map<number, string>> {
+  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name));
+  const lines = await Promise.all(
+    pids.map(
+      async (pid) => [Number(pid), await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")] as const,
+    ),
+  );
+  return new Map(lines);
+}
+
 /** The processes whose command line mentions `text` (a data directory, a spec file). */
 export async function processesUsing(text: string): Promise<number[]> {
-  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name));
-  const using = await Promise.all(
-    pids.map(async (pid) => {
-      const commandLine = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-      return commandLine.includes(text) ? Number(pid) : null;
-    }),
-  );
-  return using.filter((pid): pid is number => pid !== null);
+  return [...(await commandLines())].filter(([, line]) => line.includes(text)).map(([pid]) => pid);
 }
 
 /** Stops a process politely (SIGTERM), then firmly (SIGKILL) after `graceMs`; resolves once it is gone. */

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import getPort from "get-port";
 import writeFileAtomic from "write-file-atomic";
-import { processesUsing, stopProcess } from "../../lab/processes.js";
+import { commandLines, processesUsing, stopProcess } from "../../lab/processes.js";
 import { commandArgv } from "../command.js";
 import { hostBasics, rowFromEnvironment } from "../environment.js";
 import { ExperimentError } from "../errors.js";
@@ -187,9 +187,11 @@ export class LocalRuntime implements AppRuntime {
       for (const name of await list(join(this.root, app)))
         for (const entry of await list(join(this.root, app, name)))
           if (/^supervisor-\d+\.json$/.test(entry)) specs.push(join(this.root, app, name, entry));
+    // One look at the process table for all specs: a spec's supervisor has it as an argument.
+    const processes = [...(await commandLines())];
     for (const file of specs) {
-      const [pid] = (await processesUsing(file)).filter((p) => p !== process.pid);
-      if (!pid || !(await supervising(pid, file))) continue;
+      const [pid] = processes.filter(([, line]) => line.split("\0").includes(file)).map(([p]) => p);
+      if (!pid) continue;
       const { cwd, env } = JSON.parse(await readFile(file, "utf8")) as {
         cwd: string;
         env: Record<string, string>;
