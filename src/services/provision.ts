@@ -156,7 +156,10 @@ export class Provisioner {
           // An attempt that stopped half-way may have left a tenant without all its data: start over.
           if (existing?.status === "creating") await admin.drop(record.tenant);
           const sameServer = source?.server === server.id;
-          const outcome = await admin.create(record.tenant, sameServer ? source?.tenant : undefined);
+          const outcome = await admin.create(record.tenant, {
+            copyFrom: sameServer ? source?.tenant : undefined,
+            connectionLimit: spec.tenantConnectionLimit,
+          });
           if (outcome === "created" && source) await admin.load?.(record.tenant, await this.dump(source));
           if (outcome !== "existed" && script !== null) await admin.load?.(record.tenant, script);
         }),
@@ -503,6 +506,7 @@ function previousSpec(record: ServerRecord): ServerSpec {
     environment: {},
     ephemeral: typeof details.dataDirectory === "string" && details.dataDirectory.startsWith("/dev/shm/"),
     url: null,
+    tenantConnectionLimit: null,
   };
 }
 

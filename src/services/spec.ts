@@ -46,6 +46,9 @@ export async function serverSpec(
     },
     ephemeral,
     url: text(defaults.url),
+    // The administrator's to set, never the tenant's own configuration: it protects the others.
+    tenantConnectionLimit:
+      config.provision_type === "independent" ? null : connectionLimit(defaults.tenant_connection_limit),
   };
   if (config.provider === "aws")
     throw new ProvisionError("provider aws is not available yet", [
@@ -74,6 +77,22 @@ export async function serverSpec(
       shortHash(`${laboratory}|${config.provider}|${distinct}|${ephemeral ? "ephemeral" : "durable"}`),
     ),
   };
+}
+
+/** Connections per communal tenant when state sets none: a fifth of PostgreSQL's default 100. */
+export const DEFAULT_TENANT_CONNECTION_LIMIT = 20;
+
+function connectionLimit(value: unknown): number | null {
+  if (value === undefined) return DEFAULT_TENANT_CONNECTION_LIMIT;
+  if (value === null || value === 0 || value === -1) return null;
+  if (typeof value === "number" && Number.isInteger(value) && value > 0) return value;
+  throw new ProvisionError("tenant_connection_limit in state is not a connection count", [
+    {
+      where: "state: /services/<provider>/<service>/<app>: tenant_connection_limit",
+      what: `expected a positive whole number (or null for no limit), got ${JSON.stringify(value)}`,
+      fix: "set it with labtest state set",
+    },
+  ]);
 }
 
 /**

@@ -1,5 +1,16 @@
 import type { AdminAccess, Connection, Endpoint, Tenant } from "../model.js";
 
+/** How a tenant is made beyond its names. */
+export interface TenantOptions {
+  /** A tenant of the same server whose data the new one starts with. */
+  copyFrom?: Tenant;
+  /**
+   * The most connections the tenant may hold at once, so one tenant cannot starve the others;
+   * null: no limit of its own (a dedicated server). Kinds that cannot limit a user ignore it.
+   */
+  connectionLimit?: number | null;
+}
+
 /** Manages the tenants of one server through a connection the laboratory keeps open. */
 export interface TenantAdmin {
   /**
@@ -8,7 +19,7 @@ export interface TenantAdmin {
    * new tenant starts as a copy of its data when the server can copy it now ("copied"); else it
    * starts empty ("created") and the caller copies through a dump.
    */
-  create(tenant: Tenant, copyFrom?: Tenant): Promise<"created" | "copied" | "existed">;
+  create(tenant: Tenant, options?: TenantOptions): Promise<"created" | "copied" | "existed">;
   /** Removes the tenant and its data; a tenant that is already gone is not an error. */
   drop(tenant: Tenant): Promise<void>;
   /** Runs an SQL script (an initial data dump) inside the tenant's database. */

@@ -129,7 +129,7 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
     throw error;
   }
   return {
-    async create(tenant, copyFrom) {
+    async create(tenant, { copyFrom } = {}) {
       const { database, user } = required(tenant);
       await pool.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [user, tenant.password]);
       await pool.query("ALTER USER ?@'%' IDENTIFIED BY ?", [user, tenant.password]);

@@ -145,7 +145,7 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
   }
 
   return {
-    async create(tenant, copyFrom) {
+    async create(tenant, { copyFrom } = {}) {
       const { database, user } = required(tenant);
       const password = literal(tenant.password ?? "");
       const role = await pool.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [user]);

@@ -19,6 +19,8 @@ export interface ServerSpec {
   ephemeral: boolean;
   /** The admin URL of an external server. */
   url: string | null;
+  /** Connections each tenant may hold (communal servers; state `tenant_connection_limit`); null: unlimited. */
+  tenantConnectionLimit: number | null;
 }
 
 /** A server as the laboratory records it, between commands. */
