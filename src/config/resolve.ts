@@ -6,6 +6,7 @@ import { type ConfigDocument, SECTION } from "./formats.js";
 import { gitOriginUrl, gitToplevel } from "./git.js";
 import { type LaboratoryAddress, parseLaboratoryAddress } from "./host.js";
 import { appName, experimentName } from "./names.js";
+import { REPOSITORY_FORMS, repositoryProblem } from "./repository.js";
 import type { Provider, ProvisionType, Runtime, Section, ServiceKind, ServiceSection } from "./schema.js";
 import { OPTION_NAMES, SERVICE_OPTION_NAMES, SERVICE_OPTIONS_OPTION_NAMES, sectionSchema } from "./schema.js";
 
@@ -138,6 +139,13 @@ async function resolveSection(doc: ConfigDocument, section: Section): Promise<Lo
     repoDetail = origin
       ? "the origin remote of the local repository"
       : "the local repository's path (it has no origin remote)";
+    const reason = origin === undefined ? undefined : repositoryProblem(origin);
+    if (reason)
+      problems.push({
+        where: "labtest.code_repo_url",
+        what: `the origin remote ${JSON.stringify(origin)} ${reason}`,
+        fix: `set code_repo_url to ${REPOSITORY_FORMS}`,
+      });
   } else if (repo === undefined) {
     problems.push(notInGit("code_repo_url", directory, "set code_repo_url to the repository to check out"));
   }

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { parseLaboratoryAddress } from "./host.js";
 import { envPrefix, isValidName, suggestedName } from "./names.js";
 import { normalizePattern, PLACEHOLDERS } from "./patterns.js";
+import { REPOSITORY_FORMS, repositoryProblem } from "./repository.js";
 
 export const PROVIDERS = ["local", "docker", "external", "aws"] as const;
 export const SERVICE_KINDS = ["postgresql", "mysql", "mariadb", "redis", "memcached"] as const;
@@ -106,8 +107,21 @@ export const environment = z.unknown().transform((value, ctx): Record<string, st
   return result;
 });
 
+/**
+ * A docker image tag's grammar: the local provider also looks for a version's programs in a
+ * directory of that name, which must not climb out (no `/`, no leading `.`) or read as an option.
+ */
+const VERSION = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const version = z
+  .union([z.string(), z.number()])
+  .transform(String)
+  .refine((v) => VERSION.test(v), {
+    error: (issue) => `${JSON.stringify(issue.input)} is not a version`,
+    params: { fix: "write a version such as 16 or 10.11" },
+  });
+
 export const serviceOptionsSchema = z.strictObject({
-  version: z.union([z.string(), z.number()]).transform(String).optional(),
+  version: version.optional(),
   image: z.string().min(1).optional(),
   command: z.union([z.string(), z.array(z.string())]).optional(),
   environment: environment.optional(),
@@ -195,6 +209,21 @@ export const sectionSchema = z.preprocess(
       const address = parseLaboratoryAddress(c.host);
       if (typeof address === "string")
         problem(ctx, address, "use local, ssh://user@host[:port], https://… or user@host", ["host"]);
+      // ssh takes its destination as one argument, which it reads as an option if it starts with "-".
+      else if (address.kind === "ssh" && `${address.user ?? ""}${address.host}`.startsWith("-"))
+        problem(
+          ctx,
+          `"${c.host}" names a user or host starting with "-": ssh would read it as an option`,
+          "write the host first, e.g. ssh://deploy@lab.example.com",
+          ["host"],
+        );
+    }
+    if (c.code_repo_url !== undefined) {
+      const reason = repositoryProblem(c.code_repo_url);
+      if (reason)
+        problem(ctx, `${JSON.stringify(c.code_repo_url)} ${reason}`, `use ${REPOSITORY_FORMS}`, [
+          "code_repo_url",
+        ]);
     }
     if (c.test_domain !== undefined && !DOMAIN.test(c.test_domain)) {
       problem(

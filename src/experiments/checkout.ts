@@ -1,10 +1,20 @@
 import { rm } from "node:fs/promises";
-import { execa } from "execa";
+import { execa, type Options } from "execa";
+import { REPOSITORY_SCHEMES } from "../config/repository.js";
 import { ExperimentError } from "./errors.js";
+
+/**
+ * Git with only the transports that fetch. GIT_ALLOW_PROTOCOL overrides every `protocol.*.allow`
+ * of the account's git configuration, so no repository URL reaches `ext::` or another helper
+ * even where configuration validation was bypassed. A local path is the `file` transport.
+ */
+function git(args: string[], options: Pick<Options, "reject"> = {}) {
+  return execa("git", args, { ...options, env: { GIT_ALLOW_PROTOCOL: REPOSITORY_SCHEMES.join(":") } });
+}
 
 /** Whether `branch` is a valid branch name that exists in `repository` (a path or URL). */
 export async function checkBranch(repository: string, branch: string): Promise<void> {
-  const valid = await execa("git", ["check-ref-format", "--branch", branch], { reject: false });
+  const valid = await git(["check-ref-format", "--branch", branch], { reject: false });
   if (valid.exitCode !== 0)
     throw new ExperimentError(`"${branch}" is not a valid branch name`, [
       {
@@ -13,13 +23,9 @@ export async function checkBranch(repository: string, branch: string): Promise<v
         fix: "name an existing branch",
       },
     ]);
-  const found = await execa(
-    "git",
-    ["ls-remote", "--exit-code", "--heads", repository, `refs/heads/${branch}`],
-    {
-      reject: false,
-    },
-  );
+  const found = await git(["ls-remote", "--exit-code", "--heads", "--", repository, `refs/heads/${branch}`], {
+    reject: false,
+  });
   if (found.exitCode === 2)
     throw new ExperimentError(`branch ${branch} does not exist in ${repository}`, [
       {
@@ -41,14 +47,6 @@ export async function checkBranch(repository: string, branch: string): Promise<v
 /** Clones `branch` of `repository` into `directory` (replacing a partial one); returns the commit. */
 export async function checkout(repository: string, branch: string, directory: string): Promise<string> {
   await rm(directory, { recursive: true, force: true });
-  await execa("git", [
-    "clone",
-    "--quiet",
-    "--single-branch",
-    `--branch=${branch}`,
-    "--",
-    repository,
-    directory,
-  ]);
-  return (await execa("git", ["-C", directory, "rev-parse", "HEAD"])).stdout.trim();
+  await git(["clone", "--quiet", "--single-branch", `--branch=${branch}`, "--", repository, directory]);
+  return (await git(["-C", directory, "rev-parse", "HEAD"])).stdout.trim();
 }
