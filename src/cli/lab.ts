@@ -1,27 +1,46 @@
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { labtestHome } from "../lab/home.js";
-import { ensureRouter, routerPort, routerStatus, stopRouter } from "../lab/router-control.js";
+import {
+  ensureRouter,
+  listenProblem,
+  type RouterStatus,
+  routerPort,
+  routerStatus,
+  stopRouter,
+} from "../lab/router-control.js";
 import { type CliIo, type GlobalOptions, writeJson } from "./io.js";
+
+function listenAddress(address: string): string {
+  const problem = listenProblem(address);
+  if (problem) throw new InvalidArgumentError(`'${address}' ${problem}.`);
+  return address;
+}
 
 /** `labtest lab start|stop|status`: the embedded laboratory's router. */
 export function registerLabCommands(program: Command, io: CliIo): void {
   const lab = program
     .command("lab")
     .description("the embedded laboratory's router (reverse proxy to the experiments)");
-  const report = (command: Command, status: { running: boolean; pid: number; port: number }) => {
+  const report = (command: Command, status: RouterStatus) => {
     if (command.optsWithGlobals<GlobalOptions>().json) writeJson(io, status);
     else
       io.stdout(
         status.running
-          ? `router running on port ${status.port} (pid ${status.pid})\n`
+          ? `router running on ${status.address} port ${status.port} (pid ${status.pid})\n`
           : "router not running\n",
       );
   };
   lab
     .command("start")
     .description("start the router (port: LABTEST_ROUTER_PORT, default 8080)")
-    .action(async (_options, command: Command) =>
-      report(command, await ensureRouter(labtestHome(io.env), routerPort(io.env))),
+    .option(
+      "--listen <address>",
+      "listen on this IP address (0.0.0.0 or :: for every interface) instead of localhost " +
+        "(127.0.0.1 and ::1); kept until another --listen, also when create restarts the router",
+      listenAddress,
+    )
+    .action(async (options: { listen?: string }, command: Command) =>
+      report(command, await ensureRouter(labtestHome(io.env), routerPort(io.env), options.listen)),
     );
   lab
     .command("stop")
@@ -33,6 +52,6 @@ export function registerLabCommands(program: Command, io: CliIo): void {
     });
   lab
     .command("status")
-    .description("whether the router runs, and on which port")
+    .description("whether the router runs, and on which address and port")
     .action(async (_options, command: Command) => report(command, await routerStatus(labtestHome(io.env))));
 }

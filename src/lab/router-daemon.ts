@@ -1,13 +1,13 @@
 /**
- * The router as a long-running process: `node router-daemon.js <home> <port>`. It serves the
- * experiments recorded in the laboratory's registry, reading it for every request.
+ * The router as a long-running process: `node router-daemon.js <home> <port> <address>`. It
+ * serves the experiments recorded in the laboratory's registry, reading it for every request.
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { ExperimentRegistry } from "../experiments/registry.js";
-import { createRouter, type Route } from "./router.js";
+import { createRouter, LOOPBACK, listenAddresses, type Route, type RouterOptions } from "./router.js";
 
-const [home, portText] = process.argv.slice(2);
+const [home, portText, address = LOOPBACK] = process.argv.slice(2);
 const port = Number(portText);
 const file = join(home ?? "", "experiments.db");
 let opened = new ExperimentRegistry(file);
@@ -32,7 +32,7 @@ const toRoute = (row: { host: string; port: number; app: string; name: string; b
   branch: row.branch,
 });
 
-const server = createRouter({
+const options: RouterOptions = {
   route(host) {
     const row = registry().byHost(host);
     return row && row.status === "running" ? toRoute(row) : undefined;
@@ -43,10 +43,11 @@ const server = createRouter({
       .filter((r) => r.status === "running")
       .map(toRoute),
   publicPort: port,
-});
-server.listen(port);
+};
+// One server per address: a Node server listens on one, and `*.localhost` may resolve to either loopback.
+const servers = listenAddresses(address).map((host) => createRouter(options).listen(port, host));
 process.on("SIGTERM", () => {
-  server.close();
+  for (const server of servers) server.close();
   opened.close();
   process.exit(0);
 });

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { networkInterfaces } from "node:os";
 import httpProxy from "http-proxy";
 
 /** A running experiment as the router sees it. */
@@ -46,6 +47,19 @@ export function createRouter(options: RouterOptions): Server {
     else socket.destroy();
   });
   return server;
+}
+
+/**
+ * Where a router listens by default: this machine's loopback, so a developer's experiments are
+ * not open to the local network.
+ */
+export const LOOPBACK = "localhost";
+
+/** The addresses a router listening on `address` binds: `localhost` is 127.0.0.1, and ::1 where IPv6 is on. */
+export function listenAddresses(address: string): string[] {
+  if (address !== LOOPBACK) return [address];
+  const ipv6 = Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address === "::1"));
+  return ipv6 ? ["127.0.0.1", "::1"] : ["127.0.0.1"];
 }
 
 /** An experiment's URL on a router listening on `port`. */

@@ -19,7 +19,7 @@ it("labtest create prints the URL, refuses a second create, and delete removes t
   expect((await cli("list")).stdout).toMatch(
     /^hello\/main {2}running {2}http:\/\/hello-main\.localhost:\d+\/ {2}branch main {2}release [0-9a-f]{12} {2}local {2}\d+s {2}services: cache \(redis independent, local\), db \(postgresql communal, local\)\n$/,
   );
-  expect((await cli("lab", "status")).stdout).toMatch(/^router running on port \d+ \(pid \d+\)\n$/);
+  expect((await cli("lab", "status")).stdout).toMatch(/^router running on localhost port \d+ \(pid \d+\)\n$/);
 
   const database = await cli("logs", "main", "--service", "db");
   expect(database.stdout).toContain("database system is ready to accept connections");
