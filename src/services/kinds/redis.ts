@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { writeFile } from "node:fs/promises";
+import type { Redis } from "ioredis";
 import { roleName } from "../../config/names.js";
 import type { AdminAccess, Tenant } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
@@ -10,10 +11,43 @@ const ACL_FILE = "users.acl";
 const EPHEMERAL_SETTINGS = ["--save", "", "--appendonly", "no"];
 /**
  * What a tenant may run: everything on its own keys and channels, nothing that reaches other
- * tenants' data or the server itself (FLUSHALL, KEYS, CONFIG, …); INFO stays for clients'
- * ready checks, SCAN goes because it would list other tenants' key names.
+ * tenants or the server itself. Whole categories go first, so what a later Redis adds to them
+ * is denied too:
+ * - @admin and @dangerous (FLUSHALL, KEYS, CONFIG, CLIENT LIST/KILL, SWAPDB, ACL LOG, …). INFO
+ *   is in @dangerous and comes back: clients' ready checks and job queues (ioredis, Sidekiq,
+ *   BullMQ) read the version from a plain INFO, which ACL cannot narrow to some sections.
+ * - @scripting: functions are server-wide (one tenant could replace another's library), and so
+ *   is the script cache (SCRIPT FLUSH/KILL/EXISTS). EVAL and EVALSHA come back: every call a
+ *   script makes is checked against the caller's key ACL; SCRIPT LOAD only caches by content.
+ * - Commands that have no key to check: SELECT and MOVE reach other logical databases, and so
+ *   does COPY's DB argument (ACL cannot deny an argument, so COPY goes); SCAN, RANDOMKEY,
+ *   DBSIZE, PUBSUB, MEMORY (but USAGE of a key), WAIT and CLUSTER list or count everyone's keys,
+ *   channels or replicas; CLIENT TRACKING in BCAST mode announces every key written anywhere.
  */
-const TENANT_RULES = ["+@all", "-@admin", "-@dangerous", "+info", "-scan", "-randomkey"];
+const TENANT_RULES = [
+  "+@all",
+  "-@admin",
+  "-@dangerous",
+  "+info",
+  "-@scripting",
+  "+eval",
+  "+eval_ro",
+  "+evalsha",
+  "+evalsha_ro",
+  "+script|load",
+  "-select",
+  "-move",
+  "-copy",
+  "-scan",
+  "-randomkey",
+  "-dbsize",
+  "-pubsub",
+  "-memory",
+  "+memory|usage",
+  "-wait",
+  "-cluster",
+  "-client|tracking",
+];
 
 /** The ACL file line of the administrator: the password as its SHA-256, never in clear. */
 function adminAclLine(password: string): string {
@@ -135,17 +169,43 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
       const { user, prefix } = required(tenant);
       await client.call("ACL", "DELUSER", user);
       await save();
-      let cursor = "0";
-      do {
-        const [next, keys] = await client.scan(cursor, "MATCH", `${escapeGlob(prefix)}*`, "COUNT", 1000);
-        if (keys.length > 0) await client.unlink(...keys);
-        cursor = next;
-      } while (cursor !== "0");
+      // Tenants made before SELECT was denied may have written to any logical database.
+      const pattern = `${escapeGlob(prefix)}*`;
+      for (const db of await populatedDatabases(client)) {
+        if (db === 0) await unlinkMatching(client, pattern);
+        else await inDatabase(client, db, (other) => unlinkMatching(other, pattern));
+      }
     },
     async close() {
       client.disconnect();
     },
   };
+}
+
+/** The logical databases that hold keys (INFO lists only those). */
+async function populatedDatabases(client: Redis): Promise<number[]> {
+  return [...(await client.info("keyspace")).matchAll(/^db(\d+):/gm)].map((match) => Number(match[1]));
+}
+
+/** Runs `work` on a connection of its own to database `db`, leaving the shared one on db 0. */
+async function inDatabase(client: Redis, db: number, work: (other: Redis) => Promise<void>): Promise<void> {
+  const other = client.duplicate({ db });
+  other.on("error", () => undefined);
+  try {
+    await other.connect();
+    await work(other);
+  } finally {
+    other.disconnect();
+  }
+}
+
+async function unlinkMatching(client: Redis, pattern: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    if (keys.length > 0) await client.unlink(...keys);
+    cursor = next;
+  } while (cursor !== "0");
 }
 
 /** Redis glob patterns treat `*?[]\` specially; a prefix is matched literally. */
