@@ -84,6 +84,11 @@ export interface LoadOptions {
   cwd?: string;
   /** An explicit configuration file (`--config`). */
   configPath?: string;
+  /**
+   * The app's name and repository, when they are known already: a branch's configuration read
+   * on the laboratory keeps them, and git is not run in a checkout an app's account owns.
+   */
+  identity?: Pick<ExperimentConfig, "app_name" | "code_repo_url">;
 }
 
 const BUILT_IN = {
@@ -107,7 +112,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfi
       }),
     );
   }
-  return resolveSection(doc, parsed.data);
+  return resolveSection(doc, { ...parsed.data, ...options.identity });
 }
 
 async function resolveSection(doc: ConfigDocument, section: Section): Promise<LoadedConfig> {

@@ -238,7 +238,7 @@ export class Experiments {
       host,
       checkout: checkoutDirectory,
       appDirectory,
-      loaded: await branchConfiguration(loaded, appDirectory),
+      loaded: await branchConfiguration(loaded, appDirectory, checkoutDirectory),
     };
   }
 
@@ -252,6 +252,8 @@ export class Experiments {
     progress: Progress,
   ): Promise<StartedApp> {
     const { identity, appDirectory, loaded } = release;
+    // What the branch's own configuration names is the branch's to read, and nothing else.
+    const fromBranch = loaded.file.startsWith(`${release.checkout}/`);
     const runtime = this.runtimes[loaded.config.runtime];
     runtime.check(loaded.config, loaded.file);
     // Secrets are revealed first: one that cannot be is an error before anything starts.
@@ -265,7 +267,7 @@ export class Experiments {
       ),
     );
     const [services, prepared] = await Promise.allSettled([
-      this.services.up(experimentServices(loaded, identity.name)),
+      this.services.up(experimentServices(loaded, identity.name, fromBranch ? release.checkout : undefined)),
       building,
     ]);
     if (prepared.status === "rejected") throw prepared.reason;
@@ -387,7 +389,7 @@ export class Experiments {
     row: ExperimentRow,
   ): Promise<{ appDirectory: string; loaded: LoadedConfig }> {
     const appDirectory = join(row.checkout, await configSubdirectory(loaded));
-    return { appDirectory, loaded: await branchConfiguration(loaded, appDirectory) };
+    return { appDirectory, loaded: await branchConfiguration(loaded, appDirectory, row.checkout) };
   }
 
   /**

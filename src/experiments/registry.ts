@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, renameSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 
@@ -121,6 +121,10 @@ export class ExperimentRegistry {
 }
 
 function open(file: string): Database.Database {
+  // The laboratory's alone (SQLite gives its -wal and -shm files the database file's mode): it
+  // names every experiment, and apps run under accounts of their own.
+  closeSync(openSync(file, "a", 0o600));
+  chmodSync(file, 0o600);
   const db = new Database(file, { timeout: 10_000 });
   try {
     db.pragma("journal_mode = WAL");

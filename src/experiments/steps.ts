@@ -5,6 +5,7 @@ import { execa } from "execa";
 import pRetry, { AbortError } from "p-retry";
 import { gitToplevel } from "../config/git.js";
 import { type LoadedConfig, loadConfig } from "../config/resolve.js";
+import { resolvesInside } from "../lab/confine.js";
 import { commandArgv } from "./command.js";
 import { ExperimentError } from "./errors.js";
 
@@ -14,8 +15,13 @@ export const ANSWER_TIMEOUT_MS = 60_000;
 /**
  * The configuration as the experiment's branch has it: its services, environment and commands
  * may differ from the working copy's. The app's identity (name, repository) stays the local one.
+ * The file must be the branch's own: a link out of the checkout is refused.
  */
-export async function branchConfiguration(local: LoadedConfig, appDirectory: string): Promise<LoadedConfig> {
+export async function branchConfiguration(
+  local: LoadedConfig,
+  appDirectory: string,
+  checkout: string,
+): Promise<LoadedConfig> {
   const file = join(appDirectory, basename(local.file));
   if (
     !(await access(file).then(
@@ -24,11 +30,16 @@ export async function branchConfiguration(local: LoadedConfig, appDirectory: str
     ))
   )
     return local;
-  const loaded = await loadConfig({ configPath: file });
-  return {
-    ...loaded,
-    config: { ...loaded.config, app_name: local.config.app_name, code_repo_url: local.config.code_repo_url },
-  };
+  if (!(await resolvesInside(checkout, file)))
+    throw new ExperimentError(`the branch's ${basename(file)} leads outside its checkout`, [
+      {
+        where: file,
+        what: "a symbolic link to a file that is not the branch's",
+        fix: "commit the configuration itself, not a link to it",
+      },
+    ]);
+  const { app_name, code_repo_url } = local.config;
+  return loadConfig({ configPath: file, identity: { app_name, code_repo_url } });
 }
 
 /**
@@ -40,15 +51,26 @@ export async function configSubdirectory(loaded: LoadedConfig): Promise<string> 
   return toplevel ? relative(toplevel, loaded.directory) : "";
 }
 
-/** Runs a configured command (split like a shell would, but without one) in the app's environment. */
+/**
+ * Runs a configured command (split like a shell would, but without one) in the app's
+ * environment, as the app's account when it has one.
+ */
 export async function runStep(
   option: string,
   command: string,
   cwd: string,
   env: Record<string, string>,
+  account?: { uid: number; gid: number },
 ): Promise<void> {
   const [program, ...args] = commandArgv(option, command, env);
-  const result = await execa(program ?? "", args, { cwd, env, extendEnv: false, reject: false, all: true });
+  const result = await execa(program ?? "", args, {
+    cwd,
+    env,
+    ...(account ? { uid: account.uid, gid: account.gid } : {}),
+    extendEnv: false,
+    reject: false,
+    all: true,
+  });
   if (result.exitCode !== 0)
     throw stepFailure(option, command, result.exitCode ?? result.signal, String(result.all ?? ""));
 }

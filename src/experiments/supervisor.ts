@@ -1,6 +1,7 @@
 /**
  * Keeps an experiment's app running (the local runtime): started detached by labtest with the
- * path of a JSON spec `{argv, cwd, env, log}`, it runs the app, restarts it when it dies (with
+ * path of a JSON spec `{argv, cwd, env, log, uid?, gid?}`, it runs the app (as the app's
+ * account when the spec names one; the environment never touches the disk readable by it), restarts it when it dies (with
  * growing pauses), and on SIGTERM stops the app's whole process group and exits.
  */
 import { spawn } from "node:child_process";
@@ -11,6 +12,8 @@ interface SupervisorSpec {
   cwd: string;
   env: Record<string, string>;
   log: string;
+  uid?: number;
+  gid?: number;
 }
 
 const spec = JSON.parse(readFileSync(process.argv[2] ?? "", "utf8")) as SupervisorSpec;
@@ -25,6 +28,7 @@ function run(): void {
   child = spawn(program ?? "", args, {
     cwd: spec.cwd,
     env: spec.env,
+    ...(spec.uid === undefined ? {} : { uid: spec.uid, gid: spec.gid }),
     stdio: ["ignore", log, log],
     detached: true,
   });

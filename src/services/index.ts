@@ -36,12 +36,17 @@ export interface ServiceStatus {
 }
 
 /** The services part of an experiment's configuration, for an experiment name. */
-export function experimentServices(loaded: LoadedConfig, experiment: string): ExperimentServices {
+export function experimentServices(
+  loaded: LoadedConfig,
+  experiment: string,
+  within?: string,
+): ExperimentServices {
   return {
     app: loaded.config.app_name,
     experiment,
     services: loaded.config.services,
     directory: loaded.directory,
+    ...(within ? { within } : {}),
   };
 }
 

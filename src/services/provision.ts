@@ -46,6 +46,8 @@ export interface ExperimentServices {
   services: Record<string, ServiceConfig>;
   /** Where relative paths of the configuration (initial_data) start. */
   directory: string;
+  /** Files the configuration names must be inside this directory (a branch's checkout), links resolved. */
+  within?: string;
 }
 
 /** A service checked and ready to be brought up: its server, data to load, the tenant it copies or shares. */
@@ -118,7 +120,7 @@ export class Provisioner {
     const creating = existing?.status !== "ready";
     const script =
       creating && config.options.initial_data
-        ? await initialData(config.options.initial_data, request.directory, name)
+        ? await initialData(config.options.initial_data, request.directory, name, request.within)
         : null;
     const source = creating && config.options.copy_from ? await this.copySource(owner, config) : null;
     return { owner, config, spec, script, source };

@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { resourceName, shortHash } from "../config/names.js";
 import type { ServiceConfig } from "../config/resolve.js";
+import { resolvesInside } from "../lab/confine.js";
 import { type StateStore, serviceDefaults } from "../state/index.js";
 import { ProvisionError } from "./errors.js";
 import { serviceKind } from "./kinds/index.js";
@@ -99,7 +100,12 @@ function connectionLimit(value: unknown): number | null {
  * The SQL of `options.initial_data`: a file, or a directory whose newest file is taken (as
  * LabTest did, so a nightly dump dropped into the directory is picked up).
  */
-export async function initialData(path: string, directory: string, service: string): Promise<string> {
+export async function initialData(
+  path: string,
+  directory: string,
+  service: string,
+  within?: string,
+): Promise<string> {
   const where = `service ${service}: options.initial_data`;
   const full = isAbsolute(path) ? path : join(directory, path);
   const info = await stat(full).catch(() => undefined);
@@ -123,5 +129,13 @@ export async function initialData(path: string, directory: string, service: stri
       ]);
     file = join(full, newest.name);
   }
+  if (within && !(await resolvesInside(within, file)))
+    throw new ProvisionError(`initial data ${file} is outside the branch's checkout`, [
+      {
+        where,
+        what: "a branch's configuration may load only files of its own checkout (links are followed)",
+        fix: "commit the dump to the branch, or load it with labtest services up from your working copy",
+      },
+    ]);
   return readFile(file, "utf8");
 }

@@ -1,30 +1,19 @@
 import { access, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
-import { text } from "node:stream/consumers";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
 import { loadConfig } from "../../src/config/resolve.js";
 import { ExperimentError, Experiments } from "../../src/experiments/index.js";
 import { LABELS } from "../../src/lab/labels.js";
 import { docker } from "../support/docker.js";
-import { commit, dockerExampleRepo, experimentLab, setConfig, viaRouter } from "../support/experiments.js";
-
-/** Runs `argv` in the experiment's app container; resolves to its exit code and output. */
-async function execIn(
-  experiments: Experiments,
-  loaded: Awaited<ReturnType<typeof loadConfig>>,
-  name: string,
-  argv: string[],
-) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const output = text(stdout);
-  const exitCode = await experiments.exec(loaded, name, argv, { stdout, stderr });
-  stdout.end();
-  stderr.end();
-  return { exitCode, output: await output };
-}
+import {
+  commit,
+  dockerExampleRepo,
+  execIn,
+  experimentLab,
+  setConfig,
+  viaRouter,
+} from "../support/experiments.js";
 
 /** Docker objects of one experiment of a laboratory, by label. */
 async function dockerObjects(laboratory: string, experiment: string) {
@@ -77,7 +66,7 @@ describe("experiments on the docker runtime", () => {
     ]);
 
     // The image was built with the build container's output and the release as a build arg.
-    expect(await execIn(lab.experiments, loaded, "main", ["cat", "build-info.txt"])).toEqual({
+    expect(await execIn(lab.experiments, loaded, "main", ["cat", "build-info.txt"])).toMatchObject({
       exitCode: 0,
       output: main.release,
     });
@@ -100,7 +89,9 @@ describe("experiments on the docker runtime", () => {
     });
     const featureRedisAddress = Object.values(featureRedis?.NetworkSettings.Networks ?? {})[0]?.IPAddress;
     expect(featureRedisAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-    expect(await execIn(lab.experiments, loaded, "main", ["node", "-e", CONNECT, "cache", "6379"])).toEqual({
+    expect(
+      await execIn(lab.experiments, loaded, "main", ["node", "-e", CONNECT, "cache", "6379"]),
+    ).toMatchObject({
       exitCode: 0,
       output: "connected\n",
     });

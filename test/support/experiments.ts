@@ -1,7 +1,10 @@
 import { request } from "node:http";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { text } from "node:stream/consumers";
 import getPort from "get-port";
 import { onTestFinished } from "vitest";
+import type { LoadedConfig } from "../../src/config/resolve.js";
 import { Experiments } from "../../src/experiments/index.js";
 import { stopRouter } from "../../src/lab/router-control.js";
 import { commit, copyExample, runExampleInDocker, setConfig } from "./example-app.js";
@@ -74,4 +77,16 @@ export function viaRouter(port: number, host: string): Promise<{ status: number;
     req.on("error", reject);
     req.end();
   });
+}
+
+/** Runs `argv` where the experiment's app runs (labtest exec); resolves to its exit code and output. */
+export async function execIn(experiments: Experiments, loaded: LoadedConfig, name: string, argv: string[]) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const output = text(stdout);
+  const errors = text(stderr);
+  const exitCode = await experiments.exec(loaded, name, argv, { stdout, stderr });
+  stdout.end();
+  stderr.end();
+  return { exitCode, output: await output, errors: await errors };
 }

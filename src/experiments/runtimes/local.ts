@@ -1,10 +1,18 @@
 import { spawn } from "node:child_process";
-import { open, readdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, open, readdir, readFile, stat } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import getPort from "get-port";
 import writeFileAtomic from "write-file-atomic";
+import {
+  type AppAccount,
+  ensureAppAccount,
+  handOver,
+  removeAppAccount,
+  separatesAccounts,
+  sweepAppAccounts,
+} from "../../lab/accounts.js";
 import { commandLines, processesUsing, stopProcess } from "../../lab/processes.js";
 import { commandArgv } from "../command.js";
 import { hostBasics, rowFromEnvironment } from "../environment.js";
@@ -50,12 +58,17 @@ export class LocalRuntime implements AppRuntime {
   ): Promise<PreparedRelease> {
     const { appDirectory, config } = release;
     this.check(config, release.configFile);
+    const account = await this.account(release.identity);
+    if (account) await this.handOverCheckout(appDirectory, account);
     if (config.app_build_command) {
       progress("running app_build_command");
-      await runStep("app_build_command", config.app_build_command, appDirectory, {
-        ...hostBasics(),
-        ...release.env,
-      });
+      await runStep(
+        "app_build_command",
+        config.app_build_command,
+        appDirectory,
+        appEnvironment(release.env, account),
+        account,
+      );
     }
     return { ...release, image: null };
   }
@@ -70,10 +83,11 @@ export class LocalRuntime implements AppRuntime {
     progress: Progress,
   ): Promise<StartedApp> {
     const { identity, appDirectory, config } = release;
-    const env = { ...hostBasics(), ...release.env };
+    const account = await this.account(identity);
+    const env = appEnvironment(release.env, account);
     if (config.before_start_command) {
       progress("running before_start_command");
-      await runStep("before_start_command", config.before_start_command, appDirectory, env);
+      await runStep("before_start_command", config.before_start_command, appDirectory, env, account);
     }
     progress("starting the app");
     const port = await getPort({ host: "127.0.0.1" });
@@ -87,6 +101,7 @@ export class LocalRuntime implements AppRuntime {
         cwd: appDirectory,
         env: appEnv,
         log,
+        ...(account ? { uid: account.uid, gid: account.gid } : {}),
       }),
       // Readable by the owner only: it holds the environment.
       { mode: 0o600 },
@@ -157,9 +172,11 @@ export class LocalRuntime implements AppRuntime {
 
   async exec(row: ExperimentRow, release: AppRelease, argv: string[], output: ExecOutput): Promise<number> {
     const [program, ...args] = argv;
+    const account = await this.account(row);
     const child = execa(program ?? "", args, {
       cwd: release.appDirectory,
-      env: { ...hostBasics(), ...release.env, PORT: String(row.port) },
+      env: { ...appEnvironment(release.env, account), PORT: String(row.port) },
+      ...(account ? { uid: account.uid, gid: account.gid } : {}),
       extendEnv: false,
       stdin: "inherit",
       reject: false,
@@ -171,11 +188,13 @@ export class LocalRuntime implements AppRuntime {
   }
 
   files(row: ExperimentRow): string[] {
-    return [this.specFile(row, row.port), this.logFile(row)];
+    return [this.specFile(row, row.port), this.logFile(row), this.accountHome(row)];
   }
 
   async remove(experiment: Experiment): Promise<void> {
     for (const pid of await processesUsing(`${this.directory(experiment)}/`)) await stopProcess(pid, 15_000);
+    // Whatever still runs as the experiment's account (an app its supervisor lost) goes with it.
+    if (separatesAccounts()) await removeAppAccount(this.root, experiment);
   }
 
   /** Apps whose supervisor runs, from their specs (the environment names the experiment). */
@@ -207,9 +226,38 @@ export class LocalRuntime implements AppRuntime {
     return [...found.values()];
   }
 
-  async collectGarbage(): Promise<string[]> {
-    // Everything a local app has lives in the experiment's directory, which the experiments sweep.
-    return [];
+  async collectGarbage(rows: ExperimentRow[]): Promise<string[]> {
+    // Files of a local app live in the experiment's directory, which the experiments sweep; its
+    // account lives in the system's account database.
+    if (!separatesAccounts()) return [];
+    return sweepAppAccounts(this.root, new Set(rows.map((row) => `${row.app}/${row.name}`)));
+  }
+
+  /**
+   * The account the experiment's app runs as, when the laboratory can give it one (it runs as
+   * root); otherwise the app runs as whoever runs labtest.
+   */
+  private async account(experiment: Experiment): Promise<AppAccount | undefined> {
+    if (!separatesAccounts()) return undefined;
+    return ensureAppAccount(this.root, experiment, this.accountHome(experiment));
+  }
+
+  /**
+   * Gives the release's checkout to the app's account; the directories above it let the account
+   * pass through to it (0711) without listing or reading anything else.
+   */
+  private async handOverCheckout(appDirectory: string, account: AppAccount): Promise<void> {
+    const [app = "", name = "", releases = "", stamp = ""] = relative(this.root, appDirectory).split(sep);
+    const experiment = join(this.root, app, name);
+    for (const directory of [this.root, join(this.root, app), experiment, join(experiment, releases)])
+      await chmod(directory, 0o711);
+    const checkout = join(experiment, releases, stamp);
+    await handOver(checkout, account);
+    await chmod(checkout, 0o700);
+  }
+
+  private accountHome(experiment: Experiment): string {
+    return join(this.directory(experiment), "home");
   }
 
   private directory(experiment: Experiment): string {
@@ -225,6 +273,17 @@ export class LocalRuntime implements AppRuntime {
   private specFile(experiment: Experiment, port: number): string {
     return join(this.directory(experiment), `supervisor-${port}.json`);
   }
+}
+
+/** What the app's commands run with: the host's basics, HOME and USER of its account, the experiment's variables. */
+function appEnvironment(
+  env: Record<string, string>,
+  account: AppAccount | undefined,
+): Record<string, string> {
+  const own: Record<string, string> = account
+    ? { HOME: account.home, USER: account.name, LOGNAME: account.name }
+    : {};
+  return { ...hostBasics(), ...own, ...env };
 }
 
 /** Whether `pid` is still the supervisor of that spec (a pid can be reused after a reboot). */
