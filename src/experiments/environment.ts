@@ -1,3 +1,4 @@
+import { expandVariables } from "../config/variables.js";
 import type { ExperimentRow } from "./registry.js";
 
 /** What identifies an experiment to its app. */
@@ -37,26 +38,23 @@ export function rowFromEnvironment(
 /** Variables of the laboratory host a local app needs to run at all (finding programs, a home). */
 const INHERITED = ["PATH", "HOME", "LANG", "TZ"];
 
+/** The host variables a local app inherits. */
 export function hostBasics(): Record<string, string> {
   return Object.fromEntries(INHERITED.flatMap((key) => (process.env[key] ? [[key, process.env[key]]] : [])));
 }
 
-/** `text` with `$NAME` and `${NAME}` replaced from `variables`; other `$` text is kept. */
-export function expandVariables(text: string, variables: Record<string, string>): string {
-  return text.replace(
-    /\$(?:\{(\w+)\}|([A-Za-z_]\w*))/g,
-    (whole, braced: string | undefined, bare: string | undefined) => variables[braced ?? bare ?? ""] ?? whole,
-  );
-}
-
 /**
  * The environment of an experiment's app and commands: APP_NAME, EXPERIMENT, BRANCH_NAME,
- * RELEASE and VIRTUAL_HOST, then the services' variables with the
- * configured `environment` over them (`$VIRTUAL_HOST`, `$EXPERIMENT`, … expanded in it).
+ * RELEASE and VIRTUAL_HOST, then the services' variables with the configured `environment` over
+ * them, `$NAME` in it expanded from all of those (`$VIRTUAL_HOST`, `$DATABASE_URL`, …). Before
+ * the services are up (the build), `services` expands from the experiment's own variables alone.
  */
 export function experimentEnvironment(
   identity: ExperimentIdentity,
-  services: (explicit: Record<string, string>) => Promise<Record<string, string>>,
+  services: (
+    explicit: Record<string, string>,
+    known: Record<string, string>,
+  ) => Promise<Record<string, string>>,
   configured: Record<string, string>,
 ): Promise<Record<string, string>> {
   const own: Record<string, string> = {
@@ -66,8 +64,5 @@ export function experimentEnvironment(
     RELEASE: identity.release,
     VIRTUAL_HOST: identity.host,
   };
-  const expanded = Object.fromEntries(
-    Object.entries(configured).map(([key, value]) => [key, expandVariables(value, own)]),
-  );
-  return services(expanded).then((env) => ({ ...own, ...env }));
+  return services(configured, own).then((env) => ({ ...own, ...env }));
 }

@@ -11,6 +11,7 @@ import { Registry } from "../lab/registry.js";
 import { experimentUrl } from "../lab/router.js";
 import { ensureRouter } from "../lab/router-control.js";
 import { Secrets } from "../secrets/index.js";
+import { serviceEnvironment } from "../services/env.js";
 import { experimentServices, Services } from "../services/index.js";
 import type { StateStore } from "../state/index.js";
 import { checkBranch, checkout } from "./checkout.js";
@@ -259,7 +260,11 @@ export class Experiments {
     // Secrets are revealed first: one that cannot be is an error before anything starts.
     const configured = await this.revealedEnvironment(loaded);
     progress("bringing services up");
-    const building = experimentEnvironment(identity, async (explicit) => explicit, configured).then((env) =>
+    const building = experimentEnvironment(
+      identity,
+      async (explicit, known) => serviceEnvironment({}, explicit, known),
+      configured,
+    ).then((env) =>
       runtime.prepare(
         { identity, appDirectory, config: loaded.config, configFile: loaded.file, env },
         previous,
@@ -296,7 +301,7 @@ export class Experiments {
   ): Promise<AppRelease> {
     const env = await experimentEnvironment(
       identity,
-      (explicit) => this.services.environment(identity.app, identity.name, explicit),
+      (explicit, known) => this.services.environment(identity.app, identity.name, explicit, { known }),
       configured ?? (await this.revealedEnvironment(loaded)),
     );
     return { identity, appDirectory, config: loaded.config, configFile: loaded.file, env };

@@ -1,4 +1,5 @@
 import { envPrefix } from "../config/names.js";
+import { expandVariables } from "../config/variables.js";
 import { serviceKind } from "./kinds/index.js";
 import type { Connection } from "./model.js";
 
@@ -6,11 +7,13 @@ import type { Connection } from "./model.js";
  * The variables an app receives for its services (DESIGN §4): `<NAME>_URL`, `_HOST`, `_PORT`,
  * `_USER`, `_PASSWORD`, `_NAME` where they apply, the kind's extras (a key `_PREFIX`), and the
  * well-known names (DATABASE_URL, REDIS_URL, MEMCACHE_URL) for a kind that is the only one of
- * its family. `explicit` entries of the configuration win over generated ones.
+ * its family. `explicit` entries of the configuration win over generated ones; `$NAME` in them
+ * expands to the generated variables and `known` (e.g. `DB_URL=$DATABASE_URL`).
  */
 export function serviceEnvironment(
   connections: Record<string, Connection>,
   explicit: Record<string, string> = {},
+  known: Record<string, string> = {},
 ): Record<string, string> {
   const env: Record<string, string> = {};
   const families = new Map<string, Connection[]>();
@@ -34,5 +37,7 @@ export function serviceEnvironment(
     const [only] = members;
     if (members.length === 1 && only) Object.assign(env, serviceKind(only.kind).wellKnownEnv(only));
   }
-  return { ...env, ...explicit };
+  const variables = { ...known, ...env };
+  const expanded = Object.entries(explicit).map(([key, value]) => [key, expandVariables(value, variables)]);
+  return { ...env, ...Object.fromEntries(expanded) };
 }

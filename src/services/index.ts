@@ -134,9 +134,9 @@ export class Services {
     app: string,
     experiment: string,
     explicit: Record<string, string> = {},
-    options: { hostReachable?: boolean } = {},
+    options: { hostReachable?: boolean; known?: Record<string, string> } = {},
   ): Promise<Record<string, string>> {
-    return serviceEnvironment(await this.connections(app, experiment, options), explicit);
+    return serviceEnvironment(await this.connections(app, experiment, options), explicit, options.known);
   }
 
   /**

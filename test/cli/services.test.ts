@@ -11,6 +11,8 @@ const CONFIG = `labtest:
   app_name: shop
   environment:
     REDIS_PREFIX: "custom:"
+    DB_CONNECTION_STRING: $DATABASE_URL
+    CACHE: "\${REDIS_URL}/0"
   services:
     db: { provider: local, service: postgresql }
     cache: { provider: local, service: redis, provision_type: independent }
@@ -36,6 +38,9 @@ describe("labtest services", () => {
     expect(again.code).toBe(0);
     expect(JSON.parse((await cli("--json", "services", "env")).stdout)).toEqual(first);
     expect(first.REDIS_PREFIX).toBe("custom:");
+    // Apps that read their own names get the services' variables through environment.
+    expect(first.DB_CONNECTION_STRING).toBe(first.DATABASE_URL);
+    expect(first.CACHE).toBe(`${first.REDIS_URL}/0`);
     expect(await writeAndRead("postgresql", first, "DB", "from the CLI's env")).toBe("from the CLI's env");
     const sourced = await cli("services", "env");
     expect(sourced.stdout).toContain(`DATABASE_URL=${first.DATABASE_URL}\n`);
