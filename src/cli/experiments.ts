@@ -4,7 +4,7 @@ import { type LoadedConfig, loadConfig } from "../config/resolve.js";
 import { type ExperimentStatus, Experiments } from "../experiments/index.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
-import { type CliIo, writeJson, writerStream } from "./io.js";
+import { type CliIo, withStreamedOutput, writeJson, writerStream } from "./io.js";
 import { type StateGlobals, withState } from "./state.js";
 
 /** `labtest create|delete|list|status|logs|exec`: experiments on the embedded laboratory. */
@@ -92,7 +92,9 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
         else {
           const stop = new AbortController();
           process.once("SIGINT", () => stop.abort());
-          await lab.followLogs(app, experiment, io.stdout, stop.signal);
+          await withStreamedOutput(io, (output) =>
+            lab.followLogs(app, experiment, output.stdout, stop.signal),
+          );
         }
       });
     });
@@ -102,10 +104,12 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .description("run COMMAND in the experiment's checkout and environment (write -- before it)")
     .action(async (name: string, argv: string[], _options, command: Command) => {
       await withExperiments(io, command, async (lab, loaded) => {
-        io.exitCode = await lab.exec(loaded, experimentName(name), argv, {
-          stdout: writerStream(io.stdout),
-          stderr: writerStream(io.stderr),
-        });
+        io.exitCode = await withStreamedOutput(io, (output) =>
+          lab.exec(loaded, experimentName(name), argv, {
+            stdout: writerStream(output.stdout),
+            stderr: writerStream(output.stderr),
+          }),
+        );
       });
     });
 }

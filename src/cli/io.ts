@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { text } from "node:stream/consumers";
-import { maskSecrets } from "../secrets/mask.js";
+import { StringDecoder } from "node:string_decoder";
+import { maskingStream, maskSecrets } from "../secrets/mask.js";
 
 /** Where a command writes, and what it runs in: the process by default, buffers in tests. */
 export interface CliIo {
@@ -44,11 +45,41 @@ export function maskedIo(io: CliIo): CliIo {
   }) as CliIo;
 }
 
+/** Writers for what comes in pieces: a child's output, a log followed as it grows. */
+export interface StreamedOutput {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/**
+ * Runs `use` with writers to `io` that mask a secret even when it comes cut across writes; what
+ * they hold back, because it may begin a secret, is written when `use` ends.
+ */
+export async function withStreamedOutput<T>(
+  io: CliIo,
+  use: (output: StreamedOutput) => Promise<T>,
+): Promise<T> {
+  const stdout = maskingStream(io.stdout);
+  const stderr = maskingStream(io.stderr);
+  try {
+    return await use({ stdout: stdout.write, stderr: stderr.write });
+  } finally {
+    stdout.end();
+    stderr.end();
+  }
+}
+
 /** A stream that writes through `write` (a child's output, for instance, masked like the rest). */
 export function writerStream(write: (text: string) => void): Writable {
+  // A character may be cut between chunks: decoding each alone would mangle it.
+  const decoder = new StringDecoder("utf8");
   return new Writable({
     write(chunk: Buffer, _encoding, done) {
-      write(chunk.toString("utf8"));
+      write(decoder.write(chunk));
+      done();
+    },
+    final(done) {
+      write(decoder.end());
       done();
     },
   });

@@ -1,9 +1,16 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { labtestHome } from "../lab/home.js";
-import { initAgeIdentity, SECRETS_KEY, Secrets } from "../secrets/index.js";
+import { assignment, initAgeIdentity, SECRETS_KEY, Secrets } from "../secrets/index.js";
 import { type CliIo, writeJson } from "./io.js";
 import { type StateGlobals, withState } from "./state.js";
+
+/**
+ * The shortest value `labtest encrypt` takes. A shorter one is guessed rather than stolen (8 is
+ * also NIST's least for a password), and masking it would mangle the rest of the output: "hello"
+ * would hide an app's name. Values of 4 to 7 characters encrypted otherwise are still masked.
+ */
+const SHORTEST_SECRET = 8;
 
 /** `labtest encrypt` and `labtest secrets init`: ENC[…] values for the configuration. */
 export function registerSecretCommands(program: Command, io: CliIo): void {
@@ -26,6 +33,7 @@ export function registerSecretCommands(program: Command, io: CliIo): void {
             fix: "labtest encrypt KEY=VALUE, or pipe the value into labtest encrypt -",
           },
         ]);
+      refuseShort(text, options.whole === true);
       await withState(io, globals, async (opened) => {
         const secrets = new Secrets({ state: opened.store, home: labtestHome(io.env) });
         const encrypted = await secrets.encryptAssignment(text, options.whole === true);
@@ -51,4 +59,18 @@ export function registerSecretCommands(program: Command, io: CliIo): void {
             `put this at ${SECRETS_KEY} in the laboratory's state, for labtest encrypt:\n  ${JSON.stringify(state)}\n`,
         );
     });
+}
+
+/** Refuses to encrypt a value shorter than SHORTEST_SECRET, naming its key but not printing it. */
+function refuseShort(text: string, whole: boolean): void {
+  const { key, value } = assignment(text, whole);
+  const length = [...value].length;
+  if (length < SHORTEST_SECRET)
+    throw new UsageError("the value to encrypt is too short to be a secret", [
+      {
+        where: key ?? "VALUE",
+        what: `${length} characters`,
+        fix: `encrypt a value of ${SHORTEST_SECRET} characters or more, e.g. one that \`openssl rand -base64 24\` makes`,
+      },
+    ]);
 }

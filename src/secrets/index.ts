@@ -51,6 +51,13 @@ export function hasSecrets(text: string): boolean {
   return new RegExp(ENCRYPTED.source).test(text);
 }
 
+/** What `encryptAssignment` encrypts of `text`: VALUE of KEY=VALUE, or all of it. */
+export function assignment(text: string, whole = false): { key?: string; value: string } {
+  const eq = text.indexOf("=");
+  const key = text.slice(0, eq);
+  return !whole && eq > 0 && ENV_KEY.test(key) ? { key, value: text.slice(eq + 1) } : { value: text };
+}
+
 export interface SecretsOptions {
   state: StateStore;
   /** The laboratory's home, where its age identity is kept. */
@@ -75,10 +82,9 @@ export class Secrets {
    * when it is not an assignment or `whole` is set.
    */
   async encryptAssignment(text: string, whole = false): Promise<string> {
-    const eq = text.indexOf("=");
-    const key = text.slice(0, eq);
-    if (!whole && eq > 0 && ENV_KEY.test(key)) return `${key}=${await this.encrypt(text.slice(eq + 1))}`;
-    return this.encrypt(text);
+    const { key, value } = assignment(text, whole);
+    const encrypted = await this.encrypt(value);
+    return key === undefined ? encrypted : `${key}=${encrypted}`;
   }
 
   /**

@@ -27,7 +27,7 @@ test("secrets init prints the state to encrypt with; encrypt takes KEY=VALUE, --
     JSON.stringify({ provider: "local", service: "file", options: { path: "values.json" } }),
   );
   await writeFile(join(home, "values.json"), "{}");
-  const missing = await runCli(["--state", statePath, "encrypt", "A=b"], repo, env);
+  const missing = await runCli(["--state", statePath, "encrypt", "A=b-long-enough"], repo, env);
   expect(missing.code).toBe(1);
   expect(missing.stderr).toMatch(
     /^labtest: the laboratory's state has no \/secrets[\s\S]*labtest secrets init/,
@@ -36,12 +36,14 @@ test("secrets init prints the state to encrypt with; encrypt takes KEY=VALUE, --
 
   await writeFile(join(home, "values.json"), JSON.stringify(state));
   const encrypt = (args: string[], stdin = "") => runCli(["--state", statePath, ...args], repo, env, stdin);
-  expect((await encrypt(["encrypt", "PASSWORD=a=b"])).stdout).toMatch(/^PASSWORD=ENC\[[A-Za-z0-9+/=]+\]\n$/);
-  expect((await encrypt(["encrypt", "--whole", "PASSWORD=a=b"])).stdout).toMatch(
+  expect((await encrypt(["encrypt", "PASSWORD=a=b=c=d=e"])).stdout).toMatch(
+    /^PASSWORD=ENC\[[A-Za-z0-9+/=]+\]\n$/,
+  );
+  expect((await encrypt(["encrypt", "--whole", "PASSWORD=a=b=c=d=e"])).stdout).toMatch(
     /^ENC\[[A-Za-z0-9+/=]+\]\n$/,
   );
   expect((await encrypt(["encrypt", "-"], "TOKEN=from stdin\n")).stdout).toMatch(/^TOKEN=ENC\[/);
-  expect(JSON.parse((await encrypt(["--json", "encrypt", "x y"])).stdout).value).toMatch(/^ENC\[/);
+  expect(JSON.parse((await encrypt(["--json", "encrypt", "x y and z"])).stdout).value).toMatch(/^ENC\[/);
   const empty = await encrypt(["encrypt"], "\n");
   expect(empty.code).toBe(2);
   expect(empty.stderr).toContain("nothing to encrypt");
