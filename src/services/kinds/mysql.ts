@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from "node:crypto";
 import type mysql from "mysql2/promise";
 
 /** mysql2, loaded on first use (see postgresql.ts). */
@@ -6,6 +7,9 @@ const client = async () => (await import("mysql2/promise")).default;
 import type { AdminAccess, Tenant } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
 import { sqlTenancy } from "./sql.js";
+
+/** Where the native server's root may connect from: its socket, and TCP on the loopback. */
+const ADMIN_HOSTS = ["localhost", "127.0.0.1"];
 
 /** Durability off for throwaway data: no log flush per commit, no doublewrite buffer. */
 const EPHEMERAL_SETTINGS = ["--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0"];
@@ -19,6 +23,8 @@ function mysqlFamily(flavour: "mariadb" | "mysql"): ServiceKindModule {
     port: 3306,
     adminUser: "root",
     ...sqlTenancy("mysql"),
+    // As the tenant, never root: a dump reads the tenant's views, which run its functions with
+    // the rights of whoever reads them (a table swapped for such a view mid-dump runs as root).
     dump: ({ admin, run }, tenant) =>
       run(
         ["mariadb-dump", "mysqldump"],
@@ -27,12 +33,13 @@ function mysqlFamily(flavour: "mariadb" | "mysql"): ServiceKindModule {
           "--routines",
           "--triggers",
           "--skip-lock-tables",
+          "--no-tablespaces",
           `--host=${admin.host}`,
           `--port=${admin.port}`,
-          `--user=${admin.user ?? "root"}`,
+          `--user=${required(tenant).user}`,
           required(tenant).database,
         ],
-        { env: { MYSQL_PWD: admin.password ?? "" } },
+        { env: { MYSQL_PWD: tenant.password ?? "" } },
       ),
     openAdmin,
     container: {
@@ -75,12 +82,15 @@ function mysqlFamily(flavour: "mariadb" | "mysql"): ServiceKindModule {
           user: "root",
         });
         try {
-          const [anonymous] = await connection.query(
-            "SELECT User AS user, Host AS host FROM mysql.user WHERE User = ''",
+          // mariadb-install-db also makes root@::1 and root@<host name> without a password (and
+          // anonymous users, in some versions): only the administrator's two accounts stay.
+          const [others] = await connection.query(
+            "SELECT User AS user, Host AS host FROM mysql.user WHERE User = '' OR (User = 'root' AND Host NOT IN (?))",
+            [ADMIN_HOSTS],
           );
-          for (const { user, host } of anonymous as { user: string; host: string }[])
+          for (const { user, host } of others as { user: string; host: string }[])
             await connection.query("DROP USER ?@?", [user, host]);
-          for (const host of ["localhost", "127.0.0.1"]) {
+          for (const host of ADMIN_HOSTS) {
             await connection.query("CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?", [
               "root",
               host,
@@ -129,17 +139,23 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
     throw error;
   }
   return {
-    async create(tenant, { copyFrom } = {}) {
+    async create(tenant, { copyFrom, connectionLimit = null } = {}) {
       const { database, user } = required(tenant);
       await pool.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [user, tenant.password]);
-      await pool.query("ALTER USER ?@'%' IDENTIFIED BY ?", [user, tenant.password]);
+      // 0: no limit of the user's own. Root keeps the one connection MariaDB and MySQL hold back
+      // beyond max_connections for administrators, so the laboratory gets in when tenants are many.
+      await pool.query("ALTER USER ?@'%' IDENTIFIED BY ? WITH MAX_USER_CONNECTIONS ?", [
+        user,
+        tenant.password,
+        connectionLimit ?? 0,
+      ]);
       const [rows] = await pool.query("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", [
         database,
       ]);
       const existed = (rows as unknown[]).length > 0;
       if (!existed) {
         await pool.query("CREATE DATABASE ?? CHARACTER SET utf8mb4", [database]);
-        if (copyFrom) await copyTables(pool, required(copyFrom).database, database);
+        if (copyFrom) await copyTables(pool, settings, required(copyFrom).database, database);
       }
       await pool.query(`GRANT ALL ON ${grantTarget(database)} TO ?@'%'`, [user]);
       if (existed) return "existed";
@@ -148,7 +164,7 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
     async drop(tenant) {
       const { database, user } = required(tenant);
       await pool.query("DROP DATABASE IF EXISTS ??", [database]);
-      await pool.query("DROP USER IF EXISTS ?@'%'", [user]);
+      await pool.query("DROP USER IF EXISTS ?@'%', ?@'%'", [user, copierName(database)]);
     },
     async load(tenant, script) {
       const { database, user } = required(tenant);
@@ -171,24 +187,47 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
 
 /**
  * MySQL has no database templates: the copy is made inside the server, table by table (with
- * indexes and data; foreign keys, views, triggers and routines are not copied).
+ * indexes and data; foreign keys, views, triggers and routines are not copied). It is made by a
+ * user of its own that may only read the source and fill the target, never by root: reading the
+ * source runs the source tenant's code when a table is swapped for a view between the listing
+ * and the copy, and such code runs with the rights of whoever reads.
  */
-async function copyTables(pool: mysql.Pool, source: string, target: string): Promise<void> {
-  const connection = await pool.getConnection();
+async function copyTables(
+  admin: mysql.Pool,
+  settings: mysql.ConnectionOptions,
+  source: string,
+  target: string,
+): Promise<void> {
+  const copier = copierName(target);
+  const password = randomBytes(24).toString("base64url");
+  // A copy cut short (the laboratory stopped) may have left its copier behind.
+  await admin.query("DROP USER IF EXISTS ?@'%'", [copier]);
+  await admin.query("CREATE USER ?@'%' IDENTIFIED BY ?", [copier, password]);
   try {
-    await connection.query("SET SESSION FOREIGN_KEY_CHECKS = 0");
-    const [tables] = await connection.query(
-      "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'",
-      [source],
-    );
-    for (const { name } of tables as { name: string }[]) {
-      await connection.query("CREATE TABLE ??.?? LIKE ??.??", [target, name, source, name]);
-      await connection.query("INSERT INTO ??.?? SELECT * FROM ??.??", [target, name, source, name]);
+    await admin.query(`GRANT SELECT ON ${grantTarget(source)} TO ?@'%'`, [copier]);
+    await admin.query(`GRANT CREATE, INSERT ON ${grantTarget(target)} TO ?@'%'`, [copier]);
+    const connection = await (await client()).createConnection({ ...settings, user: copier, password });
+    try {
+      await connection.query("SET SESSION FOREIGN_KEY_CHECKS = 0");
+      const [tables] = await connection.query(
+        "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'",
+        [source],
+      );
+      for (const { name } of tables as { name: string }[]) {
+        await connection.query("CREATE TABLE ??.?? LIKE ??.??", [target, name, source, name]);
+        await connection.query("INSERT INTO ??.?? SELECT * FROM ??.??", [target, name, source, name]);
+      }
+    } finally {
+      await connection.end();
     }
   } finally {
-    await connection.query("SET SESSION FOREIGN_KEY_CHECKS = 1").catch(() => undefined);
-    connection.release();
+    await admin.query("DROP USER IF EXISTS ?@'%'", [copier]);
   }
+}
+
+/** The copier of a target database: one per target, so a retry finds the one left behind. */
+function copierName(target: string): string {
+  return `labtest_copy_${createHash("sha256").update(target).digest("hex").slice(0, 16)}`;
 }
 
 function required(tenant: Tenant): { database: string; user: string } {
