@@ -118,7 +118,9 @@ function describe(e: ExperimentStatus): string {
   const services = e.services
     .map((s) => `${s.name} (${s.kind} ${s.provisionType}, ${s.provider})`)
     .join(", ");
-  return `${e.app}/${e.name}  ${e.status}  ${e.url}  branch ${e.branch}  release ${e.release.slice(0, 12)}  ${e.runtime}  ${age(e.createdAt)}${services ? `  services: ${services}` : ""}\n`;
+  const fared =
+    e.restarts > 0 || e.lastExit ? ` (restarts ${e.restarts}, last exit ${e.lastExit ?? "none"})` : "";
+  return `${e.app}/${e.name}  ${e.status}${fared}  ${e.url}  branch ${e.branch}  release ${e.release.slice(0, 12)}  ${e.runtime}  ${age(e.createdAt)}${services ? `  services: ${services}` : ""}\n`;
 }
 
 /** How long ago, roughly: 42s, 5m, 3h, 2d. */

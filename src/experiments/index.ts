@@ -6,7 +6,7 @@ import { experimentName, hostLabel } from "../config/names.js";
 import { expandPattern } from "../config/patterns.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import type { Runtime } from "../config/schema.js";
-import { processesUsing, stopProcess } from "../lab/processes.js";
+import { processesIn, processesUsing, stopProcess } from "../lab/processes.js";
 import { Registry } from "../lab/registry.js";
 import { experimentUrl } from "../lab/router.js";
 import { ensureRouter } from "../lab/router-control.js";
@@ -20,7 +20,14 @@ import { ExperimentError } from "./errors.js";
 import { ExperimentRegistry, type ExperimentRow } from "./registry.js";
 import { DockerRuntime } from "./runtimes/docker.js";
 import { LocalRuntime } from "./runtimes/local.js";
-import type { AppRelease, AppRuntime, ExecOutput, Progress, StartedApp } from "./runtimes/runtime.js";
+import type {
+  AppHealth,
+  AppRelease,
+  AppRuntime,
+  ExecOutput,
+  Progress,
+  StartedApp,
+} from "./runtimes/runtime.js";
 import { branchConfiguration, configSubdirectory } from "./steps.js";
 
 export { ExperimentError } from "./errors.js";
@@ -40,7 +47,11 @@ export interface ExperimentsOptions {
 
 /** An experiment as `list` and `status` show it. */
 export interface ExperimentStatus extends Omit<ExperimentRow, "status"> {
-  status: ExperimentRow["status"] | "stopped";
+  /** The record's status, or for a recorded running app what it does now. */
+  status: ExperimentRow["status"] | AppHealth["state"];
+  /** How often the app died since its release started, and how it last ended. */
+  restarts: number;
+  lastExit: string | null;
   url: string;
   services: { name: string; kind: string; provider: string; provisionType: string }[];
 }
@@ -342,7 +353,8 @@ export class Experiments {
         for (const path of await this.leftovers({ app, name }, row)) {
           const modified = (await stat(path).catch(() => undefined))?.mtimeMs;
           if (modified === undefined || !old(modified)) continue;
-          for (const pid of await processesUsing(path)) await stopProcess(pid, 15_000);
+          for (const pid of [...(await processesUsing(path)), ...(await processesIn(path))])
+            await stopProcess(pid, 15_000);
           await rm(path, { recursive: true, force: true });
           removed.push(`${row ? "leftover of an update" : "experiment directory"} ${path}`);
         }
@@ -489,7 +501,10 @@ export class Experiments {
   }
 
   private async describe(row: ExperimentRow): Promise<ExperimentStatus> {
-    const alive = row.status !== "running" || (await this.runtimes[row.runtime].running(row));
+    const health: AppHealth =
+      row.status === "running"
+        ? await this.runtimes[row.runtime].health(row)
+        : { state: "stopped", restarts: 0, lastExit: null };
     const services = (await this.services.list(row.app, row.name)).map((s) => ({
       name: s.name,
       kind: s.kind,
@@ -498,7 +513,9 @@ export class Experiments {
     }));
     return {
       ...row,
-      status: alive ? row.status : "stopped",
+      status: row.status === "running" ? health.state : row.status,
+      restarts: health.restarts,
+      lastExit: health.lastExit,
       url: experimentUrl(row.host, this.options.routerPort),
       services,
     };

@@ -100,13 +100,20 @@ const STOPPED = "the app stopped";
 
 /** How to tell whether a starting app is still alive, and what it said. */
 export interface StartingApp {
+  /** False once the app has exited (a crash while starting is not waited through). */
   running: () => Promise<boolean>;
+  /** Everything it printed since this start. */
   output: () => Promise<string>;
-  /** What to fix when it never answers. */
-  fix: string;
+  /** The TCP ports it listens on now, to tell a wrong port from a slow start. */
+  listening: () => Promise<number[]>;
+  /** What listens on $PORT: "start_command", "the image's CMD". */
+  starter: string;
 }
 
-/** Waits until the app answers HTTP on `port` (any status); fails with its last output. */
+/**
+ * Waits until the app answers HTTP on `port` (any status). Fails as soon as it exits, or at
+ * the deadline, with its output from the first line and advice that fits what it did.
+ */
 export async function waitForAnswer(
   port: number,
   app: StartingApp,
@@ -125,16 +132,40 @@ export async function waitForAnswer(
     const stopped = (error as Error).message === STOPPED;
     throw new ExperimentError(
       stopped
-        ? "the app stopped before it answered"
+        ? "the app exited before it answered"
         : `the app did not answer on port ${port} within ${timeoutMs / 1000} s`,
       [
         {
-          where: "the app's last output",
-          what: lastLines(await app.output().catch(() => "")) || "(none)",
-          fix: app.fix,
+          where: "the app's output",
+          what: boundedOutput(await app.output().catch(() => "")) || "(none)",
+          fix: stopped ? "fix what its output says" : await notAnswering(port, app),
         },
       ],
       { cause: error },
     );
   }
+}
+
+/** Advice for an app that runs but does not answer: a wrong port, or no port at all yet. */
+async function notAnswering(port: number, app: StartingApp): Promise<string> {
+  const ports = (await app.listening().catch(() => [] as number[])).filter((p) => p !== port);
+  if (ports.length > 0)
+    return `it listens on port ${ports.join(", ")}, not on $PORT (${port}): make ${app.starter} listen on $PORT`;
+  return `it runs but listens on no TCP port: make ${app.starter} listen on $PORT (${port}), or see why it hangs in its output`;
+}
+
+/** Lines of output an error shows at most: the first ones (where causes are) and the last ones. */
+const SHOWN_LINES = 60;
+
+/** A program's whole output when it is short; else its beginning and end, with how much was left out. */
+export function boundedOutput(output: string): string {
+  const lines = output.trimEnd().split("\n");
+  if (lines.length <= SHOWN_LINES) return lines.join("\n").trim();
+  const half = SHOWN_LINES / 2;
+  const skipped = lines.length - SHOWN_LINES;
+  return [
+    ...lines.slice(0, half),
+    `… ${skipped} more lines (labtest logs shows them all) …`,
+    ...lines.slice(-half),
+  ].join("\n");
 }

@@ -1,17 +1,20 @@
 /**
  * Keeps an experiment's app running (the local runtime): started detached by labtest with the
- * path of a JSON spec `{argv, cwd, env, log, uid?, gid?}`, it runs the app (as the app's
- * account when the spec names one; the environment never touches the disk readable by it), restarts it when it dies (with
- * growing pauses), and on SIGTERM stops the app's whole process group and exits.
+ * path of a JSON spec `{argv, cwd, env, log, state, uid?, gid?}`, it runs the app (as the app's
+ * account when the spec names one; the environment never touches the disk readable by it),
+ * restarts it when it dies (with growing pauses), records in `state` how the app fares
+ * (SupervisedState), and on SIGTERM stops the app's whole process group and exits.
  */
 import { spawn } from "node:child_process";
-import { openSync, readFileSync } from "node:fs";
+import { openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import type { SupervisedState } from "./supervised.js";
 
 interface SupervisorSpec {
   argv: string[];
   cwd: string;
   env: Record<string, string>;
   log: string;
+  state: string;
   uid?: number;
   gid?: number;
 }
@@ -21,6 +24,13 @@ const log = openSync(spec.log, "a");
 let stopping = false;
 let child: ReturnType<typeof spawn> | undefined;
 let pause = 1000;
+const state: SupervisedState = { pid: null, starts: 0, running: false, lastExit: null };
+
+function record(changes: Partial<SupervisedState>): void {
+  Object.assign(state, changes);
+  writeFileSync(`${spec.state}.new`, JSON.stringify(state), { mode: 0o600 });
+  renameSync(`${spec.state}.new`, spec.state);
+}
 
 function run(): void {
   const [program, ...args] = spec.argv;
@@ -32,14 +42,24 @@ function run(): void {
     stdio: ["ignore", log, log],
     detached: true,
   });
-  child.on("error", () => undefined);
-  child.on("exit", (code, signal) => {
+  record({ pid: child.pid ?? null, starts: state.starts + 1, running: child.pid !== undefined });
+  let ended = false;
+  const restart = (exit: string) => {
+    if (ended) return;
+    ended = true;
     if (stopping) process.exit(0);
     // An app that ran a while gets restarted at once; one that keeps dying, ever more slowly.
     pause = Date.now() - started > 60_000 ? 1000 : Math.min(pause * 2, 30_000);
-    process.stderr.write(`app exited (${signal ?? code}); restarting in ${pause / 1000} s\n`);
+    record({ running: false, lastExit: { exit, at: new Date().toISOString() } });
+    process.stderr.write(`app exited (${exit}); restarting in ${pause / 1000} s\n`);
     setTimeout(run, pause);
+  };
+  // A program that cannot be started at all emits only 'error' (ENOENT, EACCES).
+  child.on("error", (error: NodeJS.ErrnoException) => {
+    const reason = error.code === "ENOENT" ? `${program}: command not found` : error.message;
+    restart(reason);
   });
+  child.on("exit", (code, signal) => restart(String(signal ?? code)));
 }
 
 process.on("SIGTERM", () => {

@@ -1,4 +1,4 @@
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, readlink } from "node:fs/promises";
 
 /** The command line of every process, by pid (its arguments as written, NUL-separated). */
 export async function commandLines(): Promise<Map<number, string>> {
@@ -14,6 +14,18 @@ export async function commandLines(): Promise<Map<number, string>> {
 /** The processes whose command line mentions `text` (a data directory, a spec file). */
 export async function processesUsing(text: string): Promise<number[]> {
   return [...(await commandLines())].filter(([, line]) => line.includes(text)).map(([pid]) => pid);
+}
+
+/** The processes working in `directory` or below it (their current directory). */
+export async function processesIn(directory: string): Promise<number[]> {
+  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name));
+  const inside = await Promise.all(
+    pids.map(async (pid) => {
+      const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => "");
+      return cwd === directory || cwd.startsWith(`${directory}/`) ? [Number(pid)] : [];
+    }),
+  );
+  return inside.flat();
 }
 
 /** Stops a process politely (SIGTERM), then firmly (SIGKILL) after `graceMs`; resolves once it is gone. */

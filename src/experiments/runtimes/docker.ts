@@ -13,13 +13,22 @@ import {
 } from "../../lab/docker.js";
 import { LABELS } from "../../lab/labels.js";
 import type { Registry } from "../../lab/registry.js";
+import { listeningPorts } from "../../lab/sockets.js";
 import { commandArgv } from "../command.js";
 import { type ExperimentIdentity, rowFromEnvironment } from "../environment.js";
 import { ExperimentError } from "../errors.js";
 import type { ExperimentRow } from "../registry.js";
 import { stepFailure, waitForAnswer } from "../steps.js";
 import { buildAppImage, imageTag } from "./docker-image.js";
-import type { AppRelease, AppRuntime, ExecOutput, PreparedRelease, Progress, StartedApp } from "./runtime.js";
+import type {
+  AppHealth,
+  AppRelease,
+  AppRuntime,
+  ExecOutput,
+  PreparedRelease,
+  Progress,
+  StartedApp,
+} from "./runtime.js";
 
 /** The port an app listens on when its image exposes none. */
 const DEFAULT_APP_PORT = 8000;
@@ -170,7 +179,12 @@ export class DockerRuntime implements AppRuntime {
             return state.State.Running && !state.State.Restarting && state.RestartCount === 0;
           },
           output: () => containerLogs(container),
-          fix: `make the image's CMD listen on $PORT (${port})`,
+          // The container's network namespace holds only the app's sockets.
+          listening: async () => {
+            const { State } = await container.inspect();
+            return State.Pid ? listeningPorts(State.Pid) : [];
+          },
+          starter: "the image's CMD",
         },
         this.answerTimeoutMs,
       );
@@ -192,8 +206,16 @@ export class DockerRuntime implements AppRuntime {
     if (old.Image !== now?.Image) await this.removeImage(old.Image, false);
   }
 
-  async running(row: ExperimentRow): Promise<boolean> {
-    return (await inspectContainer(this.docker, row.handle))?.State.Running ?? false;
+  async health(row: ExperimentRow): Promise<AppHealth> {
+    const container = await inspectContainer(this.docker, row.handle);
+    if (!container) return { state: "stopped", restarts: 0, lastExit: "its container is gone" };
+    const { State, RestartCount } = container;
+    const ended = State.Error || (State.FinishedAt.startsWith("0001") ? null : `exit ${State.ExitCode}`);
+    return {
+      state: State.Restarting ? "restarting" : State.Running ? "running" : "stopped",
+      restarts: RestartCount,
+      lastExit: ended || null,
+    };
   }
 
   logs(row: ExperimentRow): Promise<string> {
@@ -225,7 +247,7 @@ export class DockerRuntime implements AppRuntime {
   }
 
   async exec(row: ExperimentRow, _release: AppRelease, argv: string[], output: ExecOutput): Promise<number> {
-    if (!(await this.running(row)))
+    if ((await this.health(row)).state !== "running")
       throw new ExperimentError(`the app of ${row.app}/${row.name} is not running`, [
         {
           where: `container ${row.handle.slice(0, 12)}`,

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { chmod, open, readdir, readFile, stat } from "node:fs/promises";
+import { chmod, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
@@ -13,13 +13,23 @@ import {
   separatesAccounts,
   sweepAppAccounts,
 } from "../../lab/accounts.js";
-import { commandLines, processesUsing, stopProcess } from "../../lab/processes.js";
+import { commandLines, processesIn, processesUsing, stopProcess } from "../../lab/processes.js";
+import { listeningPorts, processGroup } from "../../lab/sockets.js";
 import { commandArgv } from "../command.js";
 import { hostBasics, rowFromEnvironment } from "../environment.js";
 import { ExperimentError } from "../errors.js";
 import type { ExperimentRow } from "../registry.js";
 import { runStep, waitForAnswer } from "../steps.js";
-import type { AppRelease, AppRuntime, ExecOutput, PreparedRelease, Progress, StartedApp } from "./runtime.js";
+import { readSupervisedState } from "../supervised.js";
+import type {
+  AppHealth,
+  AppRelease,
+  AppRuntime,
+  ExecOutput,
+  PreparedRelease,
+  Progress,
+  StartedApp,
+} from "./runtime.js";
 
 /** The supervisor's compiled entry point (the same file serves an installed labtest and the tests, after a build). */
 const SUPERVISOR = fileURLToPath(new URL("../../../dist/experiments/supervisor.js", import.meta.url));
@@ -94,6 +104,9 @@ export class LocalRuntime implements AppRuntime {
     const appEnv = { ...env, PORT: String(port) };
     const log = this.logFile(identity);
     const specFile = this.specFile(identity, port);
+    const stateFile = supervisedStateFile(specFile);
+    // Where this start's output begins in the experiment's log, which spans releases.
+    const startOfOutput = (await stat(log).catch(() => undefined))?.size ?? 0;
     await writeFileAtomic(
       specFile,
       JSON.stringify({
@@ -101,6 +114,7 @@ export class LocalRuntime implements AppRuntime {
         cwd: appDirectory,
         env: appEnv,
         log,
+        state: stateFile,
         ...(account ? { uid: account.uid, gid: account.gid } : {}),
       }),
       // Readable by the owner only: it holds the environment.
@@ -119,25 +133,53 @@ export class LocalRuntime implements AppRuntime {
       await waitForAnswer(
         port,
         {
-          running: () => supervising(pid, specFile),
-          output: () => readFile(log, "utf8"),
-          fix: "make start_command listen on $PORT",
+          running: async () =>
+            (await supervising(pid, specFile)) && !(await readSupervisedState(stateFile))?.lastExit,
+          output: () => readFrom(log, startOfOutput),
+          listening: async () => {
+            const app = (await readSupervisedState(stateFile))?.pid;
+            return app ? listeningPorts(app, await processGroup(app)) : [];
+          },
+          starter: "start_command",
         },
         this.answerTimeoutMs,
       );
     } catch (error) {
-      await stopSupervisor(pid, specFile);
+      await this.stopRelease(pid, specFile, appDirectory);
       throw error;
     }
     return { port, handle: String(pid) };
   }
 
   retire(previous: ExperimentRow): Promise<void> {
-    return stopSupervisor(Number(previous.handle), this.specFile(previous, previous.port));
+    return this.stopRelease(
+      Number(previous.handle),
+      this.specFile(previous, previous.port),
+      previous.checkout,
+    );
   }
 
-  running(row: ExperimentRow): Promise<boolean> {
-    return supervising(Number(row.handle), this.specFile(row, row.port));
+  /**
+   * Stops a release: its supervisor (which stops the app), whatever still runs in its checkout
+   * (an app whose supervisor was killed), and its spec, which holds the environment.
+   */
+  private async stopRelease(pid: number, specFile: string, checkout: string): Promise<void> {
+    await stopSupervisor(pid, specFile);
+    if (checkout) for (const orphan of await processesIn(checkout)) await stopProcess(orphan, 10_000);
+    await Promise.all([specFile, supervisedStateFile(specFile)].map((file) => rm(file, { force: true })));
+  }
+
+  async health(row: ExperimentRow): Promise<AppHealth> {
+    const spec = this.specFile(row, row.port);
+    const state = await readSupervisedState(supervisedStateFile(spec));
+    const health = {
+      restarts: Math.max(0, (state?.starts ?? 1) - 1),
+      lastExit: state?.lastExit?.exit ?? null,
+    };
+    if (await supervising(Number(row.handle), spec))
+      return { ...health, state: state?.running === false ? "restarting" : "running" };
+    const orphaned = row.checkout ? (await processesIn(row.checkout)).length > 0 : false;
+    return { ...health, state: orphaned ? "orphaned" : "stopped" };
   }
 
   logs(row: ExperimentRow): Promise<string> {
@@ -188,11 +230,15 @@ export class LocalRuntime implements AppRuntime {
   }
 
   files(row: ExperimentRow): string[] {
-    return [this.specFile(row, row.port), this.logFile(row), this.accountHome(row)];
+    const spec = this.specFile(row, row.port);
+    return [spec, supervisedStateFile(spec), this.logFile(row), this.accountHome(row)];
   }
 
   async remove(experiment: Experiment): Promise<void> {
-    for (const pid of await processesUsing(`${this.directory(experiment)}/`)) await stopProcess(pid, 15_000);
+    const directory = this.directory(experiment);
+    for (const pid of await processesUsing(`${directory}/`)) await stopProcess(pid, 15_000);
+    // An app whose supervisor was killed runs on in its checkout.
+    for (const pid of await processesIn(directory)) await stopProcess(pid, 10_000);
     // Whatever still runs as the experiment's account (an app its supervisor lost) goes with it.
     if (separatesAccounts()) await removeAppAccount(this.root, experiment);
   }
@@ -284,6 +330,28 @@ function appEnvironment(
     ? { HOME: account.home, USER: account.name, LOGNAME: account.name }
     : {};
   return { ...hostBasics(), ...own, ...env };
+}
+
+/** Where the supervisor of a spec records how its app fares. */
+function supervisedStateFile(specFile: string): string {
+  return specFile.replace(/\.json$/, ".state.json");
+}
+
+/** A file's content from byte `offset` on. */
+async function readFrom(file: string, offset: number): Promise<string> {
+  const handle = await open(file, "r");
+  try {
+    const { size } = await handle.stat();
+    const { buffer, bytesRead } = await handle.read(
+      Buffer.alloc(Math.max(0, size - offset)),
+      0,
+      size - offset,
+      offset,
+    );
+    return buffer.subarray(0, bytesRead).toString("utf8");
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Whether `pid` is still the supervisor of that spec (a pid can be reused after a reboot). */

@@ -33,6 +33,17 @@ export interface StartedApp {
   handle: string;
 }
 
+/**
+ * How a recorded app fares: running; restarting (it died and will be started again); stopped;
+ * or orphaned (its supervisor is gone but the app still serves). `restarts` counts the times it
+ * died since its release started; `lastExit` says how it last ended.
+ */
+export interface AppHealth {
+  state: "running" | "restarting" | "stopped" | "orphaned";
+  restarts: number;
+  lastExit: string | null;
+}
+
 /** Where `exec` writes what the command prints. */
 export interface ExecOutput {
   stdout: Writable;
@@ -64,7 +75,8 @@ export interface AppRuntime {
   discard(release: PreparedRelease, previous: ExperimentRow | undefined): Promise<void>;
   /** Stops a release that `current` replaced, and removes what only it used. */
   retire(previous: ExperimentRow, current: StartedApp): Promise<void>;
-  running(row: ExperimentRow): Promise<boolean>;
+  /** How the app fares now: what `status` shows. */
+  health(row: ExperimentRow): Promise<AppHealth>;
   /** The app's output so far. */
   logs(row: ExperimentRow): Promise<string>;
   /** Writes the app's output as it grows, from the start, until `signal` aborts. */
