@@ -28,7 +28,7 @@ export function spareDatabases(pool: pg.Pool, wanted: number): SpareDatabases {
 
   async function spares(): Promise<string[]> {
     const { rows } = await pool.query<{ datname: string }>(
-      "SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY oid",
+      "SELECT datname FROM pg_catalog.pg_database WHERE pg_catalog.starts_with(datname, $1) ORDER BY oid",
       [SPARE_PREFIX],
     );
     return rows.map((r) => r.datname);

@@ -13,7 +13,29 @@ const { escapeIdentifier: ident, escapeLiteral: literal } = pg;
 const EPHEMERAL_SETTINGS = ["fsync=off", "synchronous_commit=off", "full_page_writes=off"];
 /** SQLSTATE object_in_use: the template database has other sessions. */
 const OBJECT_IN_USE = "55006";
+/** SQLSTATE invalid_catalog_name: no such database. */
+const INVALID_CATALOG_NAME = "3D000";
 const DEBIAN_POSTGRESQL = "/usr/lib/postgresql";
+/**
+ * Startup options of every administrator session. Tenants define what their databases hold: with
+ * the default search_path, a tenant's `public.format(text, text, text)` or `public.=(oid,
+ * regrole)` matches better than the built-in and runs with the administrator's rights. Only
+ * pg_catalog is searched (functions and operators are never looked up in pg_temp).
+ */
+const ADMIN_SESSION = "-c search_path=pg_catalog,pg_temp";
+/** Inside a tenant's database, besides: in replica mode no trigger or event trigger fires. */
+const ADMIN_IN_TENANT_DATABASE = `${ADMIN_SESSION} -c session_replication_role=replica`;
+/** What a tenant may not do server-wide. */
+const TENANT_ATTRIBUTES = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS";
+/**
+ * The databases holding something of a role ($1) besides its own database; a grant on a
+ * database itself (no dbid) is revoked from any database, postgres here.
+ */
+const HOLDING_DATABASES = `SELECT DISTINCT coalesce(d.datname, 'postgres') AS datname
+  FROM pg_catalog.pg_shdepend s
+  JOIN pg_catalog.pg_roles r ON r.oid = s.refobjid
+  LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid
+ WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND r.rolname = $1`;
 
 export const postgresql: ServiceKindModule = {
   port: 5432,
@@ -21,6 +43,9 @@ export const postgresql: ServiceKindModule = {
   ...sqlTenancy("postgres"),
   async dump(tools, tenant) {
     const { admin, run } = tools;
+    const { database, user } = required(tenant);
+    // As the tenant, not the administrator: whatever its database gets pg_dump to run (pg_dump
+    // as superuser has run a tenant's SQL before, CVE-2024-7348) runs with the tenant's rights.
     // INSERTs, not COPY: the script is replayed over an ordinary client connection.
     return run(
       "pg_dump",
@@ -31,10 +56,10 @@ export const postgresql: ServiceKindModule = {
         "--rows-per-insert=1000",
         `--host=${admin.host}`,
         `--port=${admin.port}`,
-        `--username=${admin.user ?? "postgres"}`,
-        `--dbname=${required(tenant).database}`,
+        `--username=${user}`,
+        `--dbname=${database}`,
       ],
-      { env: { PGPASSWORD: admin.password ?? "" } },
+      { env: { PGPASSWORD: tenant.password ?? "" } },
     );
   },
   openAdmin,
@@ -111,17 +136,22 @@ async function bundledPostgres(): Promise<{ directory: string; major: string } |
 }
 
 async function openAdmin(access: AdminAccess, options: { communal: boolean }): Promise<TenantAdmin> {
-  const settings = {
-    host: access.host,
-    port: access.port,
+  const server = { host: access.host, port: access.port, connectionTimeoutMillis: 5000 };
+  const administrator = {
+    ...server,
     user: access.user ?? "postgres",
     password: access.password ?? "",
-    connectionTimeoutMillis: 5000,
+    options: ADMIN_SESSION,
   };
-  const pool = new pg.Pool({ ...settings, database: "postgres", max: 4 });
+  const tenantDatabaseAdministrator = { ...administrator, options: ADMIN_IN_TENANT_DATABASE };
+  // Few sessions: once tenants hold every ordinary slot, the administrator's come out of the
+  // superuser_reserved_connections (3 by default), and work inside a database takes one more.
+  const pool = new pg.Pool({ ...administrator, database: "postgres", max: 2 });
   pool.on("error", () => undefined);
   try {
     await pool.query("SELECT 1");
+    // Tenants of a communal server have no business in the server's own databases.
+    if (options.communal) await pool.query("REVOKE CONNECT ON DATABASE postgres, template1 FROM PUBLIC");
   } catch (error) {
     await pool.end();
     throw error;
@@ -129,13 +159,13 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
   // A dedicated server has one tenant: spares would only compete with it for the disk.
   const spares = spareDatabases(pool, options.communal ? SPARE_COUNT : 0);
   spares.refill();
-  /** Runs `work` connected to `database` (ownership fixes and loads happen inside a database). */
+  /** Runs `work` connected to `database` as `login` (ownership fixes and loads happen inside a database). */
   async function inDatabase(
     database: string,
-    as: Partial<typeof settings>,
-    work: (c: pg.Client) => Promise<void>,
+    login: pg.ClientConfig,
+    work: (c: pg.Client) => Promise<unknown>,
   ) {
-    const client = new pg.Client({ ...settings, ...as, database });
+    const client = new pg.Client({ ...login, database });
     await client.connect();
     try {
       await work(client);
@@ -144,15 +174,33 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
     }
   }
 
+  /** Drops and revokes what `user` holds in `database`; one dropped meanwhile took it along. */
+  async function dropOwned(database: string, user: string) {
+    try {
+      await inDatabase(database, tenantDatabaseAdministrator, (c) => c.query(`DROP OWNED BY ${ident(user)}`));
+    } catch (error) {
+      if ((error as { code?: string }).code !== INVALID_CATALOG_NAME) throw error;
+    }
+  }
+
   return {
-    async create(tenant, { copyFrom } = {}) {
+    async create(tenant, { copyFrom, connectionLimit } = {}) {
       const { database, user } = required(tenant);
       const password = literal(tenant.password ?? "");
-      const role = await pool.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [user]);
-      await pool.query(
-        `${role.rowCount ? "ALTER" : "CREATE"} ROLE ${ident(user)} WITH LOGIN PASSWORD ${password}`,
+      const role = await pool.query<{ elevated: boolean }>(
+        `SELECT rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls AS elevated
+           FROM pg_catalog.pg_roles WHERE rolname = $1`,
+        [user],
       );
-      const existing = await pool.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]);
+      // A tenant that gained server-wide rights loses them. Only then are they named: changing
+      // them takes a superuser, which a managed server's administrator may not be.
+      const attributes = role.rows[0]?.elevated ? ` ${TENANT_ATTRIBUTES}` : "";
+      await pool.query(
+        `${role.rowCount ? "ALTER" : "CREATE"} ROLE ${ident(user)} WITH LOGIN PASSWORD ${password}${attributes} CONNECTION LIMIT ${connectionLimit ?? -1}`,
+      );
+      const existing = await pool.query("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", [
+        database,
+      ]);
       if (existing.rowCount) return "existed";
       const template = copyFrom ? ` TEMPLATE ${ident(required(copyFrom).database)}` : "";
       // The admin must belong to the owner role to give it a database (PostgreSQL 16+).
@@ -177,7 +225,9 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
       spares.refill();
       if (copied && copyFrom) {
         const source = required(copyFrom);
-        await inDatabase(database, {}, (client) => reassignObjects(client, source.user, user));
+        await inDatabase(database, tenantDatabaseAdministrator, (client) =>
+          client.query(reassignment(source, user)),
+        );
         return "copied";
       }
       return "created";
@@ -185,6 +235,10 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
     async drop(tenant) {
       const { database, user } = required(tenant);
       await pool.query(`DROP DATABASE IF EXISTS ${ident(database)} WITH (FORCE)`);
+      // Grants other tenants gave the role, or default privileges a copy kept from it, would
+      // keep it from being dropped; DROP OWNED clears them one database at a time.
+      const holding = await pool.query<{ datname: string }>(HOLDING_DATABASES, [user]);
+      for (const { datname } of holding.rows) await dropOwned(datname, user);
       await pool.query(`DROP ROLE IF EXISTS ${ident(user)}`);
     },
     async load(tenant, script) {
@@ -200,9 +254,10 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
       // pg_dump (since 15.14, 16.10, 17.6) guards plain dumps with psql's \restrict lines; the
       // server itself does not know them.
       const sql = script.replace(/^\\(un)?restrict\b.*$/gm, "");
-      await inDatabase(database, { user, password: tenant.password ?? "" }, async (client) => {
-        await client.query(sql);
-      });
+      // As the tenant: the script is the tenant's own to run.
+      await inDatabase(database, { ...server, user, password: tenant.password ?? "" }, (client) =>
+        client.query(sql),
+      );
     },
     settled: () => spares.settled(),
     async close() {
@@ -213,35 +268,18 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
 }
 
 /**
- * A database copied from a template keeps the source role as owner of its objects. REASSIGN
- * OWNED would also hand over the source's own database, so each object is moved explicitly.
+ * The statements that give a database copied from a template to its new tenant: the copy's
+ * objects still belong to the source's role. REASSIGN OWNED moves every kind a role can own (a
+ * serial column's sequence with its table, extensions, large objects, publications…) inside the
+ * server, calling nothing the tenant defined. It also gives away the source's own database, which
+ * the same transaction (one query string) hands back; the lock keeps two copies of one source
+ * from updating its row at once. It leaves the source's default privileges and the grants made
+ * to it, which are inert (the source cannot connect to the copy) and go when its role is dropped.
  */
-async function reassignObjects(client: pg.Client, from: string, to: string): Promise<void> {
-  await client.query(
-    `DO $$
-DECLARE r record;
-BEGIN
-  FOR r IN SELECT format('ALTER SCHEMA %I OWNER TO %I', nspname, ${literal(to)}) AS s
-             FROM pg_namespace WHERE nspowner = ${literal(from)}::regrole
-  LOOP EXECUTE r.s; END LOOP;
-  FOR r IN SELECT format('ALTER %s %s OWNER TO %I',
-                  CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
-                                 WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE'
-                                 ELSE 'TABLE' END,
-                  c.oid::regclass, ${literal(to)}) AS s
-             FROM pg_class c
-            WHERE c.relowner = ${literal(from)}::regrole AND c.relkind IN ('r','p','v','m','S','f')
-  LOOP EXECUTE r.s; END LOOP;
-  FOR r IN SELECT format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, ${literal(to)}) AS s
-             FROM pg_proc p WHERE p.proowner = ${literal(from)}::regrole
-  LOOP EXECUTE r.s; END LOOP;
-  FOR r IN SELECT format('ALTER TYPE %s OWNER TO %I', t.oid::regtype, ${literal(to)}) AS s
-             FROM pg_type t
-            WHERE t.typowner = ${literal(from)}::regrole AND t.typtype IN ('c','d','e','r','m')
-              AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
-  LOOP EXECUTE r.s; END LOOP;
-END $$`,
-  );
+function reassignment(source: { database: string; user: string }, to: string): string {
+  return `LOCK TABLE pg_catalog.pg_database IN SHARE ROW EXCLUSIVE MODE;
+REASSIGN OWNED BY ${ident(source.user)} TO ${ident(to)};
+ALTER DATABASE ${ident(source.database)} OWNER TO ${ident(source.user)}`;
 }
 
 function required(tenant: Tenant): { database: string; user: string } {
