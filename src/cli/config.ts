@@ -31,10 +31,11 @@ export function describeConfig(loaded: LoadedConfig, cwd: string): string {
       .split("\n"),
     note: `# ${sourceText(source, cwd)}`,
   }));
-  const width = Math.min(60, Math.max(...blocks.map((b) => (b.text[0] ?? "").length)) + 2);
+  // Notes line up after the values, and a value too long for the column keeps a gap before its note.
+  const width = Math.min(58, Math.max(...blocks.map((b) => (b.text[0] ?? "").length)));
   for (const { text, note } of blocks) {
     const [first = "", ...rest] = text;
-    lines.push(`${first.padEnd(width)}${note}`, ...rest);
+    lines.push(`${first.padEnd(width)}  ${note}`, ...rest);
   }
   return `${lines.join("\n")}\n`;
 }

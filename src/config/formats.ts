@@ -3,8 +3,12 @@ import { extname } from "node:path";
 import { parse as parseIni } from "ini";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Scalar } from "yaml";
 import { ConfigError } from "../errors.js";
+import { configError } from "./report.js";
 
 export type ConfigFormat = "yaml" | "json" | "ini";
+
+/** How many nodes aliases may expand to, all told: the yaml package's default. */
+const MAX_ALIAS_COUNT = 100;
 
 /** The section every configuration file keeps labtest's options under. */
 export const SECTION = "labtest";
@@ -62,9 +66,10 @@ export async function readConfigDocument(file: string, format: ConfigFormat): Pr
 function parseYaml(file: string, text: string): ConfigDocument {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const notYaml = `configuration file ${file} is not valid YAML`;
   if (doc.errors.length > 0) {
-    throw new ConfigError(
-      `configuration file ${file} is not valid YAML`,
+    throw configError(
+      notYaml,
       doc.errors.map((e) => ({
         where: `line ${lineCounter.linePos(e.pos[0]).line}`,
         what: e.message.split("\n")[0] ?? e.message,
@@ -72,7 +77,23 @@ function parseYaml(file: string, text: string): ConfigDocument {
       })),
     );
   }
-  const data: unknown = doc.toJS();
+  let data: unknown;
+  try {
+    // The yaml package refuses aliases that would expand to a huge document (a "billion laughs").
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    throw configError(
+      notYaml,
+      [
+        {
+          where: file,
+          what: `too many aliases (*name) to expand: ${(error as Error).message}`,
+          fix: "write the values out instead of nesting aliases of aliases",
+        },
+      ],
+      { cause: error },
+    );
+  }
   // The line of the deepest key (or list item) of the path that the document has.
   const lineOf = (path: readonly PropertyKey[]): number | undefined => {
     let node: unknown = doc.contents;
@@ -100,7 +121,7 @@ function parseJson(file: string, text: string): ConfigDocument {
   try {
     data = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`configuration file ${file} is not valid JSON`, [
+    throw configError(`configuration file ${file} is not valid JSON`, [
       { where: file, what: (error as Error).message, fix: "correct the JSON syntax" },
     ]);
   }

@@ -1,11 +1,12 @@
 import { basename, dirname } from "node:path";
-import { ConfigError, type Problem } from "../errors.js";
+import type { ConfigError, Problem } from "../errors.js";
 import { dottedKey, problemsFromIssues } from "../problems.js";
 import { findConfig } from "./discover.js";
 import { type ConfigDocument, SECTION } from "./formats.js";
 import { gitOriginUrl, gitToplevel } from "./git.js";
 import { type LaboratoryAddress, parseLaboratoryAddress } from "./host.js";
 import { appName, experimentName } from "./names.js";
+import { configError } from "./report.js";
 import { REPOSITORY_FORMS, repositoryProblem } from "./repository.js";
 import type { Provider, ProvisionType, Runtime, Section, ServiceKind, ServiceSection } from "./schema.js";
 import { OPTION_NAMES, SERVICE_OPTION_NAMES, SERVICE_OPTIONS_OPTION_NAMES, sectionSchema } from "./schema.js";
@@ -250,6 +251,5 @@ function notInGit(key: OptionName, directory: string, fix: string): Problem {
 }
 
 function invalid(doc: ConfigDocument, problems: Problem[]): ConfigError {
-  const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
-  return new ConfigError(`configuration ${doc.file} is invalid (${count}):`, problems);
+  return configError(`configuration ${doc.file} is invalid`, problems);
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { shellOperator } from "./commands.js";
 import { parseLaboratoryAddress } from "./host.js";
 import { envPrefix, isValidName, suggestedName } from "./names.js";
 import { normalizePattern, PLACEHOLDERS } from "./patterns.js";
@@ -45,6 +46,18 @@ const optionalText = z
   .string()
   .nullish()
   .transform((v) => (v === "" ? undefined : (v ?? undefined)));
+
+/** A configured command: run without a shell, so shell operators in it are an error. */
+const command = optionalText.superRefine((value, ctx) => {
+  const operator = value === undefined ? undefined : shellOperator(value);
+  if (operator)
+    problem(
+      ctx,
+      `uses the shell operator ${operator}, and no shell runs it`,
+      "run a shell on purpose: sh -c '…' (or put the steps in a script)",
+    );
+});
+
 
 const pattern = z.string().transform((value, ctx) => {
   const result = normalizePattern(value);
@@ -177,11 +190,11 @@ const topLevelShape = {
   code_repo_url: optionalText,
   runtime: z.enum(RUNTIMES).optional(),
   app_build_image: optionalText,
-  app_build_command: optionalText,
-  container_build_command: optionalText,
+  app_build_command: command,
+  container_build_command: command,
   docker_image_pattern: pattern.optional(),
-  start_command: optionalText,
-  before_start_command: optionalText,
+  start_command: command,
+  before_start_command: command,
   environment: environment.optional(),
   services: z.record(z.string(), serviceSchema).nullish(),
   use_ssh_config: booleanish.optional(),

@@ -132,6 +132,8 @@ describe("configuration validation", () => {
   it("reports YAML syntax errors with their line", async () => {
     const repo = await gitRepo("app");
     await writeFiles(repo, { ".labtest.yml": "labtest:\n  app_name: [unclosed\n" });
-    await expect(loadConfig({ cwd: repo })).rejects.toThrow(/is not valid YAML\n {2}- line \d+: /);
+    await expect(loadConfig({ cwd: repo })).rejects.toThrow(
+      /is not valid YAML \(1 problem\):\n {2}- line \d+: /,
+    );
   });
 });
