@@ -49,10 +49,19 @@ const TENANT_RULES = [
   "-client|tracking",
 ];
 
+/** A communal tenant's ACL: its own keys and channels, under the rules above. */
+function prefixRules(prefix: string): string[] {
+  const pattern = `${escapeGlob(prefix)}*`;
+  return [`~${pattern}`, `&${pattern}`, ...TENANT_RULES];
+}
+
+/** A dedicated server's tenant: every key, channel and command, as the administrator. */
+const WHOLE_SERVER = ["~*", "&*", "+@all"];
+
 /** The ACL file line of the administrator: the password as its SHA-256, never in clear. */
 function adminAclLine(password: string): string {
   const hash = createHash("sha256").update(password).digest("hex");
-  return `user default on #${hash} ~* &* +@all`;
+  return `user default on #${hash} ${WHOLE_SERVER.join(" ")}`;
 }
 
 export const redis: ServiceKindModule = {
@@ -120,7 +129,11 @@ export const redis: ServiceKindModule = {
   },
 };
 
-async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
+/**
+ * Tenants of a communal server keep to their key prefix; the tenant of a dedicated server (an
+ * experiment's own) has the whole server, under its user and as the default user.
+ */
+async function openAdmin(access: AdminAccess, { communal }: { communal: boolean }): Promise<TenantAdmin> {
   const { Redis } = await import("ioredis");
   const client = new Redis({
     host: access.host,
@@ -150,36 +163,43 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
     async create(tenant) {
       const { user, prefix } = required(tenant);
       const existing = await client.call("ACL", "GETUSER", user);
-      const pattern = `${escapeGlob(prefix)}*`;
-      await client.call(
-        "ACL",
-        "SETUSER",
-        user,
-        "reset",
-        "on",
-        `>${tenant.password ?? ""}`,
-        `~${pattern}`,
-        `&${pattern}`,
-        ...TENANT_RULES,
-      );
+      const password = tenant.password ?? "";
+      const rules = communal ? prefixRules(prefix) : WHOLE_SERVER;
+      await client.call("ACL", "SETUSER", user, "reset", "on", `>${password}`, ...rules);
+      // Clients that log in with a password alone (ioredis, bull and most libraries by default)
+      // are the default user; on the experiment's own server the tenant's password lets them in.
+      if (!communal) await client.call("ACL", "SETUSER", "default", `>${password}`);
       await save();
       return existing ? "existed" : "created";
     },
     async drop(tenant) {
       const { user, prefix } = required(tenant);
       await client.call("ACL", "DELUSER", user);
+      if (!communal) await forgetPassword(client, "default", tenant.password ?? "");
       await save();
-      // Tenants made before SELECT was denied may have written to any logical database.
-      const pattern = `${escapeGlob(prefix)}*`;
-      for (const db of await populatedDatabases(client)) {
-        if (db === 0) await unlinkMatching(client, pattern);
-        else await inDatabase(client, db, (other) => unlinkMatching(other, pattern));
-      }
+      // On a dedicated server every key is the tenant's.
+      await (communal ? unlinkEverywhere(client, `${escapeGlob(prefix)}*`) : client.flushall());
     },
     async close() {
       client.disconnect();
     },
   };
+}
+
+/** Removes the keys matching `pattern` from every logical database. */
+async function unlinkEverywhere(client: Redis, pattern: string): Promise<void> {
+  // Tenants made before SELECT was denied may have written to any logical database.
+  for (const db of await populatedDatabases(client)) {
+    if (db === 0) await unlinkMatching(client, pattern);
+    else await inDatabase(client, db, (other) => unlinkMatching(other, pattern));
+  }
+}
+
+/** Takes one password from a user; a password it no longer has is not an error. */
+async function forgetPassword(client: Redis, user: string, password: string): Promise<void> {
+  await client.call("ACL", "SETUSER", user, `<${password}`).catch((error: Error) => {
+    if (!/does not exist/i.test(error.message)) throw error;
+  });
 }
 
 /** The logical databases that hold keys (INFO lists only those). */
