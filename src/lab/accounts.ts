@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { chmod, chown, mkdir, readdir, readFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile } from "node:fs/promises";
 import { execa } from "execa";
 import pRetry, { AbortError } from "p-retry";
-import { stopProcess } from "./processes.js";
+import { processesOf, stopProcess } from "./processes.js";
 
 /**
  * A system account of its own that an experiment's app (its build, migrations and `exec` too)
@@ -105,19 +105,6 @@ export async function sweepAppAccounts(laboratory: string, keep: ReadonlySet<str
 /** Chowns a directory tree (a checkout) to the account, without following its symbolic links. */
 export async function handOver(directory: string, account: AppAccount): Promise<void> {
   await execa("chown", ["-R", "--no-dereference", `${account.uid}:${account.gid}`, "--", directory]);
-}
-
-/** The processes running as `uid`. */
-export async function processesOf(uid: number): Promise<number[]> {
-  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name));
-  const owners = await Promise.all(
-    pids.map(async (pid) => {
-      const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
-      const real = /^Uid:\s+(\d+)/m.exec(status)?.[1];
-      return real !== undefined && Number(real) === uid ? [Number(pid)] : [];
-    }),
-  );
-  return owners.flat();
 }
 
 function accountName(laboratory: string, experiment: { app: string; name: string }): string {

@@ -16,16 +16,38 @@ export async function processesUsing(text: string): Promise<number[]> {
   return [...(await commandLines())].filter(([, line]) => line.includes(text)).map(([pid]) => pid);
 }
 
-/** The processes working in `directory` or below it (their current directory). */
-export async function processesIn(directory: string): Promise<number[]> {
-  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name));
-  const inside = await Promise.all(
-    pids.map(async (pid) => {
-      const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => "");
-      return cwd === directory || cwd.startsWith(`${directory}/`) ? [Number(pid)] : [];
-    }),
+/** The processes for which `matches` holds (a process that is gone meanwhile does not). */
+async function processesMatching(matches: (pid: number) => Promise<boolean>): Promise<number[]> {
+  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name)).map(Number);
+  const hits = await Promise.all(
+    pids.map(async (pid) => ((await matches(pid).catch(() => false)) ? [pid] : [])),
   );
-  return inside.flat();
+  return hits.flat();
+}
+
+/** The processes working in `directory` or below it (their current directory). */
+export function processesIn(directory: string): Promise<number[]> {
+  return processesMatching(async (pid) => {
+    const cwd = await readlink(`/proc/${pid}/cwd`);
+    return cwd === directory || cwd.startsWith(`${directory}/`);
+  });
+}
+
+/** The processes running as user `uid`. */
+export function processesOf(uid: number): Promise<number[]> {
+  return processesMatching(async (pid) => {
+    const status = await readFile(`/proc/${pid}/status`, "utf8");
+    return Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === uid;
+  });
+}
+
+/** The processes of process group `pgid` (an app started as a group leader, and its children). */
+export function processGroup(pgid: number): Promise<number[]> {
+  return processesMatching(async (pid) => {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which may itself hold spaces and parentheses.
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) === pgid;
+  });
 }
 
 /** Stops a process politely (SIGTERM), then firmly (SIGKILL) after `graceMs`; resolves once it is gone. */

@@ -34,17 +34,3 @@ async function socketInodes(pids: readonly number[]): Promise<Set<string>> {
     }
   return inodes;
 }
-
-/** The processes of process group `pgid` (an app started as a group leader, and its children). */
-export async function processGroup(pgid: number): Promise<number[]> {
-  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name));
-  const members = await Promise.all(
-    pids.map(async (pid) => {
-      const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-      // Fields after the command name, which may itself hold spaces and parentheses.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return Number(fields[2]) === pgid ? [Number(pid)] : [];
-    }),
-  );
-  return members.flat();
-}

@@ -13,8 +13,8 @@ import {
   separatesAccounts,
   sweepAppAccounts,
 } from "../../lab/accounts.js";
-import { commandLines, processesIn, processesUsing, stopProcess } from "../../lab/processes.js";
-import { listeningPorts, processGroup } from "../../lab/sockets.js";
+import { commandLines, processesIn, processesUsing, processGroup, stopProcess } from "../../lab/processes.js";
+import { listeningPorts } from "../../lab/sockets.js";
 import { commandArgv } from "../command.js";
 import { hostBasics, rowFromEnvironment } from "../environment.js";
 import { ExperimentError } from "../errors.js";
@@ -133,6 +133,7 @@ export class LocalRuntime implements AppRuntime {
       await waitForAnswer(
         port,
         {
+          path: config.health_check_path,
           running: async () =>
             (await supervising(pid, specFile)) && !(await readSupervisedState(stateFile))?.lastExit,
           output: () => readFrom(log, startOfOutput),
