@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { chmod, open, readdir, readFile, rm, stat } from "node:fs/promises";
-import { join, relative, sep } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import getPort from "get-port";
@@ -296,8 +296,14 @@ export class LocalRuntime implements AppRuntime {
   private async handOverCheckout(appDirectory: string, account: AppAccount): Promise<void> {
     const [app = "", name = "", releases = "", stamp = ""] = relative(this.root, appDirectory).split(sep);
     const experiment = join(this.root, app, name);
-    for (const directory of [this.root, join(this.root, app), experiment, join(experiment, releases)])
-      await chmod(directory, 0o711);
+    const passage = [
+      dirname(this.root),
+      this.root,
+      join(this.root, app),
+      experiment,
+      join(experiment, releases),
+    ];
+    for (const directory of passage) await chmod(directory, 0o711);
     const checkout = join(experiment, releases, stamp);
     await handOver(checkout, account);
     await chmod(checkout, 0o700);
