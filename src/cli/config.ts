@@ -16,14 +16,24 @@ export function registerConfigCommands(program: Command, io: CliIo): void {
         ...(global.config ? { configPath: global.config } : {}),
       });
       if (global.json)
-        writeJson(io, { valid: true, file: loaded.file, config: loaded.config, sources: loaded.sources });
+        writeJson(io, {
+          valid: true,
+          file: loaded.file,
+          config: loaded.config,
+          sources: loaded.sources,
+          notes: loaded.notes,
+        });
       else io.stdout(describeConfig(loaded, io.cwd));
     });
 }
 
 /** The resolved configuration as YAML, each option annotated with where its value came from. */
 export function describeConfig(loaded: LoadedConfig, cwd: string): string {
-  const lines = [`configuration is valid: ${loaded.file}`, ""];
+  const lines = [
+    `configuration is valid: ${loaded.file}`,
+    ...loaded.notes.map((note) => `note: ${note}`),
+    "",
+  ];
   const entries = Object.entries(loaded.sources) as [OptionName, ValueSource][];
   const blocks = entries.map(([key, source]) => ({
     text: stringify({ [key]: loaded.config[key] }, { lineWidth: 0 })

@@ -9,7 +9,13 @@ import { appName, experimentName } from "./names.js";
 import { configError } from "./report.js";
 import { REPOSITORY_FORMS, repositoryProblem } from "./repository.js";
 import type { Provider, ProvisionType, Runtime, Section, ServiceKind, ServiceSection } from "./schema.js";
-import { OPTION_NAMES, SERVICE_OPTION_NAMES, SERVICE_OPTIONS_OPTION_NAMES, sectionSchema } from "./schema.js";
+import {
+  OPTION_NAMES,
+  SERVICE_ALIASES,
+  SERVICE_OPTION_NAMES,
+  SERVICE_OPTIONS_OPTION_NAMES,
+  sectionSchema,
+} from "./schema.js";
 
 /** A backing service as the experiment asks for it, with every default filled in. */
 export interface ServiceConfig {
@@ -78,6 +84,8 @@ export interface LoadedConfig {
   directory: string;
   config: ExperimentConfig;
   sources: Record<OptionName, ValueSource>;
+  /** What labtest read in a way it accepts but spells otherwise (LabTest's names), one line each. */
+  notes: string[];
 }
 
 export interface LoadOptions {
@@ -211,7 +219,23 @@ async function resolveSection(doc: ConfigDocument, section: Section): Promise<Lo
   };
   sources.services = section.services ? fromFile("services") : { from: "default", detail: "none" };
   const ordered = Object.fromEntries(OPTION_NAMES.map((key) => [key, sources[key]])) as typeof sources;
-  return { file: doc.file, directory, config, sources: ordered };
+  return { file: doc.file, directory, config, sources: ordered, notes: aliasNotes(doc) };
+}
+
+/** A note for each of LabTest's names of a service option that the file uses. */
+function aliasNotes(doc: ConfigDocument): string[] {
+  const services = (doc.section as { services?: unknown } | null | undefined)?.services;
+  if (services === null || typeof services !== "object") return [];
+  return Object.entries(services).flatMap(([name, service]) =>
+    Object.entries(SERVICE_ALIASES)
+      .filter(([alias]) => service !== null && typeof service === "object" && Object.hasOwn(service, alias))
+      .map(([alias, canonical]) => {
+        const path = ["services", name, alias];
+        const line = doc.lineOf(path);
+        const key = dottedKey([SECTION, ...path]);
+        return `${line === undefined ? key : `line ${line}, ${key}`} is LabTest's name for ${canonical}`;
+      }),
+  );
 }
 
 function resolveServices(

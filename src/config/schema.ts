@@ -182,6 +182,25 @@ export const serviceSchema = z
     }
   });
 
+/** Names LabTest's documentation gives a service's options, and the option each one is. */
+export const SERVICE_ALIASES: Readonly<Record<string, string>> = {
+  shared_instance_name: "shared_experiment_name",
+};
+
+/** A service whose options may carry LabTest's names, read under labtest's. */
+const serviceEntry = z.preprocess((value, ctx) => {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const service: Record<string, unknown> = { ...value };
+  for (const [alias, canonical] of Object.entries(SERVICE_ALIASES)) {
+    if (!Object.hasOwn(service, alias)) continue;
+    if (Object.hasOwn(service, canonical))
+      problem(ctx, `is LabTest's name for ${canonical}, which is set too`, `keep ${canonical} only`, [alias]);
+    else service[canonical] = service[alias];
+    delete service[alias];
+  }
+  return service;
+}, serviceSchema);
+
 const topLevelShape = {
   app_name: optionalText,
   host: optionalText,
@@ -196,7 +215,7 @@ const topLevelShape = {
   start_command: command,
   before_start_command: command,
   environment: environment.optional(),
-  services: z.record(z.string(), serviceSchema).nullish(),
+  services: z.record(z.string(), serviceEntry).nullish(),
   use_ssh_config: booleanish.optional(),
   verbose: booleanish.optional(),
 };

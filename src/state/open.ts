@@ -16,11 +16,16 @@ export interface OpenedState {
   service?: string;
 }
 
+/** Where LabTest kept its state.json: read when the laboratory has none of its own. */
+export const LABTEST_STATE_FILE = "/testing/state.json";
+
 export interface StateOptions {
-  /** `--state PATH`; else `LABTEST_STATE`; else `$LABTEST_HOME/state.json`. */
+  /** `--state PATH`; else `LABTEST_STATE`; else `$LABTEST_HOME/state.json`; else LabTest's. */
   statePath?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** LabTest's state.json (default LABTEST_STATE_FILE). */
+  legacyStatePath?: string;
 }
 
 const stateFileSchema = z.strictObject({
@@ -33,21 +38,12 @@ const stateFileSchema = z.strictObject({
 export async function openState(options: StateOptions = {}): Promise<OpenedState> {
   const env = options.env ?? process.env;
   const explicit = options.statePath ?? env.LABTEST_STATE;
-  const file = explicit
-    ? resolve(options.cwd ?? process.cwd(), explicit)
-    : join(labtestHome(env), "state.json");
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT" && !explicit)
-      return { store: emptyStore, file: undefined };
-    throw new StateError(
-      `cannot read ${file}: ${(error as Error).message}`,
-      explicit ? "check --state or LABTEST_STATE" : undefined,
-      { cause: error },
-    );
-  }
+  const candidates = explicit
+    ? [resolve(options.cwd ?? process.cwd(), explicit)]
+    : [join(labtestHome(env), "state.json"), options.legacyStatePath ?? LABTEST_STATE_FILE];
+  const found = await firstStateFile(candidates, explicit !== undefined);
+  if (!found) return { store: emptyStore, file: undefined };
+  const { file, text } = found;
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -76,6 +72,26 @@ export async function openState(options: StateOptions = {}): Promise<OpenedState
   }
   const store = definition.open(parsedOptions.data, { directory: dirname(file), home: labtestHome(env) });
   return { store, file, provider, service };
+}
+
+/** The first of `files` that exists, read; a missing file is an error only when it was named. */
+async function firstStateFile(
+  files: string[],
+  named: boolean,
+): Promise<{ file: string; text: string } | undefined> {
+  for (const file of files) {
+    try {
+      return { file, text: await readFile(file, "utf8") };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT" && !named) continue;
+      throw new StateError(
+        `cannot read ${file}: ${(error as Error).message}`,
+        named ? "check --state or LABTEST_STATE" : undefined,
+        { cause: error },
+      );
+    }
+  }
+  return undefined;
 }
 
 function invalid(
