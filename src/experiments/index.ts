@@ -1,6 +1,7 @@
 import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import Docker from "dockerode";
+import pMap from "p-map";
 import { gitBranch } from "../config/git.js";
 import { experimentName, hostLabel } from "../config/names.js";
 import { expandPattern } from "../config/patterns.js";
@@ -12,7 +13,7 @@ import { experimentUrl } from "../lab/router.js";
 import { ensureRouter } from "../lab/router-control.js";
 import { Secrets } from "../secrets/index.js";
 import { serviceEnvironment } from "../services/env.js";
-import { experimentServices, Services } from "../services/index.js";
+import { experimentServices, type ServiceStatus, Services } from "../services/index.js";
 import type { StateStore } from "../state/index.js";
 import { checkBranch, checkout } from "./checkout.js";
 import { type ExperimentIdentity, experimentEnvironment } from "./environment.js";
@@ -75,6 +76,9 @@ function alreadyExists(app: string, name: string): ExperimentError {
     },
   ]);
 }
+
+/** Experiments `list` looks at at once (their apps' state, files and processes). */
+const EXPERIMENTS_AT_ONCE = 8;
 
 function experimentLock(app: string, name: string): string {
   return `experiment-${app}-${name}`;
@@ -367,7 +371,18 @@ export class Experiments {
 
   async list(app?: string): Promise<ExperimentStatus[]> {
     await this.reconciled();
-    return Promise.all(this.registry.list(app).map((row) => this.describe(row)));
+    // The services' records are read once for all; the apps are looked at a few at a time, as
+    // each look opens files or sockets and a laboratory may have hundreds of experiments.
+    const byExperiment = new Map<string, ServiceStatus[]>();
+    for (const s of await this.services.list(app)) {
+      const key = `${s.app}/${s.experiment}`;
+      byExperiment.set(key, [...(byExperiment.get(key) ?? []), s]);
+    }
+    return pMap(
+      this.registry.list(app),
+      (row) => this.describe(row, byExperiment.get(`${row.app}/${row.name}`) ?? []),
+      { concurrency: EXPERIMENTS_AT_ONCE },
+    );
   }
 
   async status(app: string, name: string): Promise<ExperimentStatus | undefined> {
@@ -500,12 +515,12 @@ export class Experiments {
     return join(this.options.home, "experiments", experiment.app, experiment.name);
   }
 
-  private async describe(row: ExperimentRow): Promise<ExperimentStatus> {
+  private async describe(row: ExperimentRow, recorded?: ServiceStatus[]): Promise<ExperimentStatus> {
     const health: AppHealth =
       row.status === "running"
         ? await this.runtimes[row.runtime].health(row)
         : { state: "stopped", restarts: 0, lastExit: null };
-    const services = (await this.services.list(row.app, row.name)).map((s) => ({
+    const services = (recorded ?? (await this.services.list(row.app, row.name))).map((s) => ({
       name: s.name,
       kind: s.kind,
       provider: s.provider,

@@ -1,8 +1,15 @@
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import pMap from "p-map";
 import lockfile from "proper-lockfile";
 import writeFileAtomic from "write-file-atomic";
 import { shortHash } from "../config/names.js";
+
+/**
+ * Files a listing reads at once: a laboratory has hundreds of records, a process a limited
+ * number of descriptors (1024 by default) that other work needs too.
+ */
+export const OPEN_FILES_AT_ONCE = 32;
 
 /** Waiting for a lock: long enough for another command to start a server and create a tenant. */
 const LOCK_RETRIES = { retries: 2000, minTimeout: 10, maxTimeout: 200, factor: 1.2 };
@@ -50,22 +57,29 @@ export class Registry {
   }
 
   /** Every record under a folder, at any depth (e.g. all services, or one experiment's). */
-  async list<T>(...segments: string[]): Promise<T[]> {
-    const root = join(this.home, ...segments);
+  list<T>(...segments: string[]): Promise<T[]> {
+    return this.readRecords<T>(segments, true);
+  }
+
+  /** The records directly in a folder: a server's directory beside its record holds its data. */
+  children<T>(...segments: string[]): Promise<T[]> {
+    return this.readRecords<T>(segments, false);
+  }
+
+  private async readRecords<T>(segments: string[], recursive: boolean): Promise<T[]> {
     let entries: string[];
     try {
-      entries = await readdir(root, { recursive: true });
+      entries = await readdir(join(this.home, ...segments), { recursive });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw error;
     }
-    const records = await Promise.all(
-      entries
-        .filter((entry) => entry.endsWith(".json"))
-        .sort()
-        .map((entry) => this.read<T>(...segments, entry.slice(0, -".json".length))),
+    const records: (T | undefined)[] = await pMap(
+      entries.filter((entry) => entry.endsWith(".json")).sort(),
+      (entry) => this.read<T>(...segments, entry.slice(0, -".json".length)),
+      { concurrency: OPEN_FILES_AT_ONCE },
     );
-    return records.filter((r): r is Awaited<T> => r !== undefined) as T[];
+    return records.filter((r): r is T => r !== undefined);
   }
 
   /** Runs `work` holding the named lock; other processes (and callers in this one) wait their turn. */

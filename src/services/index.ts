@@ -3,6 +3,7 @@ import { UsageError } from "../errors.js";
 import { serviceEnvironment } from "./env.js";
 import { serviceKind } from "./kinds/index.js";
 import type { Connection, Endpoint, Owner } from "./model.js";
+import type { ServerRecord } from "./providers/provider.js";
 import {
   type ExperimentServices,
   ownerName,
@@ -69,7 +70,7 @@ export class Services {
     const selected = selectNames(Object.keys(request.services), names, "configured");
     const prepared = await Promise.all(selected.map((name) => this.provisioner.prepare(request, name)));
     const records = await settleAll(prepared.map((p) => this.provisioner.up(p)));
-    return Promise.all(records.map((r) => this.status(r)));
+    return this.statuses(records, await this.provisioner.records());
   }
 
   /**
@@ -104,8 +105,12 @@ export class Services {
 
   /** The services recorded on the laboratory, optionally of one app or experiment. */
   async list(app?: string, experiment?: string): Promise<ServiceStatus[]> {
-    const records = await this.provisioner.records(app, experiment);
-    return Promise.all(records.map((r) => this.status(r)));
+    // Every record is read once, whatever the scope: a service's sharers may be of any app.
+    const all = await this.provisioner.records();
+    const inScope = (r: ServiceRecord) =>
+      (app === undefined || r.owner.app === app) &&
+      (experiment === undefined || r.owner.experiment === experiment);
+    return this.statuses(all.filter(inScope), all);
   }
 
   /** The connections of an experiment's ready services; `hostReachable` gives the laboratory host's view. */
@@ -172,12 +177,22 @@ export class Services {
   }
 
   private async hostEndpoint(record: ServiceRecord): Promise<Endpoint | null> {
-    const server = await this.provisioner.server(record.server);
-    return server ? { host: server.admin.host, port: server.admin.port } : null;
+    return hostEndpoint(await this.provisioner.server(record.server));
   }
 
-  private async status(record: ServiceRecord): Promise<ServiceStatus> {
-    return {
+  /**
+   * How `records` stand, among `all` the laboratory's (whose sharers they are): each file is
+   * read once for the lot, so that hundreds of experiments do not open thousands of files.
+   */
+  private async statuses(records: ServiceRecord[], all: ServiceRecord[]): Promise<ServiceStatus[]> {
+    const servers = new Map((await this.provisioner.servers()).map((s) => [s.id, s]));
+    const sharers = new Map<string, string[]>();
+    for (const r of all) {
+      if (!r.shared) continue;
+      const target = ownerName(r.shared);
+      sharers.set(target, [...(sharers.get(target) ?? []), ownerName(r.owner)]);
+    }
+    return records.map((record) => ({
       app: record.owner.app,
       experiment: record.owner.experiment,
       name: record.owner.service,
@@ -187,11 +202,16 @@ export class Services {
       server: record.server,
       status: record.status,
       shares: record.shared ? ownerName(record.shared) : null,
-      sharedBy: (await this.provisioner.dependants(record.owner)).map(ownerName),
+      sharedBy: sharers.get(ownerName(record.owner)) ?? [],
       appEndpoint: record.appEndpoint,
-      hostEndpoint: await this.hostEndpoint(record),
-    };
+      hostEndpoint: hostEndpoint(servers.get(record.server)),
+    }));
   }
+}
+
+/** Where the laboratory host reaches a server (null: its record is gone). */
+function hostEndpoint(server: ServerRecord | undefined): Endpoint | null {
+  return server ? { host: server.admin.host, port: server.admin.port } : null;
 }
 
 function selectNames(known: string[], names: string[] | undefined, what: string): string[] {

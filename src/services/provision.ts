@@ -224,7 +224,7 @@ export class Provisioner {
         removed.push(`service ${ownerName(record.owner)} (left half-created)`);
     }
     // Servers are listed before services: a server is recorded only after its service is.
-    const servers = await this.registry.list<ServerRecord>("servers");
+    const servers = await this.servers();
     const services = await this.records();
     const used = new Set(services.map((r) => r.server));
     for (const server of servers) {
@@ -254,6 +254,11 @@ export class Provisioner {
   async records(app?: string, experiment?: string): Promise<ServiceRecord[]> {
     const scope = [app, experiment].filter((s): s is string => s !== undefined);
     return this.registry.list<ServiceRecord>("services", ...scope);
+  }
+
+  /** Every server the laboratory has recorded. */
+  servers(): Promise<ServerRecord[]> {
+    return this.registry.children<ServerRecord>("servers");
   }
 
   async server(id: string): Promise<ServerRecord | undefined> {
