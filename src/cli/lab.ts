@@ -16,6 +16,13 @@ function listenAddress(address: string): string {
   return address;
 }
 
+function portNumber(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535)
+    throw new InvalidArgumentError(`'${text}' is not a TCP port (1 to 65535).`);
+  return port;
+}
+
 /** `labtest lab start|stop|status`: the embedded laboratory's router. */
 export function registerLabCommands(program: Command, io: CliIo): void {
   const lab = program
@@ -32,15 +39,25 @@ export function registerLabCommands(program: Command, io: CliIo): void {
   };
   lab
     .command("start")
-    .description("start the router (port: LABTEST_ROUTER_PORT, default 8080)")
+    .description(
+      "start the router (port: --port, else LABTEST_ROUTER_PORT, else where it last ran, else 8080)",
+    )
+    .option(
+      "--port <port>",
+      "listen on this port, and keep it for the laboratory's next commands (unless LABTEST_ROUTER_PORT is set)",
+      portNumber,
+    )
     .option(
       "--listen <address>",
       "listen on this IP address (0.0.0.0 or :: for every interface) instead of localhost " +
         "(127.0.0.1 and ::1); kept until another --listen, also when create restarts the router",
       listenAddress,
     )
-    .action(async (options: { listen?: string }, command: Command) =>
-      report(command, await ensureRouter(labtestHome(io.env), routerPort(io.env), options.listen)),
+    .action(async (options: { listen?: string; port?: number }, command: Command) =>
+      report(
+        command,
+        await ensureRouter(labtestHome(io.env), options.port ?? routerPort(io.env), options.listen),
+      ),
     );
   lab
     .command("stop")

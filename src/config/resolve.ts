@@ -64,6 +64,8 @@ export interface ExperimentConfig {
   docker_image_pattern: string;
   start_command: string | null;
   before_start_command: string | null;
+  /** The path create and update ask the app for until it answers (any status), directly and through the router. */
+  health_check_path: string;
   environment: Record<string, string>;
   services: Record<string, ServiceConfig>;
   use_ssh_config: boolean;
@@ -212,6 +214,12 @@ async function resolveSection(doc: ConfigDocument, section: Section): Promise<Lo
       "none: docker apps use their image's CMD",
     ),
     before_start_command: pick("before_start_command", section.before_start_command, null, "none"),
+    health_check_path: pick(
+      "health_check_path",
+      section.health_check_path,
+      "/",
+      "built-in: the app's home page",
+    ),
     environment: pick("environment", section.environment, {}, "empty"),
     services: resolveServices(section.services ?? {}, app),
     use_ssh_config: pick("use_ssh_config", section.use_ssh_config, false, "built-in"),

@@ -58,6 +58,11 @@ const command = optionalText.superRefine((value, ctx) => {
     );
 });
 
+/** Where an app says it is ready: an HTTP path as a request line carries it (no spaces, no fragment). */
+const healthCheckPath = z.string().superRefine((value, ctx) => {
+  if (!/^\/[\x21-\x7e]*$/.test(value) || value.includes("#"))
+    problem(ctx, `"${value}" is not an HTTP path`, "start it with / and leave out spaces, e.g. /healthz");
+});
 
 const pattern = z.string().transform((value, ctx) => {
   const result = normalizePattern(value);
@@ -214,6 +219,7 @@ const topLevelShape = {
   docker_image_pattern: pattern.optional(),
   start_command: command,
   before_start_command: command,
+  health_check_path: healthCheckPath.optional(),
   environment: environment.optional(),
   services: z.record(z.string(), serviceEntry).nullish(),
   use_ssh_config: booleanish.optional(),

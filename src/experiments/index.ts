@@ -10,7 +10,7 @@ import type { Runtime } from "../config/schema.js";
 import { processesIn, processesUsing, stopProcess } from "../lab/processes.js";
 import { Registry } from "../lab/registry.js";
 import { experimentUrl } from "../lab/router.js";
-import { ensureRouter } from "../lab/router-control.js";
+import { ensureRoute } from "../lab/router-control.js";
 import { Secrets } from "../secrets/index.js";
 import { serviceEnvironment } from "../services/env.js";
 import { experimentServices, type ServiceStatus, Services } from "../services/index.js";
@@ -168,7 +168,7 @@ export class Experiments {
           port: started.port,
           handle: started.handle,
         });
-        await ensureRouter(this.options.home, this.options.routerPort);
+        await this.verifyRoute(release);
       } catch (error) {
         progress("failed: removing what was made");
         await this.remove(row.app, name).catch(() => undefined);
@@ -226,7 +226,14 @@ export class Experiments {
     progress("stopping the previous release");
     await this.runtimes[row.runtime].retire(row, started);
     if (row.checkout !== release.checkout) await rm(row.checkout, { recursive: true, force: true });
+    await this.verifyRoute(release);
     return this.status(row.app, name) as Promise<ExperimentStatus>;
+  }
+
+  /** An experiment's URL is given out once it serves the release, through this laboratory's router. */
+  private verifyRoute(release: Release): Promise<void> {
+    const { home, routerPort } = this.options;
+    return ensureRoute(home, routerPort, release.host, release.loaded.config.health_check_path);
   }
 
   /** Clones the experiment's branch into a new release directory and reads its configuration there. */

@@ -128,6 +128,9 @@ function open(file: string): Database.Database {
   const db = new Database(file, { timeout: 10_000 });
   try {
     db.pragma("journal_mode = WAL");
+    // A file damaged past its first page opens without complaint: every page is read before it is trusted.
+    if (db.pragma("quick_check", { simple: true }) !== "ok")
+      throw Object.assign(new Error(`${file} is damaged`), { code: "SQLITE_CORRUPT" });
     const version = db.pragma("user_version", { simple: true }) as number;
     db.transaction(() => {
       for (const migration of MIGRATIONS.slice(version)) db.exec(migration);

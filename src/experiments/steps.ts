@@ -100,6 +100,8 @@ const STOPPED = "the app stopped";
 
 /** How to tell whether a starting app is still alive, and what it said. */
 export interface StartingApp {
+  /** The path it is asked for (health_check_path). */
+  path: string;
   /** False once the app has exited (a crash while starting is not waited through). */
   running: () => Promise<boolean>;
   /** Everything it printed since this start. */
@@ -111,8 +113,9 @@ export interface StartingApp {
 }
 
 /**
- * Waits until the app answers HTTP on `port` (any status). Fails as soon as it exits, or at
- * the deadline, with its output from the first line and advice that fits what it did.
+ * Waits until the app answers HTTP on `port` at its health check path (any status). Fails as
+ * soon as it exits, or at the deadline, with its output from the first line and advice that fits
+ * what it did.
  */
 export async function waitForAnswer(
   port: number,
@@ -123,7 +126,7 @@ export async function waitForAnswer(
     await pRetry(
       async () => {
         if (!(await app.running())) throw new AbortError(STOPPED);
-        await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
+        await fetch(`http://127.0.0.1:${port}${app.path}`, { signal: AbortSignal.timeout(2000) });
       },
       { retries: 100_000, minTimeout: 50, maxTimeout: 100, factor: 1.2, maxRetryTime: timeoutMs },
     );

@@ -1,18 +1,31 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
+import { request } from "node:http";
 import { isIP } from "node:net";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import getPort from "get-port";
 import pRetry, { AbortError } from "p-retry";
 import writeFileAtomic from "write-file-atomic";
 import { LabtestError } from "../errors.js";
-import { LOOPBACK } from "./router.js";
+import { labtestHome } from "./home.js";
+import { commandLines } from "./processes.js";
+import { Registry } from "./registry.js";
+import { experimentUrl, LABORATORY_HEADER, LOOPBACK, listenAddresses, ROUTER_PAGE_HEADER } from "./router.js";
 
 const DAEMON = fileURLToPath(new URL("../../dist/lab/router-daemon.js", import.meta.url));
+/** The Host of the router's own check: no experiment has it, so the router answers itself. */
+const CHECK_HOST = "labtest-router-check";
+const DEFAULT_PORT = 8080;
 
-/** The router's port on the embedded laboratory: `LABTEST_ROUTER_PORT`, else 8080. */
+/**
+ * The router's port on the embedded laboratory: `LABTEST_ROUTER_PORT`, else the port its router
+ * last ran on (chosen with `lab start --port`), else 8080.
+ */
 export function routerPort(env: NodeJS.ProcessEnv = process.env): number {
-  return Number(env.LABTEST_ROUTER_PORT || 8080);
+  if (env.LABTEST_ROUTER_PORT) return Number(env.LABTEST_ROUTER_PORT);
+  return recorded(labtestHome(env)).port ?? DEFAULT_PORT;
 }
 
 /** Why `address` cannot be where the router listens (`localhost` or an IP address), or undefined. */
@@ -28,65 +41,206 @@ export interface RouterStatus {
   address: string;
 }
 
-/** Whether the laboratory's router runs (its pid and command line, recorded in the home). */
+/** What router.json in the home says of the router that last ran. */
+function recorded(home: string): Partial<RouterStatus> {
+  try {
+    return JSON.parse(readFileSync(join(home, "router.json"), "utf8")) as Partial<RouterStatus>;
+  } catch {
+    return {};
+  }
+}
+
+/** Whether the laboratory's router runs (its daemon's pid and command line, recorded in the home). */
 export async function routerStatus(home: string): Promise<RouterStatus> {
-  const recorded = await readFile(join(home, "router.json"), "utf8")
-    .then((text) => JSON.parse(text) as Partial<RouterStatus>)
-    .catch((): Partial<RouterStatus> => ({}));
-  const { pid = 0, port = 0, address = LOOPBACK } = recorded;
+  const { pid = 0, port = 0, address = LOOPBACK } = recorded(home);
   const commandLine = pid ? await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "") : "";
   const args = commandLine.split("\0");
   return { pid, port, address, running: args.includes(DAEMON) && args.includes(home) };
 }
 
 /**
- * Starts the router on `address` unless it runs there; resolves once it answers. Without an
- * address, it listens where it last did (an administrator's choice outlives a restart), else
- * on the loopback.
+ * Starts the router on `port` and `address` unless it runs there; resolves once it answers as
+ * this laboratory's on every address it listens on. Without an address, it listens where it last
+ * did (an administrator's choice outlives a restart), else on the loopback. A port another
+ * program holds (another laboratory's router, say) is an error naming it.
  */
 export async function ensureRouter(home: string, port: number, address?: string): Promise<RouterStatus> {
-  const status = await routerStatus(home);
-  const listen = address ?? status.address;
-  if (status.running && status.address === listen) return status;
-  if (status.running) await stopRouter(home);
+  // Two commands starting the router at once would start two: one would hold the port, the other retry forever.
+  return new Registry(home).withLock("router", async () => {
+    const status = await routerStatus(home);
+    const listen = address ?? status.address;
+    if (status.running && status.port === port && status.address === listen) {
+      await answering(home, status).catch(async (error) => {
+        await stopRouter(home);
+        throw error;
+      });
+      return status;
+    }
+    if (status.running) await stopRouter(home);
+    return startRouter(home, port, listen);
+  });
+}
+
+/** Runs the router daemon and records it once it answers as this laboratory's (a port that fails is not kept). */
+async function startRouter(home: string, port: number, address: string): Promise<RouterStatus> {
   const log = await open(join(home, "router.log"), "a", 0o600);
-  const daemon = spawn(process.execPath, [DAEMON, home, String(port), listen], {
+  const daemon = spawn(process.execPath, [DAEMON, home, String(port), address], {
     detached: true,
     stdio: ["ignore", log.fd, log.fd],
   });
   await log.close();
   daemon.unref();
-  const started = { running: true, pid: daemon.pid ?? 0, port, address: listen };
-  await writeFileAtomic(join(home, "router.json"), JSON.stringify(started), { mode: 0o600 });
+  const started = { running: true, pid: daemon.pid ?? 0, port, address };
   try {
-    await pRetry(
-      async () => {
-        if (daemon.exitCode !== null) throw new AbortError(`exited with ${daemon.exitCode}`);
-        await fetch(`http://${probeHost(listen)}:${port}/`, {
-          headers: { host: "labtest-router-check" },
-          signal: AbortSignal.timeout(1000),
-        });
-      },
-      { retries: 100, minTimeout: 50, maxTimeout: 200 },
-    );
+    await answering(home, started, daemon);
   } catch (error) {
-    const log = await readFile(join(home, "router.log"), "utf8").catch(() => "");
-    throw new LabtestError(`the router did not start on ${listen} port ${port}`, [
-      {
-        where: join(home, "router.log"),
-        what: log.trim().split("\n").slice(-5).join("\n") || String(error),
-        fix: "free the port, or set LABTEST_ROUTER_PORT; check the address is this machine's",
-      },
-    ]);
+    await stopDaemon(daemon);
+    throw error;
   }
+  await writeFileAtomic(join(home, "router.json"), JSON.stringify(started), { mode: 0o600 });
   return started;
 }
 
-/** Where this machine reaches a router listening on `address`, as a URL's host. */
-function probeHost(address: string): string {
-  if (address === LOOPBACK || address === "0.0.0.0") return "127.0.0.1";
-  if (address === "::") return "[::1]";
-  return isIP(address) === 6 ? `[${address}]` : address;
+async function stopDaemon(daemon: ChildProcess): Promise<void> {
+  if (daemon.exitCode !== null || daemon.signalCode !== null) return;
+  const exited = new Promise((resolve) => daemon.once("exit", resolve));
+  // Unreferenced, its exit would not keep this process waiting for it.
+  daemon.ref();
+  daemon.kill("SIGTERM");
+  await exited;
+}
+
+/**
+ * Resolves once the router answers as this laboratory's on every address it listens on; fails at
+ * once when another program answers there, or when the daemon exits.
+ */
+async function answering(home: string, router: RouterStatus, daemon?: ChildProcess): Promise<void> {
+  const laboratory = new Registry(home).id;
+  try {
+    await pRetry(
+      async () => {
+        if (daemon && daemon.exitCode !== null)
+          throw new AbortError(`the daemon exited with ${daemon.exitCode}`);
+        for (const host of probeHosts(router.address)) {
+          const answer = await ask(host, router.port, CHECK_HOST, "/");
+          if (answer.laboratory !== laboratory)
+            throw new AbortError(await portTaken(router.port, answer.laboratory));
+        }
+      },
+      { retries: 100, minTimeout: 50, maxTimeout: 200, maxRetryTime: 15_000 },
+    );
+  } catch (error) {
+    if (error instanceof LabtestError) throw error;
+    const log = await readFile(join(home, "router.log"), "utf8").catch(() => "");
+    throw new LabtestError(`the router did not start on ${router.address} port ${router.port}`, [
+      {
+        where: join(home, "router.log"),
+        what: log.trim().split("\n").slice(-5).join("\n") || String(error),
+        fix: `${await otherPort()}; check the address is this machine's`,
+      },
+    ]);
+  }
+}
+
+/**
+ * Starts the router if it is not running, and checks that the experiment at `host` answers
+ * through it (on `path`, its health check) as this laboratory's: an experiment's URL is only
+ * given out once it serves that experiment.
+ */
+export async function ensureRoute(home: string, port: number, host: string, path: string): Promise<void> {
+  const router = await ensureRouter(home, port);
+  const [probe = "127.0.0.1"] = probeHosts(router.address);
+  // The router may be restarting (by its daemon) just now.
+  const url = experimentUrl(host, port);
+  // Asked as a browser opening the experiment's URL would ask.
+  const answer = await pRetry(() => ask(probe, port, new URL(url).host, path), {
+    retries: 5,
+    minTimeout: 200,
+  });
+  if (answer.laboratory !== new Registry(home).id) throw await portTaken(port, answer.laboratory);
+  if (answer.page)
+    throw new LabtestError(`the experiment does not answer through the router at ${url}`, [
+      {
+        where: `GET ${path} with Host ${host} on port ${port}`,
+        what: `the router answered ${answer.status} itself (${answer.page})`,
+        fix: `see ${join(home, "router.log")}`,
+      },
+    ]);
+}
+
+interface Answer {
+  status: number;
+  /** The laboratory the router that answered names; undefined when not a labtest router. */
+  laboratory: string | undefined;
+  /** Why the router answered itself (no experiment, no answer, …); undefined when the app did. */
+  page: string | undefined;
+}
+
+/** GET `path` with Host `hostHeader` from whatever listens on `host`:`port`. */
+function ask(host: string, port: number, hostHeader: string, path: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host, port, path, headers: { host: hostHeader }, agent: false, timeout: 2000 },
+      (response) => {
+        response.resume();
+        const header = (name: string) => [response.headers[name]].flat()[0];
+        resolve({
+          status: response.statusCode ?? 0,
+          laboratory: header(LABORATORY_HEADER),
+          page: header(ROUTER_PAGE_HEADER),
+        });
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`no answer from ${host} port ${port} within 2 s`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** The error for a port another program holds, naming the laboratory whose router it is when it can tell. */
+async function portTaken(port: number, laboratory: string | undefined): Promise<LabtestError> {
+  const fix = await otherPort();
+  if (laboratory === undefined)
+    return new LabtestError(`port ${port} is taken by a program that is not a labtest router`, [
+      { where: `port ${port}`, what: "it answers without naming a labtest laboratory", fix },
+    ]);
+  const home = await routerHome(port, laboratory);
+  return new LabtestError(`port ${port} is taken by the router of another laboratory`, [
+    {
+      where: `port ${port}`,
+      what: home
+        ? `the router of the laboratory whose home is ${home}`
+        : `the router of laboratory ${laboratory} (its home is not visible from here)`,
+      fix: home ? `${fix}; or stop that router: LABTEST_HOME=${home} labtest lab stop` : fix,
+    },
+  ]);
+}
+
+/** How to choose another port, with one that is free now. */
+async function otherPort(): Promise<string> {
+  const free = await getPort({ host: "127.0.0.1" });
+  return `give this laboratory a port of its own: labtest lab start --port ${free} (kept for its next commands), or LABTEST_ROUTER_PORT=${free} for every command`;
+}
+
+/** The home of the laboratory `laboratory` whose router runs on `port`, from the process table. */
+async function routerHome(port: number, laboratory: string): Promise<string | undefined> {
+  const daemon = `${sep}lab${sep}router-daemon.js`;
+  for (const line of (await commandLines()).values()) {
+    const args = line.split("\0");
+    const at = args.findIndex((arg) => arg.endsWith(daemon));
+    const home = args[at + 1];
+    if (at >= 0 && home && args[at + 2] === String(port) && new Registry(home).id === laboratory) return home;
+  }
+  return undefined;
+}
+
+/** Where this machine reaches a router listening on `address`, as URL hosts: one per socket it binds. */
+function probeHosts(address: string): string[] {
+  return listenAddresses(address).map((bound) => {
+    if (bound === "0.0.0.0") return "127.0.0.1";
+    if (bound === "::") return "::1";
+    return bound;
+  });
 }
 
 /** Stops the router if it runs. */

@@ -1,53 +1,35 @@
 /**
- * The router as a long-running process: `node router-daemon.js <home> <port> <address>`. It
- * serves the experiments recorded in the laboratory's registry, reading it for every request.
+ * The router as a long-running process: `node router-daemon.js <home> <port> <address>`. It keeps
+ * the router's serving process (router-serve.js) running, starting it again when it dies: at once
+ * after a while of service, ever more slowly while it keeps dying. On SIGTERM it stops it and exits.
  */
-import { statSync } from "node:fs";
-import { join } from "node:path";
-import { ExperimentRegistry } from "../experiments/registry.js";
-import { createRouter, LOOPBACK, listenAddresses, type Route, type RouterOptions } from "./router.js";
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 
-const [home, portText, address = LOOPBACK] = process.argv.slice(2);
-const port = Number(portText);
-const file = join(home ?? "", "experiments.db");
-let opened = new ExperimentRegistry(file);
-let inode = statSync(file).ino;
+const SERVE = fileURLToPath(new URL("./router-serve.js", import.meta.url));
+const FIRST_PAUSE_MS = 100;
+let pause = FIRST_PAUSE_MS;
+let stopping = false;
+let child: ChildProcess | undefined;
 
-/** The registry, opened anew when its file was replaced (set aside when damaged, or lost). */
-function registry(): ExperimentRegistry {
-  const now = statSync(file, { throwIfNoEntry: false })?.ino;
-  if (now !== inode) {
-    opened.close();
-    opened = new ExperimentRegistry(file);
-    inode = statSync(file).ino;
-  }
-  return opened;
+function serve(): void {
+  const started = Date.now();
+  // The IPC channel of fork lets the serving process see its daemon go, and go too.
+  child = fork(SERVE, process.argv.slice(2), { stdio: "inherit" });
+  child.on("exit", (code, signal) => {
+    if (stopping) process.exit(0);
+    pause = Date.now() - started > 10_000 ? FIRST_PAUSE_MS : Math.min(pause * 2, 5000);
+    process.stderr.write(
+      `${new Date().toISOString()} router exited (${signal ?? code}); restarting in ${pause} ms\n`,
+    );
+    setTimeout(serve, pause);
+  });
 }
 
-const toRoute = (row: { host: string; port: number; app: string; name: string; branch: string }): Route => ({
-  host: row.host,
-  target: `http://127.0.0.1:${row.port}`,
-  app: row.app,
-  name: row.name,
-  branch: row.branch,
+process.on("SIGTERM", () => {
+  stopping = true;
+  if (!child || child.exitCode !== null || child.signalCode !== null) process.exit(0);
+  child.kill("SIGTERM");
 });
 
-const options: RouterOptions = {
-  route(host) {
-    const row = registry().byHost(host);
-    return row && row.status === "running" ? toRoute(row) : undefined;
-  },
-  routes: () =>
-    registry()
-      .list()
-      .filter((r) => r.status === "running")
-      .map(toRoute),
-  publicPort: port,
-};
-// One server per address: a Node server listens on one, and `*.localhost` may resolve to either loopback.
-const servers = listenAddresses(address).map((host) => createRouter(options).listen(port, host));
-process.on("SIGTERM", () => {
-  for (const server of servers) server.close();
-  opened.close();
-  process.exit(0);
-});
+serve();

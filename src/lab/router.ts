@@ -1,6 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Agent, createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
 import { networkInterfaces } from "node:os";
-import httpProxy from "http-proxy";
+import { createProxyServer } from "http-proxy-3";
 
 /** A running experiment as the router sees it. */
 export interface Route {
@@ -13,40 +13,116 @@ export interface Route {
 }
 
 export interface RouterOptions {
-  /** The route of a host name (without port), looked up afresh for every request. */
+  /** The route of a host name (without port), looked up afresh for every request; may throw. */
   route(host: string): Route | undefined;
-  /** Every running experiment, for the splash page of unknown hosts. */
+  /** Every running experiment, for the splash page of unknown hosts; may throw. */
   routes(): Route[];
   /** The port the router listens on, to write links on the splash page. */
   publicPort: number;
+  /** The laboratory's id, sent with every answer so that a client can tell which laboratory answered. */
+  laboratory: string;
 }
+
+/** The header naming the laboratory whose router answered. */
+export const LABORATORY_HEADER = "x-labtest-laboratory";
+/** The header on the router's own pages (why no experiment answered): absent when an app did. */
+export const ROUTER_PAGE_HEADER = "x-labtest-router";
 
 /**
  * The laboratory's router: a reverse proxy (HTTP and WebSocket) that maps the Host header to an
  * experiment. Routes are read for each request, so experiments come and go without a restart;
- * unknown hosts get a page listing the running experiments.
+ * unknown hosts get a page listing the running experiments, and routes that cannot be read a 503.
  */
 export function createRouter(options: RouterOptions): Server {
-  const proxy = httpProxy.createProxyServer({ xfwd: true, ws: true });
+  // Connections to the apps are kept open and reused: a request does not pay for a new one.
+  const agent = new Agent({ keepAlive: true });
+  const proxy = createProxyServer({ agent });
+  proxy.on("proxyRes", (answer) => {
+    // Only the router says which laboratory answered.
+    delete answer.headers[LABORATORY_HEADER];
+    delete answer.headers[ROUTER_PAGE_HEADER];
+  });
   proxy.on("error", (error, _request, response) => {
-    if ("writeHead" in response && !response.headersSent) {
-      response.writeHead(502, { "content-type": "text/plain; charset=utf-8" });
-      response.end(`labtest: the experiment did not answer (${error.message})\n`);
-    } else {
-      response.destroy();
-    }
+    if (response instanceof ServerResponse && !response.headersSent)
+      page(response, 502, "no-answer", `labtest: the experiment did not answer (${error.message})\n`);
+    else response.destroy();
   });
   const server = createServer((request, response) => {
-    const route = options.route(hostOf(request));
-    if (route) proxy.web(request, response, { target: route.target });
-    else splash(response, options.routes(), options.publicPort);
+    response.setHeader(LABORATORY_HEADER, options.laboratory);
+    const route = lookUp(() => options.route(hostOf(request)));
+    if (route instanceof Error) return unreadable(response, route);
+    if (route) {
+      withoutHopHeaders(request);
+      forwarded(request);
+      return proxy.web(request, response, { target: route.target });
+    }
+    const routes = lookUp(() => options.routes());
+    if (routes instanceof Error) return unreadable(response, routes);
+    splash(response, routes, options.publicPort);
   });
   server.on("upgrade", (request, socket, head) => {
-    const route = options.route(hostOf(request));
-    if (route) proxy.ws(request, socket, head, { target: route.target });
-    else socket.destroy();
+    socket.on("error", () => socket.destroy());
+    const route = lookUp(() => options.route(hostOf(request)));
+    if (!route || route instanceof Error) return socket.destroy();
+    forwarded(request);
+    proxy.ws(request, socket, head, { target: route.target });
   });
+  server.on("close", () => agent.destroy());
   return server;
+}
+
+/** What `read` returns, or the error it threw: a request never takes the router down. */
+function lookUp<T>(read: () => T): T | Error {
+  try {
+    return read();
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+/**
+ * The router is the laboratory's edge: what a client claims about earlier hops is not trusted.
+ * The app learns the Host the client asked for, the scheme it used and its address.
+ */
+function forwarded(request: IncomingMessage): void {
+  for (const name of Object.keys(request.headers))
+    if (name === "forwarded" || name.startsWith("x-forwarded-")) delete request.headers[name];
+  request.headers["x-forwarded-host"] = request.headers.host ?? "";
+  request.headers["x-forwarded-proto"] = "http";
+  // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d.
+  request.headers["x-forwarded-for"] = (request.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+}
+
+/**
+ * The client's connection options are its own: its `Connection: close` must not close the
+ * kept-alive connection to the app (RFC 9110 §7.6.1).
+ */
+function withoutHopHeaders(request: IncomingMessage): void {
+  const listed = (request.headers.connection ?? "").split(",").map((name) => name.trim().toLowerCase());
+  for (const name of [...listed, "connection", "keep-alive", "proxy-connection"])
+    delete request.headers[name];
+}
+
+function unreadable(response: ServerResponse, error: Error): void {
+  page(
+    response,
+    503,
+    "routes-unreadable",
+    `labtest: this laboratory cannot read its experiments right now (${error.message}).\n` +
+      "Any labtest command on the laboratory (e.g. labtest list) sets a damaged registry aside and rebuilds it from what runs.\n",
+  );
+}
+
+/** One of the router's own pages. */
+function page(
+  response: ServerResponse,
+  status: number,
+  reason: string,
+  body: string,
+  type = "text/plain",
+): void {
+  response.writeHead(status, { "content-type": `${type}; charset=utf-8`, [ROUTER_PAGE_HEADER]: reason });
+  response.end(body);
 }
 
 /**
@@ -79,8 +155,10 @@ function splash(response: ServerResponse, routes: Route[], port: number): void {
       return `<li><a href="${html(url)}">${html(r.app)} / ${html(r.name)}</a> <small>(${html(r.branch)})</small></li>`;
     })
     .join("\n");
-  response.writeHead(404, { "content-type": "text/html; charset=utf-8" });
-  response.end(
+  page(
+    response,
+    404,
+    "no-experiment",
     `<!doctype html><meta charset="utf-8"><title>labtest laboratory</title>
 <h1>No experiment here</h1>
 <p>${routes.length ? "Running experiments:" : "No experiment is running on this laboratory."}</p>
@@ -88,5 +166,6 @@ function splash(response: ServerResponse, routes: Route[], port: number): void {
 ${items}
 </ul>
 `,
+    "text/html",
   );
 }

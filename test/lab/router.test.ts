@@ -1,46 +1,107 @@
-import { createServer } from "node:http";
+import { createServer, type IncomingHttpHeaders, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import getPort from "get-port";
 import { expect, onTestFinished, test } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
-import { createRouter, type Route } from "../../src/lab/router.js";
+import { createRouter, type Route, type RouterOptions } from "../../src/lab/router.js";
 import { viaRouter } from "../support/experiments.js";
 
-/** An app answering HTTP with its name and echoing WebSocket messages, on a free port. */
-async function app(name: string): Promise<string> {
-  const server = createServer((_request, response) => response.end(`${name} answered\n`));
+/**
+ * An app on a free port: it answers HTTP with its name and the headers it received (JSON),
+ * echoes WebSocket messages (keeping the handshake's headers), and counts the TCP connections made to it.
+ */
+async function app(name: string) {
+  const server = createServer((request, response) =>
+    response.end(JSON.stringify({ name, headers: request.headers })),
+  );
+  let connections = 0;
+  let upgrade: IncomingHttpHeaders = {};
+  server.on("connection", () => {
+    connections += 1;
+  });
   const sockets = new WebSocketServer({ server });
-  sockets.on("connection", (socket) => socket.on("message", (data) => socket.send(`${name} echoes ${data}`)));
+  sockets.on("connection", (socket, request) => {
+    upgrade = request.headers;
+    socket.on("message", (data) => socket.send(`${name} echoes ${data}`));
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   onTestFinished(
     () =>
       new Promise<void>((resolve) => {
         sockets.close();
+        server.closeAllConnections();
         server.close(() => resolve());
       }),
   );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    target: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections: () => connections,
+    /** The headers of the last WebSocket handshake. */
+    upgrade: () => upgrade,
+  };
 }
 
-test("the router maps Host to experiments for HTTP and WebSocket, picks up new routes, and lists them for unknown hosts", async () => {
-  const routes = new Map<string, Route>();
-  const add = async (name: string) => {
-    const host = `shop-${name}.localhost`;
-    routes.set(host, { host, target: await app(name), app: "shop", name, branch: name });
-  };
-  await add("a");
+/** A router on a free port of 127.0.0.1 serving `routes` (host → route), for laboratory `lab-1`. */
+async function router(routes: Map<string, Route>, more: Partial<RouterOptions> = {}) {
   const port = await getPort({ host: "127.0.0.1" });
-  const router = createRouter({
+  const server = createRouter({
     route: (host) => routes.get(host),
     routes: () => [...routes.values()],
     publicPort: port,
+    laboratory: "lab-1",
+    ...more,
   });
-  await new Promise<void>((resolve) => router.listen(port, "127.0.0.1", resolve));
-  onTestFinished(() => new Promise<void>((resolve) => router.close(() => resolve())));
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  onTestFinished(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return port;
+}
 
-  expect(await viaRouter(port, "shop-a.localhost")).toEqual({ status: 200, body: "a answered\n" });
+/** A GET through the router on a new client connection, with `headers`: status, headers and body. */
+function get(port: number, headers: Record<string, string>) {
+  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", headers, agent: false }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        body += chunk;
+      });
+      response.on("end", () =>
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body }),
+      );
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const route = (name: string, target: string): Route => ({
+  host: `shop-${name}.localhost`,
+  target,
+  app: "shop",
+  name,
+  branch: name,
+});
+
+test("the router maps Host to experiments for HTTP and WebSocket, picks up new routes, and lists them for unknown hosts", async () => {
+  const routes = new Map<string, Route>();
+  const apps = new Map<string, Awaited<ReturnType<typeof app>>>();
+  const add = async (name: string) => {
+    const started = await app(name);
+    apps.set(name, started);
+    routes.set(`shop-${name}.localhost`, route(name, started.target));
+  };
+  await add("a");
+  const port = await router(routes);
+
+  expect(JSON.parse((await viaRouter(port, "shop-a.localhost")).body).name).toBe("a");
   await add("b");
-  expect(await viaRouter(port, "shop-b.localhost:8080")).toEqual({ status: 200, body: "b answered\n" });
+  expect(JSON.parse((await viaRouter(port, "shop-b.localhost:8080")).body).name).toBe("b");
 
   const socket = new WebSocket(`ws://127.0.0.1:${port}/`, { headers: { host: "shop-b.localhost" } });
   const reply = await new Promise<string>((resolve, reject) => {
@@ -50,6 +111,11 @@ test("the router maps Host to experiments for HTTP and WebSocket, picks up new r
   });
   socket.close();
   expect(reply).toBe("b echoes hello");
+  expect(apps.get("b")?.upgrade()).toMatchObject({
+    "x-forwarded-host": "shop-b.localhost",
+    "x-forwarded-proto": "http",
+    "x-forwarded-for": "127.0.0.1",
+  });
 
   const splash = await viaRouter(port, "unknown.localhost");
   expect(splash.status).toBe(404);
@@ -58,4 +124,77 @@ test("the router maps Host to experiments for HTTP and WebSocket, picks up new r
 
   routes.delete("shop-a.localhost");
   expect((await viaRouter(port, "shop-a.localhost")).status).toBe(404);
+});
+
+test("the app learns the URL the client used and who the client is, whatever the client claims", async () => {
+  const shop = await app("a");
+  const port = await router(new Map([["shop-a.localhost", route("a", shop.target)]]));
+  const { body } = await get(port, {
+    host: `shop-a.localhost:${port}`,
+    "x-forwarded-host": "evil.example.com",
+    "x-forwarded-proto": "https",
+    "x-forwarded-for": "203.0.113.9",
+    // Naming them as hop-by-hop does not take them away either.
+    connection: "close, x-forwarded-host, x-forwarded-for",
+  });
+  const seen = JSON.parse(body).headers as IncomingHttpHeaders;
+  expect(seen.host).toBe(`shop-a.localhost:${port}`);
+  expect(seen["x-forwarded-host"]).toBe(`shop-a.localhost:${port}`);
+  expect(seen["x-forwarded-proto"]).toBe("http");
+  expect(seen["x-forwarded-for"]).toBe("127.0.0.1");
+});
+
+test("requests to an app reuse one connection to it (keep-alive)", async () => {
+  const shop = await app("a");
+  const port = await router(new Map([["shop-a.localhost", route("a", shop.target)]]));
+  for (let i = 0; i < 5; i++) expect((await get(port, { host: "shop-a.localhost" })).status).toBe(200);
+  expect(shop.connections()).toBe(1);
+});
+
+test("every answer names the laboratory it comes from, and the router's own pages say so", async () => {
+  const shop = await app("a");
+  const gone = `http://127.0.0.1:${await getPort({ host: "127.0.0.1" })}`;
+  const port = await router(
+    new Map([
+      ["shop-a.localhost", route("a", shop.target)],
+      ["shop-gone.localhost", route("gone", gone)],
+    ]),
+  );
+  const proxied = await get(port, { host: "shop-a.localhost" });
+  expect(proxied.status).toBe(200);
+  expect(proxied.headers["x-labtest-laboratory"]).toBe("lab-1");
+  expect(proxied.headers["x-labtest-router"]).toBeUndefined();
+
+  const splash = await get(port, { host: "nowhere.localhost" });
+  expect([splash.status, splash.headers["x-labtest-laboratory"], splash.headers["x-labtest-router"]]).toEqual(
+    [404, "lab-1", "no-experiment"],
+  );
+  const unanswered = await get(port, { host: "shop-gone.localhost" });
+  expect([
+    unanswered.status,
+    unanswered.headers["x-labtest-laboratory"],
+    unanswered.headers["x-labtest-router"],
+  ]).toEqual([502, "lab-1", "no-answer"]);
+});
+
+test("a router whose routes cannot be read answers 503 and keeps serving", async () => {
+  let broken = true;
+  const shop = await app("a");
+  const port = await router(new Map(), {
+    route: (host) => {
+      if (broken) throw new Error("database disk image is malformed");
+      return host === "shop-a.localhost" ? route("a", shop.target) : undefined;
+    },
+    routes: () => {
+      throw new Error("database disk image is malformed");
+    },
+  });
+  for (const host of ["shop-a.localhost", "nowhere.localhost"]) {
+    const answer = await get(port, { host });
+    expect(answer.status).toBe(503);
+    expect(answer.headers["x-labtest-router"]).toBe("routes-unreadable");
+    expect(answer.body).toContain("database disk image is malformed");
+  }
+  broken = false;
+  expect((await get(port, { host: "shop-a.localhost" })).status).toBe(200);
 });

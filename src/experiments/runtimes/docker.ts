@@ -173,6 +173,7 @@ export class DockerRuntime implements AppRuntime {
       await waitForAnswer(
         hostPort,
         {
+          path: config.health_check_path,
           // A restart while starting is a crash: report it rather than wait through the restarts.
           running: async () => {
             const state = await container.inspect();

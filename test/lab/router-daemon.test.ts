@@ -1,0 +1,193 @@
+import { closeSync, openSync, writeSync } from "node:fs";
+import { readdir, readFile, readlink } from "node:fs/promises";
+import { createServer, type IncomingHttpHeaders, request } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import getPort from "get-port";
+import { describe, expect, onTestFinished, test } from "vitest";
+import { ExperimentRegistry, type ExperimentRow } from "../../src/experiments/registry.js";
+import { Registry } from "../../src/lab/registry.js";
+import { ensureRouter, stopRouter } from "../../src/lab/router-control.js";
+import { runCli } from "../support/cli.js";
+import { scratchDir } from "../support/project.js";
+
+/** A laboratory home whose router (if a test starts one) stops when the test ends. */
+async function home(): Promise<string> {
+  const directory = await scratchDir("labtest-lab-");
+  onTestFinished(() => stopRouter(directory).then(() => undefined));
+  return directory;
+}
+
+/** An app answering "app answered" on a free port of 127.0.0.1. */
+async function app(): Promise<number> {
+  const server = createServer((_request, response) => response.end("app answered\n"));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onTestFinished(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** GET / on 127.0.0.1:`port` with Host `host`: status, headers and body. */
+function get(port: number, host: string) {
+  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = request(
+      { host: "127.0.0.1", port, path: "/", headers: { host }, agent: false },
+      (response) => {
+        let body = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => {
+          body += chunk;
+        });
+        response.on("end", () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+function running(host: string, port: number): ExperimentRow {
+  const now = new Date().toISOString();
+  return {
+    app: "shop",
+    name: "a",
+    branch: "a",
+    release: "0123456",
+    runtime: "local",
+    status: "running",
+    host,
+    port,
+    handle: "1",
+    checkout: "/nowhere",
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/** The process listening on TCP `port` (from the kernel's socket tables). */
+async function listener(port: number): Promise<number | undefined> {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  const inodes = new Set<string>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"])
+    for (const line of (await readFile(table, "utf8").catch(() => "")).split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // Field 1 is address:port, 3 the state (0A: listening), 9 the socket's inode.
+      if (fields[1]?.endsWith(`:${hex}`) && fields[3] === "0A" && fields[9])
+        inodes.add(`socket:[${fields[9]}]`);
+    }
+  for (const pid of (await readdir("/proc")).filter((name) => /^\d+$/.test(name)))
+    for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => []))
+      if (inodes.has(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ""))) return Number(pid);
+  return undefined;
+}
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined>, ms = 5000): Promise<T> {
+  for (const started = Date.now(); Date.now() - started < ms; await new Promise((r) => setTimeout(r, 100))) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+  }
+  throw new Error(`${what}: not within ${ms} ms`);
+}
+
+describe("the router as a daemon", () => {
+  test("a damaged registry gets a 503 from the router, which routes again once the registry is rebuilt", async () => {
+    const lab = await home();
+    const port = await getPort({ host: "127.0.0.1" });
+    const row = running("shop-a.localhost", await app());
+    const file = join(lab, "experiments.db");
+    const registry = new ExperimentRegistry(file);
+    registry.insert(row);
+    registry.close();
+    await ensureRouter(lab, port);
+    expect((await get(port, "shop-a.localhost")).body).toBe("app answered\n");
+
+    // Pages of the file are overwritten in place; another process then writes, so the router
+    // reads the damaged pages on its next request.
+    const fd = openSync(file, "r+");
+    writeSync(fd, Buffer.alloc(8192, 0x41), 0, 8192, 4096);
+    closeSync(fd);
+    const writer = new Database(file);
+    writer.pragma("user_version = 2");
+    writer.close();
+
+    for (const host of ["shop-a.localhost", "nowhere.localhost"]) {
+      const answer = await get(port, host);
+      expect(answer.status, host).toBe(503);
+      expect(answer.body).toMatch(
+        /cannot read its experiments right now \(database disk image is malformed\)/,
+      );
+      expect(answer.body).toContain("labtest list");
+    }
+
+    // The next labtest command sets the damaged file aside and records what runs again.
+    const rebuilt = new ExperimentRegistry(file);
+    rebuilt.insert(row);
+    rebuilt.close();
+    expect((await readdir(lab)).some((f) => /^experiments\.db\.damaged-\d+$/.test(f))).toBe(true);
+    expect(await get(port, "shop-a.localhost")).toMatchObject({ status: 200, body: "app answered\n" });
+  });
+
+  test("a router killed with SIGKILL is back within a few seconds, by itself", async () => {
+    const lab = await home();
+    const port = await getPort({ host: "127.0.0.1" });
+    await ensureRouter(lab, port);
+    for (let round = 0; round < 2; round++) {
+      const serving = await eventually("the router's process", () => listener(port));
+      process.kill(serving, "SIGKILL");
+      const answer = await eventually("an answer after the kill", () => get(port, "nowhere.localhost"));
+      expect(answer.status).toBe(404);
+      expect(await listener(port)).not.toBe(serving);
+    }
+  });
+
+  test("a second laboratory on the port of another's router refuses, naming the port and the other laboratory", async () => {
+    const [first, second] = [await home(), await home()];
+    const port = await getPort({ host: "127.0.0.1" });
+    const env = (lab: string) => ({ ...process.env, LABTEST_HOME: lab, LABTEST_ROUTER_PORT: String(port) });
+    expect((await runCli(["lab", "start"], first, env(first))).code).toBe(0);
+
+    const refused = await runCli(["lab", "start"], second, env(second));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`port ${port} is taken by the router of another laboratory`);
+    expect(refused.stderr).toContain(first);
+    expect(refused.stderr).toMatch(/LABTEST_ROUTER_PORT=\d+/);
+    expect((await runCli(["lab", "status"], second, env(second))).stdout).toBe("router not running\n");
+    // The first laboratory's router still answers, as the first laboratory's.
+    const answer = await get(port, "nowhere.localhost");
+    expect(answer.headers["x-labtest-laboratory"]).toBe(new Registry(first).id);
+
+    // As the error advises: a port of its own, kept for the second laboratory's next commands.
+    const own = await getPort({ host: "127.0.0.1" });
+    const { LABTEST_ROUTER_PORT: _, ...unset } = env(second);
+    const moved = await runCli(["lab", "start", "--port", String(own)], second, unset);
+    expect(moved.stdout).toMatch(new RegExp(`^router running on localhost port ${own} `));
+    expect((await runCli(["lab", "stop"], second, unset)).code).toBe(0);
+    expect((await runCli(["lab", "start"], second, unset)).stdout).toMatch(
+      new RegExp(`^router running on localhost port ${own} `),
+    );
+    expect((await get(own, "nowhere.localhost")).headers["x-labtest-laboratory"]).toBe(
+      new Registry(second).id,
+    );
+  });
+
+  test("a port held by another program is refused too", async () => {
+    const lab = await home();
+    const other = createServer((_request, response) => response.end("not labtest\n"));
+    await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
+    onTestFinished(() => {
+      other.close();
+    });
+    const port = (other.address() as AddressInfo).port;
+    const env = { ...process.env, LABTEST_HOME: lab, LABTEST_ROUTER_PORT: String(port) };
+    const refused = await runCli(["lab", "start"], lab, env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`port ${port} is taken by a program that is not a labtest router`);
+    expect(refused.stderr).toMatch(/LABTEST_ROUTER_PORT=\d+/);
+    expect((await runCli(["lab", "status"], lab, env)).stdout).toBe("router not running\n");
+  });
+});
