@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import pMap from "p-map";
 import lockfile from "proper-lockfile";
@@ -48,12 +48,23 @@ export class Registry {
 
   async write(value: unknown, ...segments: string[]): Promise<void> {
     const file = this.path(...segments);
-    await this.ensureDirectory(dirname(file));
-    await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+    for (let attempt = 1; ; attempt++) {
+      await this.ensureDirectory(dirname(file));
+      try {
+        await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+        return;
+      } catch (error) {
+        // Another command removed the folder as its last record went (remove): make it again.
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt === 5) throw error;
+      }
+    }
   }
 
+  /** Removes a record, and its folders as they empty (a deleted experiment's, then its app's). */
   async remove(...segments: string[]): Promise<void> {
     await rm(this.path(...segments), { force: true });
+    for (let depth = segments.length - 1; depth > 1; depth--)
+      if (!(await removeIfEmpty(join(this.home, ...segments.slice(0, depth))))) return;
   }
 
   /** Every record under a folder, at any depth (e.g. all services, or one experiment's). */
@@ -109,5 +120,16 @@ export class Registry {
    */
   async ensureDirectory(path: string): Promise<void> {
     await mkdir(path, { recursive: true, mode: 0o711 });
+  }
+}
+
+/** Removes a directory if it is empty; false when it holds something (or is gone already). */
+async function removeIfEmpty(directory: string): Promise<boolean> {
+  try {
+    await rmdir(directory);
+    return true;
+  } catch (error) {
+    if (["ENOTEMPTY", "EEXIST", "ENOENT"].includes((error as NodeJS.ErrnoException).code ?? "")) return false;
+    throw error;
   }
 }

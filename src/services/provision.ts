@@ -107,9 +107,10 @@ export class Provisioner {
     if (config.provision_type === "shared")
       return { owner, config, spec: null, script: null, source: await this.sharedTarget(owner, config) };
     checkOptions(owner, config);
-    const configured = await serverSpec(this.options.state, this.registry.id, owner, config);
+    const { formerId, ...configured } = await serverSpec(this.options.state, this.registry.id, owner, config);
     const spec = {
       ...configured,
+      id: await this.recordedId(configured.id, formerId),
       environment: await this.secrets.reveal(
         configured.environment,
         (key) => `labtest.services.${name}.options.environment.${key}`,
@@ -124,6 +125,15 @@ export class Provisioner {
         : null;
     const source = creating && config.options.copy_from ? await this.copySource(owner, config) : null;
     return { owner, config, spec, script, source };
+  }
+
+  /**
+   * The name a server is recorded under: its own, or the one an earlier labtest gave it (a
+   * running server keeps its name, its data and its tenants; removed, it comes back renamed).
+   */
+  private async recordedId(id: string, formerId: string | null): Promise<string> {
+    if (!formerId || (await this.server(id))) return id;
+    return (await this.server(formerId)) ? formerId : id;
   }
 
   /** Brings a prepared service up (idempotently: a second call returns the same credentials). */

@@ -10,17 +10,21 @@ import type { Owner } from "./model.js";
 import { imageReference } from "./providers/docker.js";
 import type { ServerSpec } from "./providers/provider.js";
 
+/** A server's spec, with the name an earlier labtest gave the same server (null: the same name). */
+export type ConfiguredServer = ServerSpec & { formerId: string | null };
+
 /**
  * The server a service needs: the configuration's options over the administrator's state
  * defaults for its provider and kind (`/services/<provider>/<kind>/<app>`). A communal server
- * is named by what makes it distinct (kind, image or version, durability) within `laboratory`.
+ * is named by the version it runs and a hash of what makes it distinct (kind, image or version,
+ * durability) within `laboratory`.
  */
 export async function serverSpec(
   state: StateStore,
   laboratory: string,
   owner: Owner,
   config: ServiceConfig,
-): Promise<ServerSpec> {
+): Promise<ConfiguredServer> {
   const module = serviceKind(config.service);
   const defaults = await serviceDefaults(state, config.provider, config.service, owner.app);
   const text = (value: unknown) =>
@@ -61,23 +65,33 @@ export async function serverSpec(
     ]);
   if (base.provisionType === "independent")
     // The laboratory's id keeps two laboratories on one engine from wanting one container name.
-    return { ...base, id: resourceName(owner.app, owner.experiment, owner.service, laboratory) };
+    return {
+      ...base,
+      id: resourceName(owner.app, owner.experiment, owner.service, laboratory),
+      formerId: null,
+    };
+  const image = config.provider === "docker" ? imageReference({ ...base, id: "" }) : null;
   const distinct =
-    config.provider === "docker"
-      ? imageReference({ ...base, id: "" })
-      : config.provider === "external"
-        ? (base.url ?? "").replace(/\/\/[^@/]*@/, "//")
-        : (base.version ?? "default");
-  const version = base.version ?? (config.provider === "docker" ? module.container.version : "default");
-  return {
-    ...base,
-    id: resourceName(
-      "communal",
-      config.service,
-      version,
-      shortHash(`${laboratory}|${config.provider}|${distinct}|${ephemeral ? "ephemeral" : "durable"}`),
-    ),
-  };
+    image ??
+    (config.provider === "external"
+      ? (base.url ?? "").replace(/\/\/[^@/]*@/, "//")
+      : (base.version ?? "default"));
+  const hash = shortHash(
+    `${laboratory}|${config.provider}|${distinct}|${ephemeral ? "ephemeral" : "durable"}`,
+  );
+  const named = (version: string) => resourceName("communal", config.service, version, hash);
+  // An image's tag says what it runs: the version option only tags an image that has none.
+  const id = named((image && imageTag(image)) ?? base.version ?? "default");
+  // Earlier, a docker server was named for the version option or the kind's default version.
+  const formerId = named(base.version ?? (image ? module.container.version : "default"));
+  return { ...base, id, formerId: formerId === id ? null : formerId };
+}
+
+/** The tag of an image reference (`postgres:15` → 15), null without one (a bare name or a digest). */
+function imageTag(reference: string): string | null {
+  const name = reference.slice(reference.lastIndexOf("/") + 1).split("@")[0] ?? "";
+  const colon = name.indexOf(":");
+  return colon < 0 ? null : name.slice(colon + 1);
 }
 
 /** Connections per communal tenant when state sets none: a fifth of PostgreSQL's default 100. */
