@@ -1,8 +1,34 @@
 import { relative } from "node:path";
 import type { Command } from "commander";
 import { stringify } from "yaml";
+import { ConfigNotFoundError } from "../config/discover.js";
 import { type LoadedConfig, loadConfig, type OptionName, type ValueSource } from "../config/resolve.js";
+import { UsageError } from "../errors.js";
 import { type CliIo, type GlobalOptions, writeJson } from "./io.js";
+
+/** The configuration a command runs with: `--config`, or the one discovered from where it runs. */
+export function commandConfig(io: CliIo, globals: GlobalOptions): Promise<LoadedConfig> {
+  return loadConfig({ cwd: io.cwd, ...(globals.config ? { configPath: globals.config } : {}) });
+}
+
+/**
+ * The app whose `what` a listing shows: the configuration's. Outside an app, a usage error
+ * that says how to list every app's instead.
+ */
+export async function listedApp(io: CliIo, globals: GlobalOptions, what: string): Promise<string> {
+  try {
+    return (await commandConfig(io, globals)).config.app_name;
+  } catch (error) {
+    if (!(error instanceof ConfigNotFoundError)) throw error;
+    throw new UsageError(`which app's ${what}? No labtest configuration is found from ${io.cwd}`, [
+      {
+        where: io.cwd,
+        what: "not inside an app, and no --config names one",
+        fix: `run it in an app's directory, or pass --all for every app's ${what}`,
+      },
+    ]);
+  }
+}
 
 /** `labtest check-config`: validates the configuration and shows it resolved, with provenance. */
 export function registerConfigCommands(program: Command, io: CliIo): void {
@@ -11,10 +37,7 @@ export function registerConfigCommands(program: Command, io: CliIo): void {
     .description("validate the experiment configuration and print it with every default filled in")
     .action(async (_options, command: Command) => {
       const global = command.optsWithGlobals<GlobalOptions>();
-      const loaded = await loadConfig({
-        cwd: io.cwd,
-        ...(global.config ? { configPath: global.config } : {}),
-      });
+      const loaded = await commandConfig(io, global);
       if (global.json)
         writeJson(io, {
           valid: true,

@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import { experimentName } from "../config/names.js";
-import { type LoadedConfig, loadConfig } from "../config/resolve.js";
+import type { LoadedConfig } from "../config/resolve.js";
 import { type ExperimentStatus, Experiments } from "../experiments/index.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
+import { commandConfig, listedApp } from "./config.js";
 import { type CliIo, withStreamedOutput, writeJson, writerStream } from "./io.js";
 import { type StateGlobals, withState } from "./state.js";
 
@@ -57,11 +58,12 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .description("list this app's experiments (--all: every app's)")
     .option("--all", "every app on the laboratory")
     .action(async (options: { all?: boolean }, command: Command) => {
-      await withExperiments(io, command, async (lab, loaded, json) => {
-        const experiments = await lab.list(options.all ? undefined : loaded.config.app_name);
-        if (json) writeJson(io, { experiments });
-        else io.stdout(experiments.length ? experiments.map(describe).join("") : "no experiments\n");
-      });
+      const globals = command.optsWithGlobals<StateGlobals>();
+      const app = options.all ? undefined : await listedApp(io, globals, "experiments");
+      const experiments = await withLaboratory(io, globals, (lab) => lab.list(app));
+      if (globals.json) writeJson(io, { experiments });
+      else if (experiments.length) io.stdout(experiments.map(describe).join(""));
+      else io.stdout(`no experiments ${app ? `of ${app}` : "on this laboratory"}\n`);
     });
 
   program
@@ -132,21 +134,31 @@ function age(since: string): string {
   return `${Math.floor(seconds / 86_400)}d`;
 }
 
+/** Loads the configuration and opens the laboratory's experiments for a command. */
 async function withExperiments(
   io: CliIo,
   command: Command,
   use: (lab: Experiments, loaded: LoadedConfig, json: boolean) => Promise<void>,
 ): Promise<void> {
   const globals = command.optsWithGlobals<StateGlobals>();
-  const loaded = await loadConfig({ cwd: io.cwd, ...(globals.config ? { configPath: globals.config } : {}) });
-  await withState(io, globals, async (opened) => {
+  const loaded = await commandConfig(io, globals);
+  await withLaboratory(io, globals, (lab) => use(lab, loaded, globals.json === true));
+}
+
+/** Opens the laboratory's experiments (its home and state) for a command, and closes them afterwards. */
+async function withLaboratory<T>(
+  io: CliIo,
+  globals: StateGlobals,
+  use: (lab: Experiments) => Promise<T>,
+): Promise<T> {
+  return withState(io, globals, async (opened) => {
     const lab = new Experiments({
       home: labtestHome(io.env),
       state: opened.store,
       routerPort: routerPort(io.env),
     });
     try {
-      await use(lab, loaded, globals.json === true);
+      return await use(lab);
     } finally {
       await lab.close();
     }

@@ -1,10 +1,11 @@
 import type { Command } from "commander";
 import { gitBranch } from "../config/git.js";
 import { experimentName } from "../config/names.js";
-import { type LoadedConfig, loadConfig } from "../config/resolve.js";
+import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
 import { labtestHome } from "../lab/home.js";
 import { experimentServices, type ServiceStatus, Services } from "../services/index.js";
+import { commandConfig, listedApp } from "./config.js";
 import { type CliIo, writeJson } from "./io.js";
 import { type StateGlobals, withState } from "./state.js";
 
@@ -70,17 +71,21 @@ export function registerServicesCommands(program: Command, io: CliIo): void {
 
   services
     .command("list")
-    .description("list the services on the laboratory: who uses what, and who shares whom")
-    .option("-a, --app <name>", "only this app's services")
-    .option("-e, --experiment <name>", "only this experiment's services (with --app)")
-    .action(async (options: { app?: string; experiment?: string }, command: Command) => {
+    .description("list this app's services (--all: every app's): who uses what, and who shares whom")
+    .option("--all", "every app on the laboratory")
+    .option("-a, --app <name>", "another app's services")
+    .option("-e, --experiment <name>", "only this experiment's services")
+    .action(async (options: { all?: boolean; app?: string; experiment?: string }, command: Command) => {
       const globals = command.optsWithGlobals<StateGlobals>();
-      if (options.experiment && !options.app) throw new UsageError("--experiment needs --app");
+      if (options.all && (options.app || options.experiment))
+        throw new UsageError("--all lists every app's services: leave out --app and --experiment");
+      const app = options.all ? undefined : (options.app ?? (await listedApp(io, globals, "services")));
       const statuses = await withLaboratory(io, globals, (lab) =>
-        lab.list(options.app, options.experiment && experimentName(options.experiment)),
+        lab.list(app, options.experiment && experimentName(options.experiment)),
       );
       if (globals.json) writeJson(io, { services: statuses });
-      else io.stdout(statuses.length ? statuses.map(describe).join("") : "no services on this laboratory\n");
+      else if (statuses.length) io.stdout(statuses.map(describe).join(""));
+      else io.stdout(`no services ${app ? `of ${app}` : "on this laboratory"}\n`);
     });
 
   services
@@ -152,7 +157,7 @@ async function withServices(
   options: ExperimentOption,
 ): Promise<void> {
   const globals = command.optsWithGlobals<StateGlobals>();
-  const loaded = await loadConfig({ cwd: io.cwd, ...(globals.config ? { configPath: globals.config } : {}) });
+  const loaded = await commandConfig(io, globals);
   const branch = options.experiment ?? (await gitBranch(loaded.directory));
   if (!branch)
     throw new UsageError("which experiment?", [

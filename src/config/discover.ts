@@ -10,6 +10,9 @@ import {
   SUPPORTED_EXTENSIONS,
 } from "./formats.js";
 
+/** No configuration where discovery looked: the command runs outside an app. */
+export class ConfigNotFoundError extends ConfigError {}
+
 /** The files searched in each directory, in order of preference (as LabTest did). */
 export const CANDIDATE_FILES: ReadonlyArray<readonly [string, ConfigFormat]> = [
   [".labtest.yml", "yaml"],
@@ -33,13 +36,16 @@ export async function findConfig(cwd: string, explicitPath?: string): Promise<Co
     }
     if (dirname(dir) === dir) break;
   }
-  throw new ConfigError(`no labtest configuration found in ${resolve(cwd)} or any directory above it`, [
-    {
-      where: resolve(cwd),
-      what: `none of ${CANDIDATE_FILES.map(([n]) => n).join(", ")} has a "${SECTION}" section`,
-      fix: `create .labtest.yml containing "${SECTION}:" and your options, or pass --config PATH`,
-    },
-  ]);
+  throw new ConfigNotFoundError(
+    `no labtest configuration found in ${resolve(cwd)} or any directory above it`,
+    [
+      {
+        where: resolve(cwd),
+        what: `none of ${CANDIDATE_FILES.map(([n]) => n).join(", ")} has a "${SECTION}" section`,
+        fix: `create .labtest.yml containing "${SECTION}:" and your options, or pass --config PATH`,
+      },
+    ],
+  );
 }
 
 async function readExplicit(file: string): Promise<ConfigDocument> {

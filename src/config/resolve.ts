@@ -54,7 +54,11 @@ export interface ExperimentConfig {
   laboratory: LaboratoryAddress;
   test_domain: string;
   host_name_pattern: string;
-  code_repo_url: string;
+  /**
+   * Where the laboratory checks branches out from; null outside git when not set (services need
+   * no repository; create and update say so).
+   */
+  code_repo_url: string | null;
   /** How the app runs: `docker` (its image's CMD, or start_command) or `local` (start_command). */
   runtime: Runtime;
   app_build_image: string | null;
@@ -126,7 +130,10 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfi
   return resolveSection(doc, { ...parsed.data, ...options.identity });
 }
 
-async function resolveSection(doc: ConfigDocument, section: Section): Promise<LoadedConfig> {
+async function resolveSection(
+  doc: ConfigDocument,
+  section: Omit<Section, "code_repo_url"> & { code_repo_url?: string | null },
+): Promise<LoadedConfig> {
   const directory = dirname(doc.file);
   const problems: Problem[] = [];
   const sources = {} as Record<OptionName, ValueSource>;
@@ -147,7 +154,7 @@ async function resolveSection(doc: ConfigDocument, section: Section): Promise<Lo
     if (toplevel) app = appName(basename(toplevel));
     else problems.push(notInGit("app_name", directory, "set app_name"));
   }
-  let repo = section.code_repo_url;
+  let repo: string | null | undefined = section.code_repo_url;
   let repoDetail = "";
   if (repo === undefined && toplevel) {
     const origin = await gitOriginUrl(toplevel);
@@ -163,9 +170,10 @@ async function resolveSection(doc: ConfigDocument, section: Section): Promise<Lo
         fix: `set code_repo_url to ${REPOSITORY_FORMS}`,
       });
   } else if (repo === undefined) {
-    problems.push(notInGit("code_repo_url", directory, "set code_repo_url to the repository to check out"));
+    repo = null;
+    repoDetail = `none: ${directory} is not inside a git repository (create and update need it)`;
   }
-  if (problems.length > 0 || app === undefined || repo === undefined) throw invalid(doc, problems);
+  if (problems.length > 0 || app === undefined) throw invalid(doc, problems);
 
   const host = pick("host", section.host, BUILT_IN.host, "the embedded laboratory on this machine");
   const config: ExperimentConfig = {

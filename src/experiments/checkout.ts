@@ -1,6 +1,9 @@
 import { rm } from "node:fs/promises";
 import { execa, type Options } from "execa";
+import { gitToplevel } from "../config/git.js";
 import { REPOSITORY_SCHEMES } from "../config/repository.js";
+import type { LoadedConfig } from "../config/resolve.js";
+import { ConfigError } from "../errors.js";
 import { ExperimentError } from "./errors.js";
 
 /**
@@ -10,6 +13,33 @@ import { ExperimentError } from "./errors.js";
  */
 function git(args: string[], options: Pick<Options, "reject"> = {}) {
   return execa("git", args, { ...options, env: { GIT_ALLOW_PROTOCOL: REPOSITORY_SCHEMES.join(":") } });
+}
+
+/**
+ * Where the laboratory fetches `branch` from. On the embedded laboratory, when code_repo_url is
+ * only the default (origin), the local repository itself when it has the branch: a branch not
+ * pushed yet, or pushed behind, is published as it is here. A URL set on purpose is the source.
+ */
+export async function branchSource(loaded: LoadedConfig, branch: string): Promise<string> {
+  const { config, sources } = loaded;
+  if (config.laboratory.kind === "local" && sources.code_repo_url.from === "default") {
+    const local = await gitToplevel(loaded.directory);
+    const found =
+      local &&
+      (await git(["-C", local, "rev-parse", "--verify", "--quiet", `refs/heads/${branch}`], {
+        reject: false,
+      }));
+    if (local && found && found.exitCode === 0) return local;
+  }
+  if (config.code_repo_url === null)
+    throw new ConfigError(`no repository to check ${branch} out from`, [
+      {
+        where: "labtest.code_repo_url",
+        what: `not set, and ${loaded.directory} is not inside a git repository to derive it from`,
+        fix: "set code_repo_url to the repository to check out",
+      },
+    ]);
+  return config.code_repo_url;
 }
 
 /** Whether `branch` is a valid branch name that exists in `repository` (a path or URL). */
@@ -47,6 +77,17 @@ export async function checkBranch(repository: string, branch: string): Promise<v
 /** Clones `branch` of `repository` into `directory` (replacing a partial one); returns the commit. */
 export async function checkout(repository: string, branch: string, directory: string): Promise<string> {
   await rm(directory, { recursive: true, force: true });
-  await git(["clone", "--quiet", "--single-branch", `--branch=${branch}`, "--", repository, directory]);
+  // --no-local: a clone of a path hard-links the repository's objects, and handing the checkout
+  // to the app's account would hand it those files of the repository too.
+  await git([
+    "clone",
+    "--quiet",
+    "--no-local",
+    "--single-branch",
+    `--branch=${branch}`,
+    "--",
+    repository,
+    directory,
+  ]);
   return (await git(["-C", directory, "rev-parse", "HEAD"])).stdout.trim();
 }

@@ -15,7 +15,7 @@ import { Secrets } from "../secrets/index.js";
 import { serviceEnvironment } from "../services/env.js";
 import { experimentServices, type ServiceStatus, Services } from "../services/index.js";
 import type { StateStore } from "../state/index.js";
-import { checkBranch, checkout } from "./checkout.js";
+import { branchSource, checkBranch, checkout } from "./checkout.js";
 import { type ExperimentIdentity, experimentEnvironment } from "./environment.js";
 import { ExperimentError } from "./errors.js";
 import { ExperimentRegistry, type ExperimentRow } from "./registry.js";
@@ -132,7 +132,8 @@ export class Experiments {
     if (this.registry.get(config.app_name, name)) throw alreadyExists(config.app_name, name);
     this.runtimes[config.runtime].check(config, loaded.file);
     progress(`checking branch ${branch}`);
-    await checkBranch(config.code_repo_url, branch);
+    const source = await branchSource(loaded, branch);
+    await checkBranch(source, branch);
 
     return this.locks.withLock(experimentLock(config.app_name, name), async () => {
       const now = new Date().toISOString();
@@ -154,7 +155,7 @@ export class Experiments {
       // A create of the same name by another command may have won the race since the check above.
       if (!this.registry.insert(row)) throw alreadyExists(config.app_name, name);
       try {
-        const release = await this.checkOut(loaded, row, progress);
+        const release = await this.checkOut(loaded, row, source, progress);
         // The branch's configuration may choose another runtime: record it before it makes anything.
         this.registry.update(row.app, name, {
           release: release.release,
@@ -204,8 +205,9 @@ export class Experiments {
   ): Promise<ExperimentStatus> {
     const name = row.name;
     progress(`checking branch ${row.branch}`);
-    await checkBranch(loaded.config.code_repo_url, row.branch);
-    const release = await this.checkOut(loaded, row, progress);
+    const source = await branchSource(loaded, row.branch);
+    await checkBranch(source, row.branch);
+    const release = await this.checkOut(loaded, row, source, progress);
     let started: StartedApp;
     try {
       started = await this.launch(release, row, progress);
@@ -236,14 +238,19 @@ export class Experiments {
     return ensureRoute(home, routerPort, release.host, release.loaded.config.health_check_path);
   }
 
-  /** Clones the experiment's branch into a new release directory and reads its configuration there. */
-  private async checkOut(loaded: LoadedConfig, row: ExperimentRow, progress: Progress): Promise<Release> {
+  /** Clones the experiment's branch from `source` into a new release directory and reads its configuration there. */
+  private async checkOut(
+    loaded: LoadedConfig,
+    row: ExperimentRow,
+    source: string,
+    progress: Progress,
+  ): Promise<Release> {
     const config = loaded.config;
     const directory = this.directory(row);
     await mkdir(join(directory, "releases"), { recursive: true, mode: 0o700 });
     progress(`checking out ${row.branch}`);
     const checkoutDirectory = join(directory, "releases", `${Date.now()}`);
-    const release = await checkout(config.code_repo_url, row.branch, checkoutDirectory);
+    const release = await checkout(source, row.branch, checkoutDirectory);
     const host = `${hostLabel(expandPattern(config.host_name_pattern, { app_name: config.app_name, experiment: row.name, branch: row.branch, release }))}.${config.test_domain}`;
     const clash = this.registry.byHost(host);
     if (clash && (clash.app !== row.app || clash.name !== row.name))

@@ -33,5 +33,5 @@ it("labtest create prints the URL, refuses a second create, and delete removes t
   ).toMatchObject({ code: 0 });
   expect(await cli("delete", "main")).toMatchObject({ code: 0, stdout: "deleted hello/main\n" });
   expect((await cli("status", "main")).code).toBe(1);
-  expect((await cli("list")).stdout).toBe("no experiments\n");
+  expect((await cli("list")).stdout).toBe("no experiments of hello\n");
 });

@@ -51,7 +51,7 @@ describe("labtest services", () => {
     const down = await cli("services", "down");
     expect(down).toMatchObject({ code: 0 });
     expect(down.stdout).toMatch(/^removed cache, db of feature-cart-/);
-    expect((await cli("services", "list")).stdout).toBe("no services on this laboratory\n");
+    expect((await cli("services", "list")).stdout).toBe("no services of shop\n");
   });
 
   it("a service that is not configured is a usage error, and nothing is created", async () => {

@@ -112,11 +112,19 @@ describe("configuration discovery", () => {
     });
   });
 
-  it("outside git, asks for app_name and code_repo_url instead of guessing", async () => {
+  it("outside git, asks for app_name instead of guessing, and leaves code_repo_url unset", async () => {
     const dir = await scratchDir();
     await writeFiles(dir, { ".labtest.yml": "labtest:\n  test_domain: example.com\n" });
     const error = (await loadConfig({ cwd: dir }).catch((e: unknown) => e)) as ConfigError;
     expect(error).toBeInstanceOf(ConfigError);
-    expect(error.problems.map((p) => p.where)).toEqual(["labtest.app_name", "labtest.code_repo_url"]);
+    expect(error.problems.map((p) => p.where)).toEqual(["labtest.app_name"]);
+    // Services need no repository; create and update ask for it.
+    await writeFiles(dir, { ".labtest.yml": "labtest:\n  app_name: shop\n" });
+    const loaded = await loadConfig({ cwd: dir });
+    expect(loaded.config.code_repo_url).toBeNull();
+    expect(loaded.sources.code_repo_url).toEqual({
+      from: "default",
+      detail: `none: ${dir} is not inside a git repository (create and update need it)`,
+    });
   });
 });
