@@ -35,13 +35,14 @@ describe("experiments on the local runtime", () => {
     const fromMain = await viaRouter(lab.routerPort, main.host);
     expect(fromMain.status).toBe(200);
     expect(fromMain.body).toContain(`Hello from labtest from main (release ${main.release})`);
-    expect(fromMain.body).toContain("visits in PostgreSQL database hello_main_db: 2");
+    // create asked twice (the app on its port, then through the router); this is the third visit.
+    expect(fromMain.body).toContain("visits in PostgreSQL database hello_main_db: 3");
     const fromFeature = await viaRouter(lab.routerPort, feature.host);
     expect(fromFeature.body).toContain(`Bonjour from ${feature.name}`);
     expect(fromFeature.body).toContain("visits in PostgreSQL database hello_feature_greeting_");
-    expect(fromFeature.body).toContain(`hits in Redis under hello:${feature.name}:cache:: 2`);
+    expect(fromFeature.body).toContain(`hits in Redis under hello:${feature.name}:cache:: 3`);
     expect((await viaRouter(lab.routerPort, main.host)).body).toContain(
-      "visits in PostgreSQL database hello_main_db: 3",
+      "visits in PostgreSQL database hello_main_db: 4",
     );
 
     expect((await lab.experiments.list("hello")).map((e) => [e.name, e.status, e.url])).toEqual([
@@ -67,7 +68,7 @@ describe("experiments on the local runtime", () => {
     expect(await lab.services.list("hello", feature.name)).toEqual([]);
     expect((await viaRouter(lab.routerPort, feature.host)).status).toBe(404);
     expect((await viaRouter(lab.routerPort, main.host)).body).toContain(
-      "visits in PostgreSQL database hello_main_db: 4",
+      "visits in PostgreSQL database hello_main_db: 5",
     );
     expect(await lab.services.collectGarbage(0)).toEqual([]);
   });
@@ -78,7 +79,7 @@ describe("experiments on the local runtime", () => {
     const loaded = await loadConfig({ cwd: repo });
     const first = await lab.experiments.create(loaded, { branch: "main" });
     expect((await viaRouter(lab.routerPort, first.host)).body).toContain(
-      "visits in PostgreSQL database hello_main_db: 2",
+      "visits in PostgreSQL database hello_main_db: 3",
     );
 
     await setConfig(repo, (text) => text.replace("GREETING=Hello from labtest", "GREETING=Hello again"));
@@ -87,8 +88,8 @@ describe("experiments on the local runtime", () => {
     expect(second.release).not.toBe(first.release);
     const page = await viaRouter(lab.routerPort, second.host);
     expect(page.body).toContain(`Hello again from main (release ${second.release})`);
-    // The update's readiness check and this request: the visits of the first release are still there.
-    expect(page.body).toContain("visits in PostgreSQL database hello_main_db: 4");
+    // The update's two checks and this request: the visits of the first release are still there.
+    expect(page.body).toContain("visits in PostgreSQL database hello_main_db: 6");
     expect(await exists(first.checkout)).toBe(false);
 
     await setConfig(repo, (text) =>
