@@ -150,9 +150,8 @@ async function answering(home: string, router: RouterStatus, daemon?: ChildProce
 export async function ensureRoute(home: string, port: number, host: string, path: string): Promise<void> {
   const router = await ensureRouter(home, port);
   const [probe = "127.0.0.1"] = probeHosts(router.address);
-  // The router may be restarting (by its daemon) just now.
   const url = experimentUrl(host, port);
-  // Asked as a browser opening the experiment's URL would ask.
+  // Asked as a browser opening the URL asks; again if the router is being restarted just now.
   const answer = await pRetry(() => ask(probe, port, new URL(url).host, path), {
     retries: 5,
     minTimeout: 200,

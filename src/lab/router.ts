@@ -47,6 +47,7 @@ export function createRouter(options: RouterOptions): Server {
       page(response, 502, "no-answer", `labtest: the experiment did not answer (${error.message})\n`);
     else response.destroy();
   });
+  const unreadable = unreadablePage();
   const server = createServer((request, response) => {
     response.setHeader(LABORATORY_HEADER, options.laboratory);
     const route = lookUp(() => options.route(hostOf(request)));
@@ -103,14 +104,24 @@ function withoutHopHeaders(request: IncomingMessage): void {
     delete request.headers[name];
 }
 
-function unreadable(response: ServerResponse, error: Error): void {
-  page(
-    response,
-    503,
-    "routes-unreadable",
-    `labtest: this laboratory cannot read its experiments right now (${error.message}).\n` +
-      "Any labtest command on the laboratory (e.g. labtest list) sets a damaged registry aside and rebuilds it from what runs.\n",
-  );
+/**
+ * The 503 of routes that cannot be read. Why goes to the router's log (once per new reason), not
+ * to whoever asked: the reason may name the laboratory's files.
+ */
+function unreadablePage(): (response: ServerResponse, error: Error) => void {
+  let logged = "";
+  return (response, error) => {
+    if (error.message !== logged)
+      process.stderr.write(`${new Date().toISOString()} cannot read the routes: ${error.message}\n`);
+    logged = error.message;
+    page(
+      response,
+      503,
+      "routes-unreadable",
+      "labtest: this laboratory cannot read its experiments right now (its router's log says why).\n" +
+        "Any labtest command on the laboratory (e.g. labtest list) sets a damaged registry aside and rebuilds it from what runs.\n",
+    );
+  };
 }
 
 /** One of the router's own pages. */
