@@ -133,10 +133,10 @@ describe("the router as a daemon", () => {
     expect(await get(port, "shop-a.localhost")).toMatchObject({ status: 200, body: "app answered\n" });
   });
 
-  test("a router killed with SIGKILL is back within a few seconds, by itself", async () => {
+  test("a router killed with SIGKILL is back within a few seconds, by itself; killing its daemon frees the port", async () => {
     const lab = await home();
     const port = await getPort({ host: "127.0.0.1" });
-    await ensureRouter(lab, port);
+    const { pid: daemon } = await ensureRouter(lab, port);
     for (let round = 0; round < 2; round++) {
       const serving = await eventually("the router's process", () => listener(port));
       process.kill(serving, "SIGKILL");
@@ -144,6 +144,12 @@ describe("the router as a daemon", () => {
       expect(answer.status).toBe(404);
       expect(await listener(port)).not.toBe(serving);
     }
+
+    // Its daemon killed, the router goes too rather than hold the port against the next one.
+    process.kill(daemon, "SIGKILL");
+    await eventually("the port freed", async () => ((await listener(port)) === undefined ? true : undefined));
+    await ensureRouter(lab, port);
+    expect((await get(port, "nowhere.localhost")).status).toBe(404);
   });
 
   test("a second laboratory on the port of another's router refuses, naming the port and the other laboratory", async () => {
