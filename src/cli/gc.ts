@@ -11,36 +11,41 @@ export function registerGcCommand(program: Command, io: CliIo): void {
   program
     .command("gc")
     .description(
-      "remove what crashed commands left behind: half-created experiments and services, unrecorded servers, apps, containers, volumes, networks",
+      "remove what crashed commands left behind: half-created experiments and services, unrecorded servers, apps, containers, volumes, networks, accounts, locks",
     )
     .option(
       "--grace <seconds>",
       "leave alone what is younger than this (a command may still be creating it)",
       "300",
     )
-    .action(async (options: { grace: string }, command: Command) => {
+    .option("--dry-run", "print what would be removed and why, and remove nothing")
+    .action(async (options: { grace: string; dryRun?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<StateGlobals>();
       const grace = Number(options.grace);
       if (!Number.isFinite(grace) || grace < 0)
         throw new UsageError(`--grace ${options.grace} is not a number of seconds`, [
           { where: "--grace", what: "expected a number ≥ 0", fix: "e.g. --grace 300" },
         ]);
-      const removed = await withState(io, globals, async (opened) => {
+      const dryRun = options.dryRun === true;
+      const removals = await withState(io, globals, async (opened) => {
         const lab = new Experiments({
           home: labtestHome(io.env),
           state: opened.store,
           routerPort: routerPort(io.env),
         });
         try {
-          return await lab.collectGarbage(grace * 1000);
+          return await lab.collectGarbage(grace * 1000, { dryRun });
         } finally {
           await lab.close();
         }
       });
-      if (globals.json) writeJson(io, { removed });
+      const verb = dryRun ? "would remove" : "removed";
+      if (globals.json) writeJson(io, { dryRun, removals });
       else
         io.stdout(
-          removed.length ? removed.map((line) => `removed ${line}\n`).join("") : "nothing to remove\n",
+          removals.length
+            ? removals.map(({ what, why }) => `${verb} ${what} (${why})\n`).join("")
+            : "nothing to remove\n",
         );
     });
 }

@@ -7,6 +7,7 @@ import { registerGcCommand } from "./gc.js";
 import { type CliIo, maskedIo, processIo, writeJson } from "./io.js";
 import { registerLabCommands } from "./lab.js";
 import { registerSecretCommands } from "./secrets.js";
+import { registerServersCommands } from "./servers.js";
 import { registerServicesCommands } from "./services.js";
 import { registerStateCommands, stateOption } from "./state.js";
 
@@ -35,6 +36,7 @@ export function buildProgram(io: CliIo): Command {
   registerStateCommands(program, io);
   registerServicesCommands(program, io);
   registerGcCommand(program, io);
+  registerServersCommands(program, io);
   registerExperimentCommands(program, io);
   registerLabCommands(program, io);
   registerSecretCommands(program, io);

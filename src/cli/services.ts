@@ -134,7 +134,7 @@ function shellQuote(value: string): string {
 }
 
 /** Opens the laboratory (its home and state) for a command, and closes it afterwards. */
-async function withLaboratory<T>(
+export async function withLaboratory<T>(
   io: CliIo,
   globals: StateGlobals,
   use: (lab: Services) => Promise<T>,

@@ -7,6 +7,7 @@ import { experimentName, hostLabel } from "../config/names.js";
 import { expandPattern } from "../config/patterns.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import type { Runtime } from "../config/schema.js";
+import { type Removal, Sweep } from "../lab/garbage.js";
 import { processesIn, processesUsing, stopProcess } from "../lab/processes.js";
 import { Registry } from "../lab/registry.js";
 import { experimentUrl } from "../lab/router.js";
@@ -349,20 +350,23 @@ export class Experiments {
   /**
    * Removes what crashed commands left, older than `graceMs`: experiments stuck half-created,
    * experiment directories no experiment owns, releases and apps of an update that did not
-   * finish; then the services' leftovers. Returns what it removed.
+   * finish; then the services' leftovers. Returns what it removed and why, or with `dryRun`
+   * what it would remove, removing nothing.
    */
-  async collectGarbage(graceMs: number): Promise<string[]> {
+  async collectGarbage(graceMs: number, options: { dryRun?: boolean } = {}): Promise<Removal[]> {
     // What runs without a record is an experiment whose record was lost, not garbage.
     await this.reconciled();
-    const removed: string[] = [];
-    const old = (time: number) => Date.now() - time > graceMs;
+    const sweep = new Sweep(graceMs, options.dryRun);
     for (const row of this.registry.list()) {
-      if (row.status !== "creating" || !old(Date.parse(row.updatedAt))) continue;
-      await this.locks.withLock(experimentLock(row.app, row.name), async () => {
-        if (this.registry.get(row.app, row.name)?.status !== "creating") return;
-        await this.remove(row.app, row.name);
-        removed.push(`experiment ${row.app}/${row.name} (left half-created)`);
-      });
+      const lock = experimentLock(row.app, row.name);
+      if (row.status !== "creating" || !sweep.old(Date.parse(row.updatedAt))) continue;
+      if (await this.locks.held(lock)) continue;
+      await sweep.remove(`experiment ${row.app}/${row.name}`, "left half-created", () =>
+        this.locks.withLock(lock, async () => {
+          if (this.registry.get(row.app, row.name)?.status !== "creating") return false;
+          await this.remove(row.app, row.name);
+        }),
+      );
     }
     const root = join(this.options.home, "experiments");
     for (const app of await readdir(root).catch(() => [] as string[]))
@@ -370,17 +374,20 @@ export class Experiments {
         const row = this.registry.get(app, name);
         for (const path of await this.leftovers({ app, name }, row)) {
           const modified = (await stat(path).catch(() => undefined))?.mtimeMs;
-          if (modified === undefined || !old(modified)) continue;
-          for (const pid of [...(await processesUsing(path)), ...(await processesIn(path))])
-            await stopProcess(pid, 15_000);
-          await rm(path, { recursive: true, force: true });
-          removed.push(`${row ? "leftover of an update" : "experiment directory"} ${path}`);
+          if (modified === undefined || !sweep.old(modified)) continue;
+          const [what, why] = row
+            ? [`leftover ${path}`, `not ${app}/${name}'s current release (an update that did not finish)`]
+            : [`experiment directory ${path}`, "no experiment owns it"];
+          await sweep.remove(what, why, async () => {
+            for (const pid of [...(await processesUsing(path)), ...(await processesIn(path))])
+              await stopProcess(pid, 15_000);
+            await rm(path, { recursive: true, force: true });
+          });
         }
       }
     const rows = this.registry.list();
-    for (const runtime of Object.values(this.runtimes))
-      removed.push(...(await runtime.collectGarbage(rows, graceMs)));
-    return [...removed, ...(await this.services.collectGarbage(graceMs))];
+    for (const runtime of Object.values(this.runtimes)) await runtime.collectGarbage(rows, sweep);
+    return [...sweep.removals, ...(await this.services.collectGarbage(graceMs, options))];
   }
 
   async list(app?: string): Promise<ExperimentStatus[]> {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { chmod, chown, mkdir, readFile } from "node:fs/promises";
 import { execa } from "execa";
 import pRetry, { AbortError } from "p-retry";
+import type { Sweep } from "./garbage.js";
 import { processesOf, stopProcess } from "./processes.js";
 
 /**
@@ -85,21 +86,21 @@ export async function removeAppAccount(laboratory: string, experiment: { app: st
   if (account) await removeAccount(account);
 }
 
-/**
- * Removes the accounts of `laboratory` whose experiment is not in `keep` (`app/experiment`);
- * returns a line for each.
- */
-export async function sweepAppAccounts(laboratory: string, keep: ReadonlySet<string>): Promise<string[]> {
-  const removed: string[] = [];
+/** Removes, through `sweep`, the accounts of `laboratory` whose experiment is not in `keep` (`app/experiment`). */
+export async function sweepAppAccounts(
+  laboratory: string,
+  keep: ReadonlySet<string>,
+  sweep: Sweep,
+): Promise<void> {
   for (const [name, , uid, gid, comment, home] of await entries("/etc/passwd")) {
     const prefix = `${COMMENT_PREFIX}${laboratory} `;
     if (!name || !comment?.startsWith(prefix)) continue;
     const experiment = comment.slice(prefix.length);
     if (keep.has(experiment)) continue;
-    await removeAccount({ name, uid: Number(uid), gid: Number(gid), home: home ?? "" });
-    removed.push(`account ${name} of experiment ${experiment}`);
+    await sweep.remove(`account ${name}`, `its experiment ${experiment} is gone`, () =>
+      removeAccount({ name, uid: Number(uid), gid: Number(gid), home: home ?? "" }),
+    );
   }
-  return removed;
 }
 
 /** Chowns a directory tree (a checkout) to the account, without following its symbolic links. */

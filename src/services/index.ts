@@ -1,5 +1,7 @@
+import pMap from "p-map";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
+import { type Removal, Sweep } from "../lab/garbage.js";
 import { serviceEnvironment } from "./env.js";
 import { serviceKind } from "./kinds/index.js";
 import type { Connection, Endpoint, Owner } from "./model.js";
@@ -10,12 +12,29 @@ import {
   Provisioner,
   type ProvisionOptions,
   type ServiceRecord,
+  tenantCount,
+  unknownServer,
 } from "./provision.js";
 
+export type { Removal } from "../lab/garbage.js";
 export { serviceEnvironment } from "./env.js";
 export { ProvisionError } from "./errors.js";
 export type { Connection, Endpoint, Owner, Tenant } from "./model.js";
 export type { ExperimentServices, ProvisionOptions, ServiceRecord } from "./provision.js";
+
+/** A server as `servers list` shows it: no credentials. */
+export interface ServerStatus {
+  id: string;
+  kind: string;
+  provider: string;
+  provisionType: "communal" | "independent";
+  /** Experiments' databases (or prefixes) on it; services sharing one are not counted again. */
+  tenants: number;
+  /** The `app/experiment/service`s on it, sharing ones included. */
+  usedBy: string[];
+  state: "running" | "stopped";
+  createdAt: string;
+}
 
 /** A service as `services list` shows it: no credentials. */
 export interface ServiceStatus {
@@ -146,11 +165,52 @@ export class Services {
 
   /**
    * Removes what crashes left behind (half-created services, servers and Docker objects or
-   * data directories no record accounts for); objects younger than `graceMs` are left to the
-   * command that may still be creating them. Returns what it removed.
+   * data directories no record accounts for, killed commands' locks); objects younger than
+   * `graceMs` are left to the command that may still be creating them. Returns what it removed
+   * and why, or with `dryRun` what it would remove, removing nothing.
    */
-  collectGarbage(graceMs = 5 * 60_000): Promise<string[]> {
-    return this.provisioner.collectGarbage(graceMs);
+  async collectGarbage(graceMs = 5 * 60_000, options: { dryRun?: boolean } = {}): Promise<Removal[]> {
+    const sweep = new Sweep(graceMs, options.dryRun);
+    await this.provisioner.collectGarbage(sweep);
+    return sweep.removals;
+  }
+
+  /** The servers recorded on the laboratory (or the one of `id`), with their tenants and state. */
+  async servers(id?: string): Promise<ServerStatus[]> {
+    const [servers, records] = await Promise.all([this.provisioner.servers(), this.provisioner.records()]);
+    const shown = id === undefined ? servers : servers.filter((s) => s.id === id);
+    if (id !== undefined && shown.length === 0) throw unknownServer(id);
+    return pMap(
+      shown,
+      async (server) => {
+        const users = records.filter((r) => r.server === server.id);
+        return {
+          id: server.id,
+          kind: server.kind,
+          provider: server.provider,
+          provisionType: server.provisionType,
+          tenants: tenantCount(users),
+          usedBy: users.map((r) => ownerName(r.owner)),
+          state: (await this.provisioner.running(server)) ? "running" : "stopped",
+          createdAt: server.createdAt,
+        } satisfies ServerStatus;
+      },
+      // Each look asks a process table or the Docker Engine.
+      { concurrency: 8 },
+    );
+  }
+
+  /**
+   * Stops a server, keeping its data (the next command that needs it starts it again). Refused
+   * while experiments' services are on it, unless `force`.
+   */
+  stopServer(id: string, options: { force?: boolean } = {}): Promise<void> {
+    return this.provisioner.retireServer(id, "stop", options.force === true);
+  }
+
+  /** Removes a server with its data. Refused while experiments' services are on it, unless `force`. */
+  removeServer(id: string, options: { force?: boolean } = {}): Promise<void> {
+    return this.provisioner.retireServer(id, "remove", options.force === true);
   }
 
   /** The last log lines of the server behind an experiment's service. */

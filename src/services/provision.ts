@@ -4,7 +4,8 @@ import pTimeout from "p-timeout";
 import { experimentName } from "../config/names.js";
 import type { ServiceConfig } from "../config/resolve.js";
 import type { Provider, ProvisionType, ServiceKind } from "../config/schema.js";
-import type { Problem } from "../errors.js";
+import { type Problem, UsageError } from "../errors.js";
+import type { Sweep } from "../lab/garbage.js";
 import { Registry } from "../lab/registry.js";
 import { Secrets } from "../secrets/index.js";
 import type { StateStore } from "../state/index.js";
@@ -211,7 +212,7 @@ export class Provisioner {
       if (record.provisionType !== "shared") {
         const server = await this.server(record.server);
         if (server && record.provisionType === "independent") {
-          await this.removeServer(server);
+          await this.destroyServer(server);
         } else if (server) {
           const running = await this.restartedServer(server);
           await (await this.admin(running, record.provider)).drop(record.tenant);
@@ -223,15 +224,17 @@ export class Provisioner {
   }
 
   /**
-   * Cleans what crashes left: services stuck half-created (their command is gone: its lock went
-   * stale), dedicated servers no service uses, and unrecorded objects older than `graceMs`.
+   * Cleans, through `sweep`, what crashes left: services stuck half-created (their command is
+   * gone: its lock is not held), dedicated servers no service uses, unrecorded objects and the
+   * lock directories of killed commands past the grace period.
    */
-  async collectGarbage(graceMs: number): Promise<string[]> {
-    const removed: string[] = [];
+  async collectGarbage(sweep: Sweep): Promise<void> {
     for (const record of await this.records()) {
-      if (record.status !== "creating") continue;
-      if (await this.down(record.owner, true, (r) => r.status === "creating"))
-        removed.push(`service ${ownerName(record.owner)} (left half-created)`);
+      if (record.status !== "creating" || (await this.registry.held(serviceLock(record.owner)))) continue;
+      await sweep.remove(`service ${ownerName(record.owner)}`, "left half-created", async () => {
+        const removed = await this.down(record.owner, true, (r) => r.status === "creating");
+        return removed !== undefined;
+      });
     }
     // Servers are listed before services: a server is recorded only after its service is.
     const servers = await this.servers();
@@ -239,16 +242,37 @@ export class Provisioner {
     const used = new Set(services.map((r) => r.server));
     for (const server of servers) {
       if (server.provisionType !== "independent" || used.has(server.id)) continue;
-      await this.registry.withLock(`server-${server.id}`, () => this.removeServer(server));
-      removed.push(`server ${server.id} (no service uses it)`);
+      await sweep.remove(`server ${server.id}`, "no service uses it", () =>
+        this.registry.withLock(`server-${server.id}`, () => this.destroyServer(server)),
+      );
     }
     const known = new Set(
       servers.filter((s) => s.provisionType === "communal" || used.has(s.id)).map((s) => s.id),
     );
     const experiments = new Set(services.map((r) => `${r.owner.app}/${r.owner.experiment}`));
-    for (const provider of Object.values(this.providers))
-      removed.push(...(await provider.sweep(known, experiments, graceMs)));
-    return removed;
+    for (const provider of Object.values(this.providers)) await provider.sweep(known, experiments, sweep);
+    await this.registry.sweepLocks(sweep);
+  }
+
+  /**
+   * Stops a server (keeping its data: the next command that needs it starts it again) or
+   * removes it with its data. Refused while experiments' services are on it, unless `force`.
+   */
+  async retireServer(id: string, how: "stop" | "remove", force: boolean): Promise<void> {
+    await this.registry.withLock(`server-${id}`, async () => {
+      const server = await this.server(id);
+      if (!server) throw unknownServer(id);
+      const users = (await this.records()).filter((r) => r.server === id);
+      if (users.length > 0 && !force) throw inUse(server, users, how);
+      if (how === "remove") return this.destroyServer(server);
+      await this.forgetAdmin(server);
+      await this.provider(server.provider).stop(server);
+    });
+  }
+
+  /** Whether a recorded server runs now. */
+  async running(server: ServerRecord): Promise<boolean> {
+    return !(await this.provider(server.provider).stopped(server));
   }
 
   /** After an experiment's last service is gone, providers undo what they set up for it (networks). */
@@ -425,8 +449,8 @@ export class Provisioner {
     return this.ensureServer(previousSpec(recorded), recorded.provider);
   }
 
-  /** Stops and deletes a dedicated server with its data, and forgets it. */
-  private async removeServer(server: ServerRecord): Promise<void> {
+  /** Stops and deletes a server with its data, and forgets it. */
+  private async destroyServer(server: ServerRecord): Promise<void> {
     await this.forgetAdmin(server);
     await this.provider(server.provider).remove(server);
     await this.registry.remove("servers", server.id);
@@ -506,6 +530,32 @@ export function ownerName(owner: Owner): string {
 
 function serviceLock(owner: Owner): string {
   return `service-${owner.app}-${owner.experiment}-${owner.service}`;
+}
+
+/** The error for an id no recorded server has. */
+export function unknownServer(id: string): UsageError {
+  return new UsageError(`no server ${id} on this laboratory`, [
+    { where: id, what: "no server is recorded by that id", fix: "labtest servers list shows the servers" },
+  ]);
+}
+
+/** The experiments' services on a server, which stopping or removing it would take from them. */
+function inUse(server: ServerRecord, users: ServiceRecord[], how: "stop" | "remove"): ProvisionError {
+  const loss =
+    how === "stop" ? "their apps cannot reach it until a command starts it again" : "they lose their data";
+  const tenants = tenantCount(users);
+  return new ProvisionError(`server ${server.id} has ${tenants} tenant${tenants === 1 ? "" : "s"}`, [
+    {
+      where: `server ${server.id}`,
+      what: `used by ${users.map((r) => ownerName(r.owner)).join(", ")}`,
+      fix: `take those services down first (labtest services down, labtest delete), or pass --force to ${how} it anyway (${loss})`,
+    },
+  ]);
+}
+
+/** The tenants among a server's services: experiments sharing another's are not counted again. */
+export function tenantCount(users: ServiceRecord[]): number {
+  return users.filter((r) => r.provisionType !== "shared").length;
 }
 
 /** A recorded server, to be found or restarted without its configuration at hand. */

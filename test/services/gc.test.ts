@@ -58,8 +58,8 @@ test("gc removes what crashes left (half-created services, unrecorded containers
   expect(gc.stdout.split("\n").filter(Boolean).sort()).toEqual(
     [
       "removed service shop/crashed/cache (left half-created)",
-      `removed container labtest-orphan-${lab.registry.id}`,
-      `removed server directory ${ghost}`,
+      `removed container labtest-orphan-${lab.registry.id} (no server record accounts for it)`,
+      `removed server directory ${ghost} (no server record accounts for it)`,
     ].sort(),
   );
   expect(await alive(server?.details.pid ?? 0)).toBe(false);

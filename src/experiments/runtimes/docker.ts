@@ -11,6 +11,7 @@ import {
   pullIfMissing,
   releaseExperimentNetwork,
 } from "../../lab/docker.js";
+import type { Sweep } from "../../lab/garbage.js";
 import { LABELS } from "../../lab/labels.js";
 import type { Registry } from "../../lab/registry.js";
 import { listeningPorts } from "../../lab/sockets.js";
@@ -317,11 +318,10 @@ export class DockerRuntime implements AppRuntime {
     );
   }
 
-  async collectGarbage(rows: ExperimentRow[], graceMs: number): Promise<string[]> {
+  async collectGarbage(rows: ExperimentRow[], sweep: Sweep): Promise<void> {
     // Without an engine there is nothing of ours to find (and local-only laboratories have none).
-    if (!(await this.engineAnswers())) return [];
-    const removed: string[] = [];
-    const old = (createdSeconds: number) => Date.now() - createdSeconds * 1000 > graceMs;
+    if (!(await this.engineAnswers())) return;
+    const old = (createdSeconds: number) => sweep.old(createdSeconds * 1000);
     const current = new Map(rows.map((row) => [`${row.app}/${row.name}`, row]));
     const ours = { filters: { label: [`${LABELS.laboratory}=${this.laboratory.id}`] } };
     const containers = await this.docker.listContainers({ all: true, ...ours });
@@ -332,18 +332,26 @@ export class DockerRuntime implements AppRuntime {
       // A half-created experiment is gc's as a whole; an app that is not the current release, a
       // build or before_start container that outlived its command, or one of no experiment, go.
       if (row?.status === "creating" || (role === "app" && row?.handle === c.Id)) continue;
-      await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreNotFound);
-      removed.push(`container ${c.Names[0]?.replace(/^\//, "") ?? c.Id}`);
+      await sweep.remove(
+        `container ${c.Names[0]?.replace(/^\//, "") ?? c.Id}`,
+        !row
+          ? "its experiment is gone"
+          : role === "app"
+            ? "an app of a release that is not the current one"
+            : `a ${role} container whose command is gone`,
+        () => this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreNotFound),
+      );
     }
     const used = new Set((await this.docker.listContainers({ all: true })).map((c) => c.ImageID));
     for (const image of await this.docker.listImages({
       filters: { label: [`${LABELS.laboratory}=${this.laboratory.id}`, LABELS.role] },
     }))
-      if (!used.has(image.Id) && old(image.Created)) {
-        await this.removeImage(image.Id, false);
-        removed.push(`image ${image.RepoTags?.find((t) => t !== "<none>:<none>") ?? image.Id}`);
-      }
-    return removed;
+      if (!used.has(image.Id) && old(image.Created))
+        await sweep.remove(
+          `image ${image.RepoTags?.find((t) => t !== "<none>:<none>") ?? image.Id}`,
+          "no container uses it",
+          () => this.removeImage(image.Id, false),
+        );
   }
 
   /** The optional build step: app_build_command in a container of app_build_image, on the checkout. */

@@ -13,6 +13,7 @@ import {
   separatesAccounts,
   sweepAppAccounts,
 } from "../../lab/accounts.js";
+import type { Sweep } from "../../lab/garbage.js";
 import { commandLines, processesIn, processesUsing, processGroup, stopProcess } from "../../lab/processes.js";
 import { listeningPorts } from "../../lab/sockets.js";
 import { commandArgv } from "../command.js";
@@ -273,11 +274,11 @@ export class LocalRuntime implements AppRuntime {
     return [...found.values()];
   }
 
-  async collectGarbage(rows: ExperimentRow[]): Promise<string[]> {
+  async collectGarbage(rows: ExperimentRow[], sweep: Sweep): Promise<void> {
     // Files of a local app live in the experiment's directory, which the experiments sweep; its
     // account lives in the system's account database.
-    if (!separatesAccounts()) return [];
-    return sweepAppAccounts(this.root, new Set(rows.map((row) => `${row.app}/${row.name}`)));
+    if (!separatesAccounts()) return;
+    await sweepAppAccounts(this.root, new Set(rows.map((row) => `${row.app}/${row.name}`)), sweep);
   }
 
   /**

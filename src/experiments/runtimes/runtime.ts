@@ -1,6 +1,7 @@
 import type { Writable } from "node:stream";
 import type { ExperimentConfig } from "../../config/resolve.js";
 import type { Runtime } from "../../config/schema.js";
+import type { Sweep } from "../../lab/garbage.js";
 import type { ExperimentIdentity } from "../environment.js";
 import type { ExperimentRow } from "../registry.js";
 
@@ -93,8 +94,8 @@ export interface AppRuntime {
   /** Removes every app of the experiment, recorded or not (a command may have died before recording it). */
   remove(experiment: { app: string; name: string }): Promise<void>;
   /**
-   * Removes what this runtime made outside the laboratory's home that none of `rows` accounts
-   * for, older than `graceMs`. Returns what it removed.
+   * Removes, through `sweep`, what this runtime made outside the laboratory's home that none of
+   * `rows` accounts for, past the sweep's grace period.
    */
-  collectGarbage(rows: ExperimentRow[], graceMs: number): Promise<string[]>;
+  collectGarbage(rows: ExperimentRow[], sweep: Sweep): Promise<void>;
 }

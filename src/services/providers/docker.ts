@@ -153,6 +153,16 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
       return { ...record, admin: { ...record.admin, port: Number(binding.HostPort) } };
     },
 
+    async stop(record) {
+      await docker
+        .getContainer(String(record.details.container))
+        .stop()
+        .catch((error: { statusCode?: number }) => {
+          // 304: it was not running.
+          if (error.statusCode !== 304) ignoreNotFound(error);
+        });
+    },
+
     async remove(record) {
       await removeContainer(
         String(record.details.container),
@@ -179,25 +189,25 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
 
     releaseExperiment: (app, experiment) => releaseExperimentNetwork(docker, registry.id, app, experiment),
 
-    async sweep(servers, experiments, graceMs) {
-      const removed: string[] = [];
+    async sweep(servers, experiments, sweep) {
       const ours = { filters: { label: [`${LABELS.laboratory}=${registry.id}`] } };
-      const old = (created: number) => Date.now() - created > graceMs;
+      const old = (created: number) => sweep.old(created);
+      const why = "no server record accounts for it";
       // Only servers are this sweep's: other objects of the laboratory (apps) carry no server label.
       const unaccounted = (server: string | undefined) => server !== undefined && !servers.has(server);
       for (const c of await docker.listContainers({ all: true, ...ours }))
-        if (unaccounted(c.Labels[LABELS.server]) && old(c.Created * 1000)) {
-          await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreNotFound);
-          removed.push(`container ${c.Names[0]?.replace(/^\//, "") ?? c.Id}`);
-        }
+        if (unaccounted(c.Labels[LABELS.server]) && old(c.Created * 1000))
+          await sweep.remove(`container ${c.Names[0]?.replace(/^\//, "") ?? c.Id}`, why, () =>
+            docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreNotFound),
+          );
       for (const v of (await docker.listVolumes(ours)).Volumes ?? [])
         if (
           unaccounted(v.Labels?.[LABELS.server]) &&
           old(Date.parse((v as { CreatedAt?: string }).CreatedAt ?? ""))
-        ) {
-          await docker.getVolume(v.Name).remove().catch(ignoreNotFound);
-          removed.push(`volume ${v.Name}`);
-        }
+        )
+          await sweep.remove(`volume ${v.Name}`, why, () =>
+            docker.getVolume(v.Name).remove().catch(ignoreNotFound),
+          );
       for (const n of await docker.listNetworks(ours)) {
         const experiment = `${n.Labels?.[LABELS.app]}/${n.Labels?.[LABELS.experiment]}`;
         if (experiments.has(experiment) || !old(Date.parse(n.Created))) continue;
@@ -205,10 +215,10 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
           Containers?: Record<string, unknown>;
         };
         if (Object.keys(Containers ?? {}).length > 0) continue;
-        await docker.getNetwork(n.Id).remove().catch(ignoreNotFound);
-        removed.push(`network ${n.Name}`);
+        await sweep.remove(`network ${n.Name}`, "nothing is attached to it", () =>
+          docker.getNetwork(n.Id).remove().catch(ignoreNotFound),
+        );
       }
-      return removed;
     },
 
     async tools(record) {

@@ -34,6 +34,15 @@ export function externalProvider(): ServerProvider {
       await save(record);
       return record;
     },
+    async stop(record) {
+      throw new ProvisionError(`server ${record.id} is external: it is not the laboratory's to stop`, [
+        {
+          where: `server ${record.id}`,
+          what: `it runs at ${record.details.url}, outside the laboratory`,
+          fix: "stop it where it is managed; labtest servers remove forgets it once no experiment uses it",
+        },
+      ]);
+    },
     remove: async () => undefined,
     // Nothing of the server is on the laboratory: its client programs come from the host's PATH.
     tools: async (record) => ({ run: programRunner(null), admin: record.admin }),
@@ -41,7 +50,7 @@ export function externalProvider(): ServerProvider {
     releaseExperiment: async () => undefined,
     logs: async (record) => `(external server ${record.details.url}: its logs are not the laboratory's)`,
     stopped: async () => false,
-    sweep: async () => [],
+    sweep: async () => undefined,
   };
 }
 

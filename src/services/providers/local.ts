@@ -140,6 +140,10 @@ export function localProvider(registry: Registry): ServerProvider {
       return started;
     },
 
+    async stop(record) {
+      if (await isRunning(record)) await stopProcess(Number(record.details.pid));
+    },
+
     async remove(record) {
       if (await isRunning(record)) await stopProcess(Number(record.details.pid));
       await rm(String(record.details.dataDirectory), { recursive: true, force: true });
@@ -156,8 +160,7 @@ export function localProvider(registry: Registry): ServerProvider {
     logs: (record) => tail(String(record.details.log)),
     stopped: async (record) => !(await isRunning(record)),
 
-    async sweep(servers, _experiments, graceMs) {
-      const removed: string[] = [];
+    async sweep(servers, _experiments, sweep) {
       const directories = [
         ...(await readdir(registry.directory("servers")).catch(() => [] as string[])).map((name) => ({
           id: name,
@@ -173,13 +176,13 @@ export function localProvider(registry: Registry): ServerProvider {
       for (const { id, path } of directories) {
         if (id.endsWith(".json") || servers.has(id)) continue;
         const info = await stat(path).catch(() => undefined);
-        if (!info?.isDirectory() || Date.now() - info.mtimeMs <= graceMs) continue;
-        // A server started just before a crash runs unrecorded: its command line names its directory.
-        for (const pid of await processesUsing(path)) await stopProcess(pid);
-        await rm(path, { recursive: true, force: true });
-        removed.push(`server directory ${path}`);
+        if (!info?.isDirectory() || !sweep.old(info.mtimeMs)) continue;
+        await sweep.remove(`server directory ${path}`, "no server record accounts for it", async () => {
+          // A server started just before a crash runs unrecorded: its command line names its directory.
+          for (const pid of await processesUsing(path)) await stopProcess(pid);
+          await rm(path, { recursive: true, force: true });
+        });
       }
-      return removed;
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Provider, ServiceKind } from "../../config/schema.js";
+import type { Sweep } from "../../lab/garbage.js";
 import type { ServerTools, ServiceKindModule } from "../kinds/kind.js";
 import type { AdminAccess, Endpoint, Owner } from "../model.js";
 
@@ -51,6 +52,8 @@ export interface ServerProvider {
     previous: ServerRecord | undefined,
     save: (r: ServerRecord) => Promise<void>,
   ): Promise<ServerRecord>;
+  /** Stops a server, keeping its data: `ensure` starts it again. */
+  stop(record: ServerRecord): Promise<void>;
   /** Stops and deletes a server and its data. */
   remove(record: ServerRecord): Promise<void>;
   /** Makes the server reachable by the experiment's apps; returns the endpoint they use. */
@@ -64,10 +67,10 @@ export interface ServerProvider {
   /** Whether the server has stopped for good (so waiting for it is pointless). */
   stopped(record: ServerRecord): Promise<boolean>;
   /**
-   * Removes what the laboratory made and no longer accounts for (left by a crash between
-   * creating something and recording it): servers not in `servers`, networks of experiments not
-   * in `experiments` (`app/experiment`). Only what is older than `graceMs`, so work in progress
-   * is never taken. Returns a line per object removed.
+   * Removes, through `sweep`, what the laboratory made and no longer accounts for (left by a
+   * crash between creating something and recording it): servers not in `servers`, networks of
+   * experiments not in `experiments` (`app/experiment`). Only what is past the sweep's grace
+   * period, so work in progress is never taken.
    */
-  sweep(servers: ReadonlySet<string>, experiments: ReadonlySet<string>, graceMs: number): Promise<string[]>;
+  sweep(servers: ReadonlySet<string>, experiments: ReadonlySet<string>, sweep: Sweep): Promise<void>;
 }

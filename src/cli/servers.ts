@@ -1,0 +1,72 @@
+import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import type { ServerStatus, Services } from "../services/index.js";
+import { type CliIo, writeJson } from "./io.js";
+import { withLaboratory } from "./services.js";
+import type { StateGlobals } from "./state.js";
+
+type Retirement = "stop" | "remove";
+
+/** `labtest servers list|stop|remove`: the laboratory's servers, communal ones above all. */
+export function registerServersCommands(program: Command, io: CliIo): void {
+  const servers = program
+    .command("servers")
+    .description(
+      "the laboratory's servers: communal ones stay when their last experiment goes; stop or remove them here",
+    );
+
+  servers
+    .command("list [id]")
+    .description("list the servers (or one): kind, provider, provision type, tenants, state")
+    .action(async (id: string | undefined, _options, command: Command) => {
+      const globals = command.optsWithGlobals<StateGlobals>();
+      const shown = await withLaboratory(io, globals, (lab) => lab.servers(id));
+      if (globals.json) writeJson(io, { servers: shown });
+      else io.stdout(shown.length ? shown.map(describe).join("") : "no servers on this laboratory\n");
+    });
+
+  for (const [how, done, help] of [
+    ["stop", "stopped", "stop a server, keeping its data (a command that needs it starts it again)"],
+    ["remove", "removed", "remove a server and its data"],
+  ] as const)
+    servers
+      .command(`${how} [id]`)
+      .description(`${help}; without ID, every server no experiment uses`)
+      .option("--force", `${how} it even though experiments' services are on it`)
+      .action(async (id: string | undefined, options: { force?: boolean }, command: Command) => {
+        const globals = command.optsWithGlobals<StateGlobals>();
+        if (id === undefined && options.force)
+          throw new UsageError(`--force needs a server id`, [
+            {
+              where: `labtest servers ${how} --force`,
+              what: "forcing is for one server whose users you know",
+              fix: `labtest servers ${how} ID --force (labtest servers list shows them)`,
+            },
+          ]);
+        const ids = await withLaboratory(io, globals, (lab) => retire(lab, how, id, options.force === true));
+        if (globals.json) writeJson(io, { [done]: ids });
+        else io.stdout(ids.length ? ids.map((i) => `${done} ${i}\n`).join("") : `no server to ${how}\n`);
+      });
+}
+
+/** Stops or removes one server, or every one no experiment uses (stopped ones are not stopped again). */
+async function retire(
+  lab: Services,
+  how: Retirement,
+  id: string | undefined,
+  force: boolean,
+): Promise<string[]> {
+  const ids =
+    id !== undefined
+      ? [id]
+      : (await lab.servers())
+          .filter((s) => s.usedBy.length === 0 && (how === "remove" || s.state === "running"))
+          .map((s) => s.id);
+  for (const each of ids)
+    await (how === "stop" ? lab.stopServer(each, { force }) : lab.removeServer(each, { force }));
+  return ids;
+}
+
+function describe(s: ServerStatus): string {
+  return `${s.id}: ${s.kind} on ${s.provider}, ${s.provisionType}, ${s.tenants} tenant${s.tenants === 1 ? "" : "s"}, ${s.state}\n`;
+}
