@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { experimentName } from "../config/names.js";
+import { printable } from "../config/report.js";
 import type { LoadedConfig } from "../config/resolve.js";
-import { type ExperimentStatus, Experiments } from "../experiments/index.js";
+import { type ExperimentDetails, type ExperimentStatus, Experiments } from "../experiments/index.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
 import { commandConfig, listedApp } from "./config.js";
@@ -68,12 +69,15 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
 
   program
     .command("status <name>")
-    .description("show one experiment")
+    .description("show one experiment in full: release, app, answer, services, recent output")
     .action(async (name: string, _options, command: Command) => {
       await withExperiments(io, command, async (lab, loaded, json) => {
-        const found = await lab.status(loaded.config.app_name, experimentName(name));
+        const experiment = experimentName(name);
+        // The app may print its own secrets: reveal them here too, so that they are masked.
+        await lab.revealSecrets(loaded, experiment).catch(() => undefined);
+        const found = await lab.details(loaded.config.app_name, experiment, loaded.config.health_check_path);
         if (json) writeJson(io, found ?? null);
-        else io.stdout(found ? describe(found) : `no experiment ${experimentName(name)}\n`);
+        else io.stdout(found ? describeInFull(found) : `no experiment ${experiment}\n`);
         if (!found) io.exitCode = 1;
       });
     });
@@ -123,6 +127,34 @@ function describe(e: ExperimentStatus): string {
   const fared =
     e.restarts > 0 || e.lastExit ? ` (restarts ${e.restarts}, last exit ${e.lastExit ?? "none"})` : "";
   return `${e.app}/${e.name}  ${e.status}${fared}  ${e.url}  branch ${e.branch}  release ${e.release.slice(0, 12)}  ${e.runtime}  ${age(e.createdAt)}${services ? `  services: ${services}` : ""}\n`;
+}
+
+/** Everything `status NAME` shows, a line (or a block) per aspect. */
+function describeInFull(e: ExperimentDetails): string {
+  const answer =
+    "error" in e.answer
+      ? `no answer at ${e.answer.path}: ${e.answer.error}`
+      : `answers ${e.answer.status} at ${e.answer.path} in ${e.answer.ms} ms`;
+  const handle = e.runtime === "local" ? `supervisor pid ${e.handle}` : `container ${e.handle.slice(0, 12)}`;
+  const exit = e.lastExit ? `, last exit ${e.lastExit}` : "";
+  const subject = e.subject ? ` ${printable(e.subject)}` : "";
+  const services = e.services.map(
+    (s) =>
+      `    ${s.name}: ${s.kind} ${s.provisionType} on ${s.provider}, ${s.status} — app ${endpoint(s.appEndpoint)}, host ${endpoint(s.hostEndpoint)}`,
+  );
+  return `${[
+    `${e.app}/${e.name}: ${e.status}`,
+    `  url:       ${e.url} (${answer})`,
+    `  release:   ${e.release.slice(0, 12)}${subject} (branch ${e.branch})`,
+    `  app:       ${e.runtime}, ${handle}, restarts ${e.restarts}${exit}`,
+    `  deployed:  ${e.updatedAt} (${age(e.updatedAt)} ago)`,
+    ...(services.length ? ["  services:", ...services] : ["  services:  none"]),
+    ...(e.recentOutput.length ? ["  recent output:", ...e.recentOutput.map((l) => `    ${l}`)] : []),
+  ].join("\n")}\n`;
+}
+
+function endpoint(e: { host: string; port: number } | null): string {
+  return e ? `${e.host}:${e.port}` : "-";
 }
 
 /** How long ago, roughly: 42s, 5m, 3h, 2d. */

@@ -74,8 +74,15 @@ export async function checkBranch(repository: string, branch: string): Promise<v
     ]);
 }
 
-/** Clones `branch` of `repository` into `directory` (replacing a partial one); returns the commit. */
-export async function checkout(repository: string, branch: string, directory: string): Promise<string> {
+/**
+ * Clones `branch` of `repository` into `directory` (replacing a partial one); returns the commit
+ * and its subject, read now: once the checkout is handed to the app's account, git is not run in it.
+ */
+export async function checkout(
+  repository: string,
+  branch: string,
+  directory: string,
+): Promise<{ commit: string; subject: string }> {
   await rm(directory, { recursive: true, force: true });
   // --no-local: a clone of a path hard-links the repository's objects, and handing the checkout
   // to the app's account would hand it those files of the repository too.
@@ -89,5 +96,8 @@ export async function checkout(repository: string, branch: string, directory: st
     repository,
     directory,
   ]);
-  return (await git(["-C", directory, "rev-parse", "HEAD"])).stdout.trim();
+  const [commit = "", subject = ""] = (
+    await git(["-C", directory, "log", "-1", "--format=%H%n%s"])
+  ).stdout.split("\n");
+  return { commit, subject };
 }

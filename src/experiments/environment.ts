@@ -8,6 +8,8 @@ export interface ExperimentIdentity {
   branch: string;
   release: string;
   host: string;
+  /** Where the router serves it: scheme, host and port (no path), for apps that make their own links. */
+  url: string;
 }
 
 /**
@@ -45,7 +47,7 @@ export function hostBasics(): Record<string, string> {
 
 /**
  * The environment of an experiment's app and commands: APP_NAME, EXPERIMENT, BRANCH_NAME,
- * RELEASE and VIRTUAL_HOST, then the services' variables with the configured `environment` over
+ * RELEASE, VIRTUAL_HOST and EXPERIMENT_URL, then the services' variables with the configured `environment` over
  * them, `$NAME` in it expanded from all of those (`$VIRTUAL_HOST`, `$DATABASE_URL`, …). Before
  * the services are up (the build), `services` expands from the experiment's own variables alone.
  */
@@ -63,6 +65,7 @@ export function experimentEnvironment(
     BRANCH_NAME: identity.branch,
     RELEASE: identity.release,
     VIRTUAL_HOST: identity.host,
+    EXPERIMENT_URL: identity.url,
   };
   return services(configured, own).then((env) => ({ ...own, ...env }));
 }

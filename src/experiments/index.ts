@@ -30,7 +30,7 @@ import type {
   Progress,
   StartedApp,
 } from "./runtimes/runtime.js";
-import { branchConfiguration, configSubdirectory } from "./steps.js";
+import { branchConfiguration, configSubdirectory, lastLines, withRerun } from "./steps.js";
 
 export { ExperimentError } from "./errors.js";
 export type { ExperimentRow } from "./registry.js";
@@ -58,10 +58,44 @@ export interface ExperimentStatus extends Omit<ExperimentRow, "status"> {
   services: { name: string; kind: string; provider: string; provisionType: string }[];
 }
 
+/** How an app answered a request just now: its status and time, or why it did not. */
+export type AppAnswer = { path: string; status: number; ms: number } | { path: string; error: string };
+
+/** An experiment as `status NAME` shows it. */
+export interface ExperimentDetails extends ExperimentStatus {
+  /** Its services, with where the app and the laboratory host reach them. */
+  services: ServiceStatus[];
+  /** How its app answers its health check path now. */
+  answer: AppAnswer;
+  /** The last lines its app printed. */
+  recentOutput: string[];
+}
+
+/** How many lines of the app's output `status` shows. */
+const RECENT_LINES = 10;
+
+/** How the app on `port` of this machine answers `path` now (any status is an answer), within 2 s. */
+async function answerOf(port: number, path: string): Promise<AppAnswer> {
+  const started = performance.now();
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+      signal: AbortSignal.timeout(2000),
+      redirect: "manual",
+    });
+    await response.body?.cancel();
+    return { path, status: response.status, ms: Math.round(performance.now() - started) };
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code;
+    const timedOut = (error as Error).name === "TimeoutError";
+    return { path, error: timedOut ? "no answer within 2 s" : (cause ?? (error as Error).message) };
+  }
+}
+
 /** A checked-out commit of an experiment's branch, with the configuration it carries. */
 interface Release {
   identity: ExperimentIdentity;
   release: string;
+  subject: string;
   host: string;
   checkout: string;
   appDirectory: string;
@@ -80,6 +114,12 @@ function alreadyExists(app: string, name: string): ExperimentError {
 
 /** Experiments `list` looks at at once (their apps' state, files and processes). */
 const EXPERIMENTS_AT_ONCE = 8;
+
+function noExperiment(app: string, name: string): ExperimentError {
+  return new ExperimentError(`no experiment ${name} of ${app}`, [
+    { where: name, what: "not on this laboratory", fix: "labtest list shows the experiments" },
+  ]);
+}
 
 function experimentLock(app: string, name: string): string {
   return `experiment-${app}-${name}`;
@@ -136,6 +176,21 @@ export class Experiments {
     const source = await branchSource(loaded, branch);
     await checkBranch(source, branch);
 
+    // A failed step's error says what to run again: the create as it was asked for.
+    const again = ["labtest create", request.branch, request.name && `--name ${request.name}`];
+    return withRerun(again.filter(Boolean).join(" "), () =>
+      this.createLocked(loaded, name, branch, source, progress),
+    );
+  }
+
+  private async createLocked(
+    loaded: LoadedConfig,
+    name: string,
+    branch: string,
+    source: string,
+    progress: Progress,
+  ): Promise<ExperimentStatus> {
+    const config = loaded.config;
     return this.locks.withLock(experimentLock(config.app_name, name), async () => {
       const now = new Date().toISOString();
       const row: ExperimentRow = {
@@ -160,6 +215,7 @@ export class Experiments {
         // The branch's configuration may choose another runtime: record it before it makes anything.
         this.registry.update(row.app, name, {
           release: release.release,
+          subject: release.subject,
           host: release.host,
           checkout: release.checkout,
           runtime: release.loaded.config.runtime,
@@ -196,7 +252,9 @@ export class Experiments {
       throw new ExperimentError(`no experiment ${name} of ${loaded.config.app_name}`, [
         { where: name, what: "not on this laboratory", fix: `labtest create --name ${name} BRANCH` },
       ]);
-    return this.locks.withLock(experimentLock(row.app, name), () => this.updateLocked(loaded, row, progress));
+    return withRerun(`labtest update ${name}`, () =>
+      this.locks.withLock(experimentLock(row.app, name), () => this.updateLocked(loaded, row, progress)),
+    );
   }
 
   private async updateLocked(
@@ -220,6 +278,7 @@ export class Experiments {
     this.registry.update(row.app, name, {
       status: "running",
       release: release.release,
+      subject: release.subject,
       host: release.host,
       checkout: release.checkout,
       runtime: release.loaded.config.runtime,
@@ -251,7 +310,7 @@ export class Experiments {
     await mkdir(join(directory, "releases"), { recursive: true, mode: 0o700 });
     progress(`checking out ${row.branch}`);
     const checkoutDirectory = join(directory, "releases", `${Date.now()}`);
-    const release = await checkout(source, row.branch, checkoutDirectory);
+    const { commit: release, subject } = await checkout(source, row.branch, checkoutDirectory);
     const host = `${hostLabel(expandPattern(config.host_name_pattern, { app_name: config.app_name, experiment: row.name, branch: row.branch, release }))}.${config.test_domain}`;
     const clash = this.registry.byHost(host);
     if (clash && (clash.app !== row.app || clash.name !== row.name))
@@ -264,8 +323,9 @@ export class Experiments {
       ]);
     const appDirectory = join(checkoutDirectory, await configSubdirectory(loaded));
     return {
-      identity: { app: row.app, name: row.name, branch: row.branch, release, host },
+      identity: { app: row.app, name: row.name, branch: row.branch, release, host, url: this.origin(host) },
       release,
+      subject,
       host,
       checkout: checkoutDirectory,
       appDirectory,
@@ -340,10 +400,7 @@ export class Experiments {
   /** Deletes an experiment: its app, services (tenants, dedicated servers), checkout and route. */
   async delete(app: string, name: string): Promise<void> {
     await this.reconciled();
-    if (!this.registry.get(app, name))
-      throw new ExperimentError(`no experiment ${name} of ${app}`, [
-        { where: name, what: "not on this laboratory", fix: "labtest list shows the experiments" },
-      ]);
+    this.recorded(app, name);
     await this.locks.withLock(experimentLock(app, name), () => this.remove(app, name));
   }
 
@@ -412,10 +469,28 @@ export class Experiments {
     return row && this.describe(row);
   }
 
+  /**
+   * An experiment in full, as `status NAME` shows it: with its services' endpoints, how its app
+   * answers `healthPath` now, and the last lines it printed.
+   */
+  async details(app: string, name: string, healthPath = "/"): Promise<ExperimentDetails | undefined> {
+    await this.reconciled();
+    const row = this.registry.get(app, name);
+    if (!row) return undefined;
+    const services = await this.services.list(app, name);
+    const [status, answer, output] = await Promise.all([
+      this.describe(row, services),
+      row.status === "running" ? answerOf(row.port, healthPath) : { path: healthPath, error: "not running" },
+      this.runtimes[row.runtime].logs(row),
+    ]);
+    const recentOutput = lastLines(output, RECENT_LINES).split("\n").filter(Boolean);
+    return { ...status, services, answer, recentOutput };
+  }
+
   /** The app's output so far. */
   async logs(app: string, name: string): Promise<string> {
-    const row = this.registry.get(app, name);
-    return row ? this.runtimes[row.runtime].logs(row) : "";
+    const row = this.recorded(app, name);
+    return this.runtimes[row.runtime].logs(row);
   }
 
   /** Writes the app's output as it grows, from the start, until `signal` aborts. */
@@ -425,8 +500,15 @@ export class Experiments {
     write: (text: string) => void,
     signal: AbortSignal,
   ): Promise<void> {
+    const row = this.recorded(app, name);
+    await this.runtimes[row.runtime].followLogs(row, write, signal);
+  }
+
+  /** The experiment's record; an error when there is none. */
+  private recorded(app: string, name: string): ExperimentRow {
     const row = this.registry.get(app, name);
-    if (row) await this.runtimes[row.runtime].followLogs(row, write, signal);
+    if (!row) throw noExperiment(app, name);
+    return row;
   }
 
   /** Reveals the experiment's secrets in this process, so that what it prints masks them. */
@@ -455,13 +537,10 @@ export class Experiments {
     argv: string[],
     output: ExecOutput = { stdout: process.stdout, stderr: process.stderr },
   ): Promise<number> {
-    const row = this.registry.get(loaded.config.app_name, name);
-    if (!row)
-      throw new ExperimentError(`no experiment ${name} of ${loaded.config.app_name}`, [
-        { where: name, what: "not on this laboratory", fix: "labtest list shows the experiments" },
-      ]);
+    const row = this.recorded(loaded.config.app_name, name);
     const current = await this.checkedOut(loaded, row);
-    const release = await this.appRelease(row, current.appDirectory, current.loaded);
+    const identity = { ...row, url: this.origin(row.host) };
+    const release = await this.appRelease(identity, current.appDirectory, current.loaded);
     return this.runtimes[row.runtime].exec(row, release, argv, output);
   }
 
@@ -529,6 +608,11 @@ export class Experiments {
       ...(await readdir(directory)).map((f) => join(directory, f)),
     ];
     return paths.filter((path) => !current.has(path));
+  }
+
+  /** Where the router serves the experiment at `host`: scheme, host and port. */
+  private origin(host: string): string {
+    return new URL(experimentUrl(host, this.options.routerPort)).origin;
   }
 
   /** Where an experiment's releases (and a local app's log and supervisor specs) live. */

@@ -8,6 +8,8 @@ export interface ExperimentRow {
   name: string;
   branch: string;
   release: string;
+  /** The subject of the release's commit, read when it was checked out ("" where unknown). */
+  subject?: string;
   runtime: "local" | "docker";
   /** creating: not yet answering; running: answering at its URL; failed: stopped by an error. */
   status: "creating" | "running" | "failed";
@@ -39,9 +41,10 @@ const MIGRATIONS = [
      PRIMARY KEY (app, name)
    )`,
   "CREATE UNIQUE INDEX experiments_host ON experiments (host)",
+  "ALTER TABLE experiments ADD COLUMN subject TEXT NOT NULL DEFAULT ''",
 ];
 
-const COLUMNS = `app, name, branch, release, runtime, status, host, port, handle, checkout,
+const COLUMNS = `app, name, branch, release, subject, runtime, status, host, port, handle, checkout,
   created_at AS createdAt, updated_at AS updatedAt`;
 
 /**
@@ -90,10 +93,10 @@ export class ExperimentRegistry {
   insert(row: ExperimentRow): boolean {
     const result = this.db
       .prepare(
-        `INSERT OR IGNORE INTO experiments (app, name, branch, release, runtime, status, host, port, handle, checkout, created_at, updated_at)
-         VALUES (@app, @name, @branch, @release, @runtime, @status, @host, @port, @handle, @checkout, @createdAt, @updatedAt)`,
+        `INSERT OR IGNORE INTO experiments (app, name, branch, release, subject, runtime, status, host, port, handle, checkout, created_at, updated_at)
+         VALUES (@app, @name, @branch, @release, @subject, @runtime, @status, @host, @port, @handle, @checkout, @createdAt, @updatedAt)`,
       )
-      .run(row);
+      .run({ subject: "", ...row });
     return result.changes === 1;
   }
 

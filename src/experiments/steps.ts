@@ -1,4 +1,5 @@
 // The steps of bringing a release up, shared by create and update.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { access } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import { execa } from "execa";
@@ -75,6 +76,18 @@ export async function runStep(
     throw stepFailure(option, command, result.exitCode ?? result.signal, String(result.all ?? ""));
 }
 
+const rerun = new AsyncLocalStorage<string>();
+
+/** Runs `operation` with `command` (`labtest update main`) as what its failed steps say to run again. */
+export function withRerun<T>(command: string, operation: () => T): T {
+  return rerun.run(command, operation);
+}
+
+/** What to do once a failed step is fixed: commit, and run the command that failed again. */
+export function rerunAdvice(): string {
+  return `commit the fix, then run ${rerun.getStore() ?? "the labtest command"} again`;
+}
+
 /** A configured command that failed, with the end of its output. */
 export function stepFailure(
   option: string,
@@ -86,7 +99,7 @@ export function stepFailure(
     {
       where: `labtest.${option}`,
       what: `${command}\n${lastLines(output)}`,
-      fix: "fix the command or the code it runs, then create again",
+      fix: `fix the command or the code it runs, ${rerunAdvice()}`,
     },
   ]);
 }

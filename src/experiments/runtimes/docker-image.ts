@@ -12,7 +12,7 @@ import { expandPattern } from "../../config/patterns.js";
 import { commandArgv } from "../command.js";
 import { type ExperimentIdentity, hostBasics } from "../environment.js";
 import { ExperimentError } from "../errors.js";
-import { lastLines, stepFailure } from "../steps.js";
+import { lastLines, rerunAdvice, stepFailure } from "../steps.js";
 import type { Progress } from "./runtime.js";
 
 /** A Docker image reference: [registry[:port]/]path[:tag], lower-case path components. */
@@ -100,7 +100,7 @@ async function buildDockerfile(docker: Docker, build: ImageBuild): Promise<void>
         {
           where: `Dockerfile of branch ${identity.branch} at ${identity.release.slice(0, 12)}`,
           what: output,
-          fix: "fix the Dockerfile (docker build shows the same in the checkout), then create again",
+          fix: `fix the Dockerfile (docker build shows the same in the checkout), ${rerunAdvice()}`,
         },
       ]),
   );

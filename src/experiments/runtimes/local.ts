@@ -22,6 +22,7 @@ import { ExperimentError } from "../errors.js";
 import type { ExperimentRow } from "../registry.js";
 import { runStep, waitForAnswer } from "../steps.js";
 import { readSupervisedState } from "../supervised.js";
+import { unstarted } from "../unstarted.js";
 import type {
   AppHealth,
   AppRelease,
@@ -215,11 +216,12 @@ export class LocalRuntime implements AppRuntime {
   }
 
   async exec(row: ExperimentRow, release: AppRelease, argv: string[], output: ExecOutput): Promise<number> {
-    const [program, ...args] = argv;
+    const [program = "", ...args] = argv;
     const account = await this.account(row);
-    const child = execa(program ?? "", args, {
+    const env: Record<string, string> = { ...appEnvironment(release.env, account), PORT: String(row.port) };
+    const child = execa(program, args, {
       cwd: release.appDirectory,
-      env: { ...appEnvironment(release.env, account), PORT: String(row.port) },
+      env,
       ...(account ? { uid: account.uid, gid: account.gid } : {}),
       extendEnv: false,
       stdin: "inherit",
@@ -228,6 +230,10 @@ export class LocalRuntime implements AppRuntime {
     child.stdout?.pipe(output.stdout, { end: false });
     child.stderr?.pipe(output.stderr, { end: false });
     const result = await child;
+    const failure =
+      result.exitCode === undefined &&
+      (await unstarted(program, result.code, env.PATH, release.appDirectory));
+    if (failure) throw failure;
     return result.exitCode ?? 1;
   }
 
