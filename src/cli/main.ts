@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { LabtestError } from "../errors.js";
 import { registerConfigCommands } from "./config.js";
 import { registerExperimentCommands } from "./experiments.js";
+import { diskFullError } from "./faults.js";
 import { registerGcCommand } from "./gc.js";
 import { type CliIo, maskedIo, processIo, writeJson } from "./io.js";
 import { registerLabCommands } from "./lab.js";
@@ -53,11 +54,12 @@ export async function main(argv: string[], unmasked: CliIo = processIo()): Promi
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     const json = program.opts<{ json?: boolean }>().json === true;
-    if (error instanceof LabtestError) {
+    const known = error instanceof LabtestError ? error : await diskFullError(error, io.env);
+    if (known) {
       if (json)
-        writeJson(io, { error: { type: error.name, message: error.message, problems: error.problems } });
-      else io.stderr(`labtest: ${error.message}\n`);
-      return error.exitCode;
+        writeJson(io, { error: { type: known.name, message: known.message, problems: known.problems } });
+      else io.stderr(`labtest: ${known.message}\n`);
+      return known.exitCode;
     }
     io.stderr(
       `labtest: unexpected error — this is a bug in labtest; please report it with this output.\n${(error as Error)?.stack ?? String(error)}\n`,
