@@ -1,4 +1,3 @@
-import { expandVariables } from "../config/variables.js";
 import type { ExperimentRow } from "./registry.js";
 
 /** What identifies an experiment to its app. */

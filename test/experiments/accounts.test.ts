@@ -3,7 +3,6 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
 import { loadConfig } from "../../src/config/resolve.js";
-import { ExperimentError } from "../../src/experiments/index.js";
 import { ProvisionError } from "../../src/services/errors.js";
 import { commit, exampleRepo, execIn, experimentLab, setConfig, viaRouter } from "../support/experiments.js";
 import { ageSecrets } from "../support/laboratory.js";
