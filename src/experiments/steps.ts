@@ -123,6 +123,8 @@ export interface StartingApp {
   listening: () => Promise<number[]>;
   /** What listens on $PORT: "start_command", "the image's CMD". */
   starter: string;
+  /** $PORT as the app sees it (inside a container, not the published port). */
+  appPort: number;
 }
 
 /**
@@ -154,7 +156,7 @@ export async function waitForAnswer(
         {
           where: "the app's output",
           what: boundedOutput(await app.output().catch(() => "")) || "(none)",
-          fix: stopped ? "fix what its output says" : await notAnswering(port, app),
+          fix: stopped ? "fix what its output says" : await notAnswering(app),
         },
       ],
       { cause: error },
@@ -163,11 +165,11 @@ export async function waitForAnswer(
 }
 
 /** Advice for an app that runs but does not answer: a wrong port, or no port at all yet. */
-async function notAnswering(port: number, app: StartingApp): Promise<string> {
-  const ports = (await app.listening().catch(() => [] as number[])).filter((p) => p !== port);
+async function notAnswering(app: StartingApp): Promise<string> {
+  const ports = (await app.listening().catch(() => [] as number[])).filter((p) => p !== app.appPort);
   if (ports.length > 0)
-    return `it listens on port ${ports.join(", ")}, not on $PORT (${port}): make ${app.starter} listen on $PORT`;
-  return `it runs but listens on no TCP port: make ${app.starter} listen on $PORT (${port}), or see why it hangs in its output`;
+    return `it listens on port ${ports.join(", ")}, not on $PORT (${app.appPort}): make ${app.starter} listen on $PORT`;
+  return `it runs but listens on no TCP port: make ${app.starter} listen on $PORT (${app.appPort}), or see why it hangs in its output`;
 }
 
 /** Lines of output an error shows at most: the first ones (where causes are) and the last ones. */

@@ -41,6 +41,12 @@ export function processesOf(uid: number): Promise<number[]> {
   });
 }
 
+/** The processes in the network namespace of `pid` (a container's, for its init process). */
+export async function processesSharingNetwork(pid: number): Promise<number[]> {
+  const namespace = await readlink(`/proc/${pid}/ns/net`);
+  return processesMatching(async (other) => (await readlink(`/proc/${other}/ns/net`)) === namespace);
+}
+
 /** The processes of process group `pgid` (an app started as a group leader, and its children). */
 export function processGroup(pgid: number): Promise<number[]> {
   return processesMatching(async (pid) => {

@@ -64,7 +64,7 @@ describe("the repository URL reaches git as a repository, never as a command", (
     await checkBranch(repo, "main");
     await checkBranch(`file://${repo}`, "main");
     await expect(checkBranch(repo, "nope")).rejects.toThrow(/branch nope does not exist/);
-    const commit = await checkout(`file://${repo}`, "main", join(scratch, "checkout"));
+    const { commit } = await checkout(`file://${repo}`, "main", join(scratch, "checkout"));
     expect(commit).toMatch(/^[0-9a-f]{40}$/);
   });
 });

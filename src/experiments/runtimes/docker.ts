@@ -13,6 +13,7 @@ import {
 } from "../../lab/docker.js";
 import type { Sweep } from "../../lab/garbage.js";
 import { LABELS } from "../../lab/labels.js";
+import { processesSharingNetwork } from "../../lab/processes.js";
 import type { Registry } from "../../lab/registry.js";
 import { listeningPorts } from "../../lab/sockets.js";
 import { commandArgv } from "../command.js";
@@ -181,12 +182,14 @@ export class DockerRuntime implements AppRuntime {
             return state.State.Running && !state.State.Restarting && state.RestartCount === 0;
           },
           output: () => containerLogs(container),
-          // The container's network namespace holds only the app's sockets.
+          // Sockets of the container's processes only: Docker's embedded DNS listens in the
+          // container's network namespace too, on a socket the engine holds.
           listening: async () => {
             const { State } = await container.inspect();
-            return State.Pid ? listeningPorts(State.Pid) : [];
+            return State.Pid ? listeningPorts(State.Pid, await processesSharingNetwork(State.Pid)) : [];
           },
           starter: "the image's CMD",
+          appPort: port,
         },
         this.answerTimeoutMs,
       );

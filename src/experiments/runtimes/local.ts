@@ -144,6 +144,7 @@ export class LocalRuntime implements AppRuntime {
             return app ? listeningPorts(app, await processGroup(app)) : [];
           },
           starter: "start_command",
+          appPort: port,
         },
         this.answerTimeoutMs,
       );
