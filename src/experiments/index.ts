@@ -19,6 +19,7 @@ import type { StateStore } from "../state/index.js";
 import { branchSource, checkBranch, checkout } from "./checkout.js";
 import { type ExperimentIdentity, experimentEnvironment } from "./environment.js";
 import { ExperimentError } from "./errors.js";
+import { FailedOutputs } from "./failed-output.js";
 import { ExperimentRegistry, type ExperimentRow } from "./registry.js";
 import { DockerRuntime } from "./runtimes/docker.js";
 import { LocalRuntime } from "./runtimes/local.js";
@@ -136,11 +137,13 @@ export class Experiments {
   private readonly locks: Registry;
   private readonly runtimes: Record<Runtime, AppRuntime>;
   private readonly secrets: Secrets;
+  private readonly failedOutputs: FailedOutputs;
   private reconciliation: Promise<unknown> | undefined;
 
   constructor(private readonly options: ExperimentsOptions) {
     this.registry = new ExperimentRegistry(join(options.home, "experiments.db"));
     this.secrets = new Secrets({ state: options.state, home: options.home });
+    this.failedOutputs = new FailedOutputs(options.home);
     this.services = new Services({ home: options.home, state: options.state, secrets: this.secrets });
     this.locks = new Registry(options.home);
     this.runtimes = {
@@ -229,9 +232,11 @@ export class Experiments {
         await this.verifyRoute(release);
       } catch (error) {
         progress("failed: removing what was made");
+        await this.keepFailedOutput(row.app, name, error).catch(() => undefined);
         await this.remove(row.app, name).catch(() => undefined);
         throw error;
       }
+      await this.failedOutputs.forget(row.app, name);
       return this.status(row.app, name) as Promise<ExperimentStatus>;
     });
   }
@@ -489,8 +494,19 @@ export class Experiments {
 
   /** The app's output so far. */
   async logs(app: string, name: string): Promise<string> {
-    const row = this.recorded(app, name);
-    return this.runtimes[row.runtime].logs(row);
+    const row = this.registry.get(app, name);
+    if (row) return this.runtimes[row.runtime].logs(row);
+    // A create that failed removed the experiment but kept what its app printed.
+    const failed = await this.failedOutputs.read(app, name);
+    if (failed === undefined) throw noExperiment(app, name);
+    return failed;
+  }
+
+  /** Keeps what the app of a failing create printed, for `logs` once the experiment is removed. */
+  private async keepFailedOutput(app: string, name: string, error: unknown): Promise<void> {
+    const row = this.registry.get(app, name);
+    const output = row?.handle || row?.runtime === "local" ? await this.runtimes[row.runtime].logs(row) : "";
+    await this.failedOutputs.keep(app, name, error, output);
   }
 
   /** Writes the app's output as it grows, from the start, until `signal` aborts. */

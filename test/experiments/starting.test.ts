@@ -38,6 +38,12 @@ describe("starting an app", () => {
     expect(error.message).toMatch(/more lines \(labtest logs shows them all\)/);
     expect(error.message).not.toContain("$PORT");
     expect(await lab.experiments.list()).toEqual([]);
+    // The experiment is gone, but what its app printed is still what labtest logs shows.
+    const logs = await lab.experiments.logs("hello", "main");
+    expect(logs).toMatch(
+      /^# labtest: the create of hello\/main failed at .*: the app exited before it answered\n/,
+    );
+    expect(logs).toContain("ReplyError NOAUTH Authentication required\n  at frame 0\n");
   });
 
   test("an app listening on another port is told which one", async () => {
