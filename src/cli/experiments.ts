@@ -1,7 +1,8 @@
 import type { Command } from "commander";
-import { experimentName } from "../config/names.js";
+import { appName, experimentName } from "../config/names.js";
 import { printable } from "../config/report.js";
 import type { LoadedConfig } from "../config/resolve.js";
+import { UsageError } from "../errors.js";
 import { type ExperimentDetails, type ExperimentStatus, Experiments } from "../experiments/index.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
@@ -55,12 +56,24 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     });
 
   program
-    .command("list")
-    .description("list this app's experiments (--all: every app's)")
+    .command("list [app]")
+    .description("list APP's experiments (default: this app's; --all: every app's)")
     .option("--all", "every app on the laboratory")
-    .action(async (options: { all?: boolean }, command: Command) => {
+    .action(async (named: string | undefined, options: { all?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<StateGlobals>();
-      const app = options.all ? undefined : await listedApp(io, globals, "experiments");
+      if (named !== undefined && options.all)
+        throw new UsageError("list APP or list --all, not both", [
+          {
+            where: "--all",
+            what: `given with APP ${named}`,
+            fix: `labtest list ${named}, or labtest list --all`,
+          },
+        ]);
+      const app = options.all
+        ? undefined
+        : named !== undefined
+          ? appName(named)
+          : await listedApp(io, globals, "experiments");
       const experiments = await withLaboratory(io, globals, (lab) => lab.list(app));
       if (globals.json) writeJson(io, { experiments });
       else if (experiments.length) io.stdout(experiments.map(describe).join(""));
@@ -108,16 +121,21 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
   program
     .command("exec <name> <command...>")
     .description("run COMMAND in the experiment's checkout and environment (write -- before it)")
-    .action(async (name: string, argv: string[], _options, command: Command) => {
-      await withExperiments(io, command, async (lab, loaded) => {
-        io.exitCode = await withStreamedOutput(io, (output) =>
-          lab.exec(loaded, experimentName(name), argv, {
-            stdout: writerStream(output.stdout),
-            stderr: writerStream(output.stderr),
-          }),
-        );
-      });
+    .action(runInExperiment(io));
+}
+
+/** The action of `exec NAME -- COMMAND…` (and of LabTest's `test NAME COMMAND…`). */
+export function runInExperiment(io: CliIo) {
+  return async (name: string, argv: string[], _options: unknown, command: Command): Promise<void> => {
+    await withExperiments(io, command, async (lab, loaded) => {
+      io.exitCode = await withStreamedOutput(io, (output) =>
+        lab.exec(loaded, experimentName(name), argv, {
+          stdout: writerStream(output.stdout),
+          stderr: writerStream(output.stderr),
+        }),
+      );
     });
+  };
 }
 
 function describe(e: ExperimentStatus): string {

@@ -7,6 +7,7 @@ import { diskFullError } from "./faults.js";
 import { registerGcCommand } from "./gc.js";
 import { type CliIo, maskedIo, processIo, writeJson } from "./io.js";
 import { registerLabCommands } from "./lab.js";
+import { registerLabtestCommands, withLabtestSpellings } from "./labtest.js";
 import { registerSecretCommands } from "./secrets.js";
 import { registerServersCommands } from "./servers.js";
 import { registerServicesCommands } from "./services.js";
@@ -41,6 +42,7 @@ export function buildProgram(io: CliIo): Command {
   registerExperimentCommands(program, io);
   registerLabCommands(program, io);
   registerSecretCommands(program, io);
+  registerLabtestCommands(program, io, VERSION);
   return program;
 }
 
@@ -49,7 +51,7 @@ export async function main(argv: string[], unmasked: CliIo = processIo()): Promi
   const io = maskedIo(unmasked);
   const program = buildProgram(io);
   try {
-    await program.parseAsync(argv, { from: "user" });
+    await program.parseAsync(withLabtestSpellings(program, argv), { from: "user" });
     return io.exitCode ?? 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;

@@ -1,0 +1,56 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { expect, it } from "vitest";
+import { runCli } from "../support/cli.js";
+import { exampleRepo, experimentLab } from "../support/experiments.js";
+import { testLaboratory } from "../support/laboratory.js";
+import { gitRepo, scratchDir } from "../support/project.js";
+
+// LabTest's commands, as its documentation and its command line (CityOfBoston/labtest) spell them.
+
+it("labtest version prints the version, as --version does", async () => {
+  const cwd = await scratchDir();
+  const { version } = JSON.parse(await readFile(join(import.meta.dirname, "../../package.json"), "utf8"));
+  expect(await runCli(["version"], cwd)).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" });
+  expect((await runCli(["--version"], cwd)).stdout).toBe(`${version}\n`);
+  expect((await runCli(["--help"], cwd)).stdout).toMatch(
+    /version\s+print the labtest version \(LabTest's spelling of\s+--version\)/,
+  );
+});
+
+it("labtest list APP lists that app's experiments, from anywhere; with --all it is refused", async () => {
+  const lab = await testLaboratory();
+  const env = { ...process.env, LABTEST_HOME: lab.home };
+  const nowhere = await scratchDir();
+  const shop = await gitRepo("shop");
+  await writeFile(join(shop, ".labtest.yml"), "labtest:\n  app_name: shop\n");
+  const cli = (cwd: string, ...argv: string[]) => runCli(["--state", lab.statePath, ...argv], cwd, env);
+  expect(await cli(nowhere, "list", "blog")).toEqual({
+    code: 0,
+    stdout: "no experiments of blog\n",
+    stderr: "",
+  });
+  // The app named wins over the one the directory's configuration names.
+  expect((await cli(shop, "list", "blog")).stdout).toBe("no experiments of blog\n");
+  const both = await cli(nowhere, "list", "--all", "blog");
+  expect(both.code).toBe(2);
+  expect(both.stderr).toContain("list APP or list --all, not both");
+});
+
+it("labtest test NAME COMMAND runs COMMAND in the experiment, without --, its options its own", async () => {
+  const lab = await experimentLab();
+  const repo = await exampleRepo();
+  const env = { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) };
+  const cli = (...argv: string[]) => runCli(["--state", lab.statePath, ...argv], repo, env);
+  expect(await cli("create")).toMatchObject({ code: 0 });
+
+  // -c and --json belong to the command, not to labtest.
+  const printed = await cli("test", "main", "sh", "-c", 'echo "$*"', "sh", "-c", "--json");
+  expect(printed).toEqual({ code: 0, stdout: "-c --json\n", stderr: "" });
+  expect((await cli("test", "main", "sh", "-c", "exit 3")).code).toBe(3);
+  // labtest's own options still go before the command's name.
+  expect((await cli("--json", "test", "main", "node", "-e", "console.log('as is')")).stdout).toBe("as is\n");
+  // The modern spelling is unchanged.
+  expect((await cli("exec", "main", "--", "sh", "-c", "exit 4")).code).toBe(4);
+  expect((await cli("help", "test")).stdout).toMatch(/labtest\s+exec NAME --\s+COMMAND/);
+});
