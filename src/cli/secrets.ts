@@ -19,7 +19,11 @@ export function registerSecretCommands(program: Command, io: CliIo): void {
     .description(
       "encrypt VALUE, or the VALUE of KEY=VALUE, for the laboratory's /secrets provider; - (or nothing) reads it from stdin",
     )
-    .option("--whole", "encrypt the whole text, even when it looks like KEY=VALUE")
+    // LabTest asked "Did you want to encrypt VALUE for key KEY?": y is what KEY=VALUE does unasked.
+    .option(
+      "--whole",
+      "encrypt the whole text, even when it looks like KEY=VALUE (LabTest's answer N to its question)",
+    )
     .action(async (value: string | undefined, options: { whole?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<StateGlobals & { json?: boolean }>();
       // From stdin the value stays out of the shell's history; one final newline is the terminal's.

@@ -54,3 +54,32 @@ it("labtest test NAME COMMAND runs COMMAND in the experiment, without --, its op
   expect((await cli("exec", "main", "--", "sh", "-c", "exit 4")).code).toBe(4);
   expect((await cli("help", "test")).stdout).toMatch(/labtest\s+exec NAME --\s+COMMAND/);
 });
+
+it("labtest encrypt KEY=VALUE, as LabTest's secrets page shows it, answers KEY=ENC[…] for the value", async () => {
+  const home = await scratchDir("labtest-lab-");
+  const repo = await gitRepo("app");
+  const env = { ...process.env, LABTEST_HOME: home };
+  const { state } = JSON.parse((await runCli(["--json", "secrets", "init"], repo, env)).stdout);
+  const statePath = join(home, "state.json");
+  await writeFile(
+    statePath,
+    JSON.stringify({ provider: "local", service: "file", options: { path: "values.json" } }),
+  );
+  await writeFile(join(home, "values.json"), JSON.stringify(state));
+  // LabTest asked whether to encrypt the value for the key; its page answers y, which labtest does unasked.
+  const encrypted = await runCli(
+    ["--state", statePath, "encrypt", "SECRET_API_KEY=asdfghjklqwerotoyiuuzxvcbn"],
+    repo,
+    env,
+  );
+  expect(encrypted).toMatchObject({ code: 0, stderr: "" });
+  expect(encrypted.stdout).toMatch(/^SECRET_API_KEY=ENC\[[A-Za-z0-9+/=]+\]\n$/);
+  // LabTest's answer N (the whole string) is --whole, and its help says so.
+  expect((await runCli(["help", "encrypt"], repo, env)).stdout).toMatch(/--whole[\s\S]*LabTest's answer N/);
+  const whole = await runCli(
+    ["--state", statePath, "encrypt", "--whole", "SECRET_API_KEY=asdfghjklq"],
+    repo,
+    env,
+  );
+  expect(whole.stdout).toMatch(/^ENC\[[A-Za-z0-9+/=]+\]\n$/);
+});
