@@ -8,10 +8,19 @@ import { type LaboratoryAddress, parseLaboratoryAddress } from "./host.js";
 import { appName, experimentName } from "./names.js";
 import { configError } from "./report.js";
 import { REPOSITORY_FORMS, repositoryProblem } from "./repository.js";
-import type { Provider, ProvisionType, Runtime, Section, ServiceKind, ServiceSection } from "./schema.js";
+import type {
+  LabTestName,
+  Provider,
+  ProvisionType,
+  Runtime,
+  Section,
+  ServiceKind,
+  ServiceSection,
+} from "./schema.js";
 import {
   OPTION_NAMES,
   SERVICE_ALIASES,
+  SERVICE_OPTION_ALIASES,
   SERVICE_OPTION_NAMES,
   SERVICE_OPTIONS_OPTION_NAMES,
   sectionSchema,
@@ -238,20 +247,36 @@ async function resolveSection(
   return { file: doc.file, directory, config, sources: ordered, notes: aliasNotes(doc) };
 }
 
-/** A note for each of LabTest's names of a service option that the file uses. */
+/** A note for each of LabTest's option names the file uses: what labtest reads it as, or why not at all. */
 function aliasNotes(doc: ConfigDocument): string[] {
-  const services = (doc.section as { services?: unknown } | null | undefined)?.services;
-  if (services === null || typeof services !== "object") return [];
-  return Object.entries(services).flatMap(([name, service]) =>
-    Object.entries(SERVICE_ALIASES)
-      .filter(([alias]) => service !== null && typeof service === "object" && Object.hasOwn(service, alias))
-      .map(([alias, canonical]) => {
-        const path = ["services", name, alias];
-        const line = doc.lineOf(path);
-        const key = dottedKey([SECTION, ...path]);
-        return `${line === undefined ? key : `line ${line}, ${key}`} is LabTest's name for ${canonical}`;
-      }),
-  );
+  const services = mapping((doc.section as Record<string, unknown> | null | undefined)?.services);
+  return Object.entries(services).flatMap(([name, service]) => [
+    ...namesIn(doc, ["services", name], mapping(service), SERVICE_ALIASES),
+    ...namesIn(doc, ["services", name, "options"], mapping(mapping(service).options), SERVICE_OPTION_ALIASES),
+  ]);
+}
+
+function namesIn(
+  doc: ConfigDocument,
+  at: string[],
+  written: Record<string, unknown>,
+  aliases: Readonly<Record<string, LabTestName>>,
+): string[] {
+  return Object.entries(aliases)
+    .filter(([alias]) => Object.hasOwn(written, alias))
+    .map(([alias, name]) => {
+      const path = [...at, alias];
+      const line = doc.lineOf(path);
+      const key = dottedKey([SECTION, ...path]);
+      const meaning = "is" in name ? `is LabTest's name for ${name.is}` : `is ignored: ${name.ignored}`;
+      return `${line === undefined ? key : `line ${line}, ${key}`} ${meaning}`;
+    });
+}
+
+function mapping(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
 }
 
 function resolveServices(

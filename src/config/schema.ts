@@ -138,24 +138,91 @@ const version = z
     params: { fix: "write a version such as 16 or 10.11" },
   });
 
-export const serviceOptionsSchema = z.strictObject({
-  version: version.optional(),
-  image: z.string().min(1).optional(),
-  command: z.union([z.string(), z.array(z.string())]).optional(),
-  environment: environment.optional(),
-  initial_data: z.string().min(1).optional(),
-  copy_from: z.string().min(1).optional(),
-  ephemeral: booleanish.optional(),
-});
+/** A count or a number of seconds, as YAML, JSON or an .ini file's text writes it. */
+function positive(what: string, example: string, whole: boolean) {
+  const error = (issue: { input?: unknown }) => `${JSON.stringify(issue.input)} is not ${what}`;
+  const params = { fix: `write ${what}, e.g. ${example}` };
+  return z.preprocess(
+    (value) => (typeof value === "string" && /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value),
+    z.number().refine((n) => n > 0 && (!whole || Number.isInteger(n)), { error, params }),
+  );
+}
 
-export const serviceSchema = z
+export const serviceOptionsSchema = z
+  .strictObject({
+    version: version.optional(),
+    image: z.string().min(1).optional(),
+    command: z.union([z.string(), z.array(z.string())]).optional(),
+    environment: environment.optional(),
+    initial_data: z.string().min(1).optional(),
+    copy_from: z.string().min(1).optional(),
+    ephemeral: booleanish.optional(),
+    /** Seconds a new server may take to answer. */
+    wait_timeout: positive("a positive number of seconds", "60", false).optional(),
+    /** How many times labtest tries to reach a new server, the waits between them doubling. */
+    wait_attempts: positive("a positive whole number", "10", true).optional(),
+  })
+  .superRefine((options, ctx) => {
+    const tag = options.image === undefined ? null : imageTag(options.image);
+    if (tag !== null && options.version !== undefined && options.version !== tag)
+      problem(
+        ctx,
+        `image ${options.image} runs version ${tag}, and version says ${options.version}`,
+        `keep the version in one place: image: ${options.image} alone, or a tagless image with version`,
+        ["version"],
+      );
+  });
+
+/** The tag of an image reference (`postgres:15` → 15), null without one (a bare name or a digest). */
+export function imageTag(reference: string): string | null {
+  const name = reference.slice(reference.lastIndexOf("/") + 1).split("@")[0] ?? "";
+  const colon = name.indexOf(":");
+  return colon < 0 ? null : name.slice(colon + 1);
+}
+
+/** What labtest makes of a name LabTest's documentation gives an option: the option it is, or nothing (why). */
+export type LabTestName = { is: string } | { ignored: string };
+
+/** LabTest's names of a service's keys. */
+export const SERVICE_ALIASES: Readonly<Record<string, LabTestName>> = {
+  shared_instance_name: { is: "shared_experiment_name" },
+};
+
+/** LabTest's names of a service's options (docs/reference/backing_services/docker.rst). */
+export const SERVICE_OPTION_ALIASES: Readonly<Record<string, LabTestName>> = {
+  initial_data_source: { is: "initial_data" },
+  commands: { is: "command" },
+  wait_for_service: {
+    ignored: "labtest always waits for a server to answer (wait_timeout and wait_attempts bound the wait)",
+  },
+};
+
+/** `schema` over a mapping whose keys may carry LabTest's names, read under labtest's. */
+function withLabTestNames<T extends z.ZodType>(aliases: Readonly<Record<string, LabTestName>>, schema: T) {
+  return z.preprocess((value, ctx) => {
+    if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+    const mapping: Record<string, unknown> = { ...value };
+    for (const [alias, name] of Object.entries(aliases)) {
+      if (!Object.hasOwn(mapping, alias)) continue;
+      if ("is" in name && Object.hasOwn(mapping, name.is))
+        problem(ctx, `is LabTest's name for ${name.is}, which is set too`, `keep ${name.is} only`, [alias]);
+      else if ("is" in name) mapping[name.is] = mapping[alias];
+      delete mapping[alias];
+    }
+    return mapping;
+  }, schema);
+}
+
+const serviceShape = z
   .strictObject({
     provider: z.enum(PROVIDERS).default("local"),
     service: z.enum(SERVICE_KINDS),
     provision_type: z.enum(PROVISION_TYPES).default("communal"),
     shared_experiment_name: z.string().min(1).optional(),
     shared_app_name: z.string().min(1).optional(),
-    options: serviceOptionsSchema.nullish().transform((v) => v ?? {}),
+    options: withLabTestNames(SERVICE_OPTION_ALIASES, serviceOptionsSchema)
+      .nullish()
+      .transform((v) => v ?? {}),
   })
   .superRefine((s, ctx) => {
     if (s.provision_type === "shared" && !s.shared_experiment_name) {
@@ -187,24 +254,7 @@ export const serviceSchema = z
     }
   });
 
-/** Names LabTest's documentation gives a service's options, and the option each one is. */
-export const SERVICE_ALIASES: Readonly<Record<string, string>> = {
-  shared_instance_name: "shared_experiment_name",
-};
-
-/** A service whose options may carry LabTest's names, read under labtest's. */
-const serviceEntry = z.preprocess((value, ctx) => {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
-  const service: Record<string, unknown> = { ...value };
-  for (const [alias, canonical] of Object.entries(SERVICE_ALIASES)) {
-    if (!Object.hasOwn(service, alias)) continue;
-    if (Object.hasOwn(service, canonical))
-      problem(ctx, `is LabTest's name for ${canonical}, which is set too`, `keep ${canonical} only`, [alias]);
-    else service[canonical] = service[alias];
-    delete service[alias];
-  }
-  return service;
-}, serviceSchema);
+export const serviceSchema = withLabTestNames(SERVICE_ALIASES, serviceShape);
 
 const topLevelShape = {
   app_name: optionalText,
@@ -221,14 +271,14 @@ const topLevelShape = {
   before_start_command: command,
   health_check_path: healthCheckPath.optional(),
   environment: environment.optional(),
-  services: z.record(z.string(), serviceEntry).nullish(),
+  services: z.record(z.string(), serviceSchema).nullish(),
   use_ssh_config: booleanish.optional(),
   verbose: booleanish.optional(),
 };
 
 /** Every option of the labtest section, in the order of the reference. */
 export const OPTION_NAMES = Object.keys(topLevelShape) as (keyof typeof topLevelShape)[];
-export const SERVICE_OPTION_NAMES = Object.keys(serviceSchema.shape);
+export const SERVICE_OPTION_NAMES = Object.keys(serviceShape.shape);
 export const SERVICE_OPTIONS_OPTION_NAMES = Object.keys(serviceOptionsSchema.shape);
 
 /** The labtest section as written: every option optional, types and values checked. */
@@ -295,4 +345,4 @@ export const sectionSchema = z.preprocess(
 );
 
 export type Section = z.output<typeof sectionSchema>;
-export type ServiceSection = z.output<typeof serviceSchema>;
+export type ServiceSection = z.output<typeof serviceShape>;

@@ -16,10 +16,8 @@ import { dockerProvider, randomPassword } from "./providers/docker.js";
 import { externalProvider } from "./providers/external.js";
 import { localProvider } from "./providers/local.js";
 import type { ServerProvider, ServerRecord, ServerSpec } from "./providers/provider.js";
-import { initialData, serverSpec } from "./spec.js";
+import { DEFAULT_READY_TIMEOUT_MS, initialData, type Readiness, readiness, serverSpec } from "./spec.js";
 
-/** How long a new server may take to answer (MariaDB initialises for a while on a small machine). */
-const READY_TIMEOUT_MS = 120_000;
 const ATTEMPT_TIMEOUT_MS = 2_000;
 
 /** An experiment's service as the laboratory records it. */
@@ -165,7 +163,7 @@ export class Provisioner {
       // Joining the experiment's network (a new bridge on docker) overlaps with the server's boot.
       const [appEndpoint] = await Promise.all([
         this.provider(config.provider).attach(server, owner),
-        this.admin(server, config.provider).then(async (admin) => {
+        this.admin(server, config.provider, readiness(config.options)).then(async (admin) => {
           // An attempt that stopped half-way may have left a tenant without all its data: start over.
           if (existing?.status === "creating") await admin.drop(record.tenant);
           const sameServer = source?.server === server.id;
@@ -457,44 +455,50 @@ export class Provisioner {
   }
 
   /** An administrator session on a server, opened once it answers (which is the readiness check). */
-  private admin(server: ServerRecord, provider: Provider): Promise<TenantAdmin> {
+  private admin(
+    server: ServerRecord,
+    provider: Provider,
+    bound: Readiness = { timeoutMs: DEFAULT_READY_TIMEOUT_MS, attempts: null },
+  ): Promise<TenantAdmin> {
     const key = `${server.id}@${server.admin.host}:${server.admin.port}`;
     let admin = this.admins.get(key);
     if (!admin) {
-      admin = this.waitForAdmin(server, this.provider(provider));
+      admin = this.waitForAdmin(server, this.provider(provider), bound);
       admin.catch(() => this.admins.delete(key));
       this.admins.set(key, admin);
     }
     return admin;
   }
 
-  private async waitForAdmin(server: ServerRecord, provider: ServerProvider): Promise<TenantAdmin> {
+  private async waitForAdmin(
+    server: ServerRecord,
+    provider: ServerProvider,
+    bound: Readiness,
+  ): Promise<TenantAdmin> {
     const module = serviceKind(server.kind);
     let lastError: unknown;
     try {
-      return await pRetry(
-        async () => {
-          try {
-            // A client can hang on a server that resets connections while it starts; each try is bounded.
-            return await pTimeout(
-              module.openAdmin(server.admin, { communal: server.provisionType === "communal" }),
-              {
-                milliseconds: ATTEMPT_TIMEOUT_MS,
-              },
-            );
-          } catch (error) {
-            lastError = error;
-            if (await provider.stopped(server)) throw new AbortError("the server stopped");
-            throw error;
-          }
-        },
-        { retries: 100_000, minTimeout: 25, maxTimeout: 100, factor: 1.2, maxRetryTime: READY_TIMEOUT_MS },
-      );
+      return await pRetry(async () => {
+        try {
+          // A client can hang on a server that resets connections while it starts; each try is bounded.
+          return await pTimeout(
+            module.openAdmin(server.admin, { communal: server.provisionType === "communal" }),
+            {
+              milliseconds: ATTEMPT_TIMEOUT_MS,
+            },
+          );
+        } catch (error) {
+          lastError = error;
+          if (await provider.stopped(server)) throw new AbortError("the server stopped");
+          throw error;
+        }
+      }, retrySchedule(bound));
     } catch (error) {
       const problems: Problem[] = [
         {
           where: `server ${server.id}`,
           what: `last answer: ${(lastError as Error)?.message ?? String(error)}`,
+          fix: longerWait(bound),
         },
         { where: "its last log lines", what: `\n${await provider.logs(server)}` },
       ];
@@ -521,6 +525,28 @@ export class Provisioner {
     const { app, experiment, service } = record.owner;
     return this.registry.write(record, "services", app, experiment, service);
   }
+}
+
+/**
+ * When to try a new server again: often, until the timeout; or, with a number of attempts, after
+ * waits that double and together fill the timeout (as LabTest did).
+ */
+function retrySchedule({ timeoutMs, attempts }: Readiness) {
+  if (attempts === null)
+    return { retries: 100_000, minTimeout: 25, maxTimeout: 100, factor: 1.2, maxRetryTime: timeoutMs };
+  const first = attempts > 1 ? timeoutMs / (2 ** (attempts - 1) - 1) : timeoutMs;
+  return {
+    retries: attempts - 1,
+    minTimeout: first,
+    maxTimeout: timeoutMs,
+    factor: 2,
+    maxRetryTime: timeoutMs,
+  };
+}
+
+function longerWait({ timeoutMs, attempts }: Readiness): string {
+  const more = attempts === null ? "" : ` or wait_attempts (now ${attempts})`;
+  return `if it only needs longer, raise the service's options.wait_timeout (now ${timeoutMs / 1000} s)${more}`;
 }
 
 /** `app/experiment/service`: how the CLI and errors name an experiment's service. */

@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { resourceName, shortHash } from "../config/names.js";
 import type { ServiceConfig } from "../config/resolve.js";
+import { imageTag } from "../config/schema.js";
 import { resolvesInside } from "../lab/confine.js";
 import { type StateStore, serviceDefaults } from "../state/index.js";
 import { ProvisionError } from "./errors.js";
@@ -87,11 +88,22 @@ export async function serverSpec(
   return { ...base, id, formerId: formerId === id ? null : formerId };
 }
 
-/** The tag of an image reference (`postgres:15` → 15), null without one (a bare name or a digest). */
-function imageTag(reference: string): string | null {
-  const name = reference.slice(reference.lastIndexOf("/") + 1).split("@")[0] ?? "";
-  const colon = name.indexOf(":");
-  return colon < 0 ? null : name.slice(colon + 1);
+/** How long, and how many times, labtest tries to reach a new server before giving up. */
+export interface Readiness {
+  timeoutMs: number;
+  /** null: as often as it can until the timeout (every 25 to 100 ms). */
+  attempts: number | null;
+}
+
+/** How long a new server may take to answer when its options do not say (MariaDB initialises for a while on a small machine). */
+export const DEFAULT_READY_TIMEOUT_MS = 120_000;
+
+/** The bound of a service's readiness: its `wait_timeout` (seconds) and `wait_attempts`, else the default. */
+export function readiness(options: ServiceConfig["options"]): Readiness {
+  return {
+    timeoutMs: options.wait_timeout === undefined ? DEFAULT_READY_TIMEOUT_MS : options.wait_timeout * 1000,
+    attempts: options.wait_attempts ?? null,
+  };
 }
 
 /** Connections per communal tenant when state sets none: a fifth of PostgreSQL's default 100. */

@@ -1,0 +1,163 @@
+import { utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import pg from "pg";
+import { describe, expect, it } from "vitest";
+import { runCli } from "../support/cli.js";
+import { docker } from "../support/docker.js";
+import { testLaboratory } from "../support/laboratory.js";
+import { gitRepo, scratchDir, writeFiles } from "../support/project.js";
+
+/** LabTest's docs/reference/backing_services/docker.rst, "Specifying a MySQL database backing service". */
+const DOCKER_RST_MYSQL = `labtest:
+  app_name: shop
+  services:
+    mydb:
+      provider: docker
+      service: mysql
+      provision_type: independent
+      options:
+        initial_data_source: "/backups/bostongov/"
+        image: "mysql:5.6"
+        wait_for_service: false
+        wait_attempts: 6
+        wait_timeout: 60
+        commands:
+          - "--character-set-server=utf8mb4"
+          - "--collation-server=utf8mb4_unicode_ci"
+        environment:
+          - "MYSQL_ALLOW_EMPTY_PASSWORD=true"
+          - "MYSQL_DATABASE=drupal"
+`;
+
+/**
+ * LabTest's docs/reference/backing_services/index.rst, "Sample service configuration", with
+ * PostgreSQL (the servers of this laboratory) in place of MySQL, and the options given here.
+ */
+function sampleService(options: string): string {
+  return `labtest:
+  app_name: shop
+  services:
+    mydb:
+      provider: docker
+      service: postgresql
+      provision_type: independent
+      options:
+${options
+  .trim()
+  .split("\n")
+  .map((line) => `        ${line}`)
+  .join("\n")}
+`;
+}
+
+async function checkConfig(text: string) {
+  const repo = await gitRepo("shop");
+  await writeFiles(repo, { ".labtest.yml": text });
+  return { repo, ...(await runCli(["check-config"], repo)) };
+}
+
+describe("LabTest's backing service options (docker.rst)", () => {
+  it("the documented MySQL service passes check-config, shown in labtest's names with a note for each", async () => {
+    const { code, stdout, stderr } = await checkConfig(DOCKER_RST_MYSQL);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toContain(
+      "note: line 9, labtest.services.mydb.options.initial_data_source is LabTest's name for initial_data\n",
+    );
+    expect(stdout).toContain(
+      "note: line 14, labtest.services.mydb.options.commands is LabTest's name for command\n",
+    );
+    expect(stdout).toMatch(
+      /^note: line 11, labtest\.services\.mydb\.options\.wait_for_service is ignored: labtest always waits/m,
+    );
+    expect(stdout).toMatch(/^ {6}initial_data: \/backups\/bostongov\/$/m);
+    expect(stdout).toMatch(/^ {6}image: mysql:5\.6$/m);
+    expect(stdout).toMatch(
+      /^ {6}command:\n {8}- --character-set-server=utf8mb4\n {8}- --collation-server=utf8mb4_unicode_ci$/m,
+    );
+    expect(stdout).toMatch(/^ {6}wait_attempts: 6$/m);
+    expect(stdout).toMatch(/^ {6}wait_timeout: 60$/m);
+    expect(stdout).not.toMatch(/^ +(initial_data_source|commands|wait_for_service):/m);
+  });
+
+  it("a LabTest name beside labtest's, or a wait that is not a positive number, is an error", async () => {
+    const both = await checkConfig(sampleService("initial_data_source: a.sql\ninitial_data: b.sql"));
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain(
+      "labtest.services.mydb.options.initial_data_source: is LabTest's name for initial_data, which is set too\n" +
+        "      fix: keep initial_data only\n",
+    );
+    const zero = await checkConfig(sampleService("wait_timeout: 0\nwait_attempts: many"));
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toMatch(/labtest\.services\.mydb\.options\.wait_timeout: .*0.*\n +fix: /);
+    expect(zero.stderr).toMatch(/labtest\.services\.mydb\.options\.wait_attempts: .*many.*\n +fix: /);
+  });
+
+  it("image with a tag, or image and version; a tag and a different version is an error", async () => {
+    const tagged = await checkConfig(sampleService('image: "postgres:15"'));
+    expect(tagged.code, tagged.stderr).toBe(0);
+    const split = await checkConfig(sampleService('image: postgres\nversion: "15"'));
+    expect(split.code, split.stderr).toBe(0);
+    const clash = await checkConfig(sampleService('image: "postgres:15"\nversion: "16"'));
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toContain("labtest.services.mydb.options.version: ");
+    expect(clash.stderr).toMatch(/image postgres:15 runs version 15/);
+  });
+
+  it("initial_data_source loads the newest file of its directory and commands reach the server's command line", async () => {
+    const lab = await testLaboratory();
+    const dumps = await scratchDir();
+    await writeFile(join(dumps, "monday.sql"), "CREATE TABLE monday (day text);\n");
+    await writeFile(join(dumps, "tuesday.sql"), "CREATE TABLE tuesday (day text);\n");
+    await utimes(join(dumps, "monday.sql"), new Date("2020-01-06"), new Date("2020-01-06"));
+    const repo = await gitRepo("shop");
+    await writeFiles(repo, {
+      ".labtest.yml": sampleService(`
+initial_data_source: ${dumps}/
+wait_for_service: true
+wait_timeout: 600
+wait_attempts: 10
+commands:
+  - "-c"
+  - "max_connections=37"`),
+    });
+    const env = { ...process.env, LABTEST_HOME: lab.home };
+    const cli = (...argv: string[]) => runCli(["--state", lab.statePath, ...argv], repo, env);
+    const up = await cli("services", "up", "-e", "main");
+    expect(up.code, up.stderr).toBe(0);
+
+    const [status] = await lab.services.list();
+    const container = await docker.getContainer(status?.server ?? "").inspect();
+    expect(container.Config.Cmd).toEqual(["-c", "max_connections=37"]);
+    const vars = JSON.parse(
+      (await cli("--json", "services", "env", "--host", "-e", "main")).stdout,
+    ) as Record<string, string>;
+    const client = new pg.Client({ connectionString: vars.MYDB_URL });
+    await client.connect();
+    try {
+      expect((await client.query("SHOW max_connections")).rows[0].max_connections).toBe("37");
+      const tables = await client.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'");
+      expect(tables.rows.map((r) => r.tablename)).toEqual(["tuesday"]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it.each([
+    ["wait_timeout", "wait_timeout: 3", "wait_timeout (now 3 s)"],
+    ["wait_attempts", "wait_timeout: 600\nwait_attempts: 1", "wait_attempts (now 1)"],
+  ])("%s bounds how long labtest waits for a server to answer", async (_, wait, said) => {
+    const lab = await testLaboratory();
+    const repo = await gitRepo("shop");
+    // The server listens on another port inside its container, so it never answers.
+    await writeFiles(repo, { ".labtest.yml": sampleService(`${wait}\ncommands: ["-c", "port=5499"]`) });
+    const env = { ...process.env, LABTEST_HOME: lab.home };
+    const started = Date.now();
+    const up = await runCli(["--state", lab.statePath, "services", "up", "-e", "main"], repo, env);
+    const seconds = (Date.now() - started) / 1000;
+    expect(up.code).not.toBe(0);
+    expect(up.stderr).toMatch(/postgresql server .* did not become ready/);
+    expect(up.stderr).toContain(said);
+    expect(seconds).toBeLessThan(40);
+  });
+});
