@@ -18,7 +18,7 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .option("-n, --name <name>", "the experiment's name (default: from the branch)")
     .action(async (branch: string | undefined, options: { name?: string }, command: Command) => {
       await withExperiments(io, command, async (lab, loaded, json) => {
-        const progress = json || !io.isTTY ? undefined : (step: string) => io.stderr(`… ${step}\n`);
+        const progress = stepReporter(io, command, loaded);
         const created = await lab.create(
           loaded,
           { ...(branch ? { branch } : {}), ...(options.name ? { name: options.name } : {}) },
@@ -34,7 +34,7 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .description("move an experiment to its branch's newest commit, keeping its services and data")
     .action(async (name: string, _options, command: Command) => {
       await withExperiments(io, command, async (lab, loaded, json) => {
-        const progress = json || !io.isTTY ? undefined : (step: string) => io.stderr(`… ${step}\n`);
+        const progress = stepReporter(io, command, loaded);
         const updated = await lab.update(loaded, experimentName(name), progress);
         if (json) writeJson(io, updated);
         else
@@ -136,6 +136,20 @@ export function runInExperiment(io: CliIo) {
       );
     });
   };
+}
+
+/**
+ * Where create and update report their steps: on a terminal, or wherever the output goes with
+ * `--verbose` or the configuration's `verbose: true` (LabTest's); never into `--json` output.
+ */
+function stepReporter(
+  io: CliIo,
+  command: Command,
+  loaded: LoadedConfig,
+): ((step: string) => void) | undefined {
+  const globals = command.optsWithGlobals<{ json?: boolean; verbose?: boolean }>();
+  const shown = !globals.json && (io.isTTY || globals.verbose === true || loaded.config.verbose);
+  return shown ? (step) => io.stderr(`… ${step}\n`) : undefined;
 }
 
 function describe(e: ExperimentStatus): string {

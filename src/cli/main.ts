@@ -30,6 +30,7 @@ export function buildProgram(io: CliIo): Command {
       "configuration file to use instead of discovering one (.yml, .yaml, .json, .cfg, .ini)",
     )
     .option("--json", "print machine-readable JSON instead of text")
+    .option("-v, --verbose", "print each step of create and update, also when not on a terminal")
     .addOption(stateOption())
     .showHelpAfterError("(run labtest --help for usage)")
     .exitOverride()

@@ -37,12 +37,15 @@ it("labtest list APP lists that app's experiments, from anywhere; with --all it 
   expect(both.stderr).toContain("list APP or list --all, not both");
 });
 
-it("labtest test NAME COMMAND runs COMMAND in the experiment, without --, its options its own", async () => {
+it("labtest -v create prints its steps; labtest test NAME COMMAND runs COMMAND in the experiment, without --, its options its own", async () => {
   const lab = await experimentLab();
   const repo = await exampleRepo();
   const env = { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) };
   const cli = (...argv: string[]) => runCli(["--state", lab.statePath, ...argv], repo, env);
-  expect(await cli("create")).toMatchObject({ code: 0 });
+  // LabTest's -v/--verbose: each step is printed, also when the output is not a terminal.
+  const created = await cli("-v", "create");
+  expect(created).toMatchObject({ code: 0 });
+  expect(created.stderr).toMatch(/^… /m);
 
   // -c and --json belong to the command, not to labtest.
   const printed = await cli("test", "main", "sh", "-c", 'echo "$*"', "sh", "-c", "--json");
