@@ -19,6 +19,7 @@ import type {
 } from "./schema.js";
 import {
   OPTION_NAMES,
+  SECTION_ALIASES,
   SERVICE_ALIASES,
   SERVICE_OPTION_ALIASES,
   SERVICE_OPTION_NAMES,
@@ -249,11 +250,19 @@ async function resolveSection(
 
 /** A note for each of LabTest's option names the file uses: what labtest reads it as, or why not at all. */
 function aliasNotes(doc: ConfigDocument): string[] {
-  const services = mapping((doc.section as Record<string, unknown> | null | undefined)?.services);
-  return Object.entries(services).flatMap(([name, service]) => [
-    ...namesIn(doc, ["services", name], mapping(service), SERVICE_ALIASES),
-    ...namesIn(doc, ["services", name, "options"], mapping(mapping(service).options), SERVICE_OPTION_ALIASES),
-  ]);
+  const section = mapping(doc.section);
+  return [
+    ...namesIn(doc, [], section, SECTION_ALIASES),
+    ...Object.entries(mapping(section.services)).flatMap(([name, service]) => [
+      ...namesIn(doc, ["services", name], mapping(service), SERVICE_ALIASES),
+      ...namesIn(
+        doc,
+        ["services", name, "options"],
+        mapping(mapping(service).options),
+        SERVICE_OPTION_ALIASES,
+      ),
+    ]),
+  ];
 }
 
 function namesIn(

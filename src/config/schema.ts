@@ -197,6 +197,15 @@ export const SERVICE_OPTION_ALIASES: Readonly<Record<string, LabTestName>> = {
   },
 };
 
+/** LabTest's names of the section's own options (docs/reference/configuration.rst, builtin_build_process.rst). */
+export const SECTION_ALIASES: Readonly<Record<string, LabTestName>> = {
+  container_provider: { is: "runtime" },
+  build_provider: {
+    ignored:
+      "labtest builds on the laboratory (LabTest's built-in build process: app_build_image, app_build_command, container_build_command)",
+  },
+};
+
 /** `schema` over a mapping whose keys may carry LabTest's names, read under labtest's. */
 function withLabTestNames<T extends z.ZodType>(aliases: Readonly<Record<string, LabTestName>>, schema: T) {
   return z.preprocess((value, ctx) => {
@@ -284,64 +293,69 @@ export const SERVICE_OPTIONS_OPTION_NAMES = Object.keys(serviceOptionsSchema.sha
 /** The labtest section as written: every option optional, types and values checked. */
 export const sectionSchema = z.preprocess(
   (v) => v ?? {},
-  z.strictObject(topLevelShape).superRefine((c, ctx) => {
-    if (c.app_name !== undefined && !isValidName(c.app_name)) {
-      problem(
-        ctx,
-        `"${c.app_name}" is not a valid app name (lower-case letters, digits and single hyphens, at most 63)`,
-        `use app_name: ${suggestedName(c.app_name)}`,
-        ["app_name"],
-      );
-    }
-    if (c.host !== undefined) {
-      const address = parseLaboratoryAddress(c.host);
-      if (typeof address === "string")
-        problem(ctx, address, "use local, ssh://user@host[:port], https://… or user@host", ["host"]);
-      // ssh takes its destination as one argument, which it reads as an option if it starts with "-".
-      else if (address.kind === "ssh" && `${address.user ?? ""}${address.host}`.startsWith("-"))
+  withLabTestNames(
+    SECTION_ALIASES,
+    z.strictObject(topLevelShape).superRefine((c, ctx) => {
+      if (c.app_name !== undefined && !isValidName(c.app_name)) {
         problem(
           ctx,
-          `"${c.host}" names a user or host starting with "-": ssh would read it as an option`,
-          "write the host first, e.g. ssh://deploy@lab.example.com",
-          ["host"],
+          `"${c.app_name}" is not a valid app name (lower-case letters, digits and single hyphens, at most 63)`,
+          `use app_name: ${suggestedName(c.app_name)}`,
+          ["app_name"],
         );
-    }
-    if (c.code_repo_url !== undefined) {
-      const reason = repositoryProblem(c.code_repo_url);
-      if (reason)
-        problem(ctx, `${JSON.stringify(c.code_repo_url)} ${reason}`, `use ${REPOSITORY_FORMS}`, [
-          "code_repo_url",
-        ]);
-    }
-    if (c.test_domain !== undefined && !DOMAIN.test(c.test_domain)) {
-      problem(
-        ctx,
-        `"${c.test_domain}" is not a domain name`,
-        "use lower-case DNS labels separated by dots, e.g. test.example.com",
-        ["test_domain"],
-      );
-    }
-    const prefixes = new Map<string, string>();
-    for (const name of Object.keys(c.services ?? {})) {
-      if (!SERVICE_NAME.test(name)) {
-        problem(
-          ctx,
-          `"${name}" is not a valid service name`,
-          "start with a letter; use letters, digits, - and _",
-          ["services", name],
-        );
-        continue;
       }
-      const prefix = envPrefix(name);
-      const other = prefixes.get(prefix);
-      if (other)
-        problem(ctx, `services "${other}" and "${name}" would both set ${prefix}_URL`, "rename one of them", [
-          "services",
-          name,
-        ]);
-      prefixes.set(prefix, name);
-    }
-  }),
+      if (c.host !== undefined) {
+        const address = parseLaboratoryAddress(c.host);
+        if (typeof address === "string")
+          problem(ctx, address, "use local, ssh://user@host[:port], https://… or user@host", ["host"]);
+        // ssh takes its destination as one argument, which it reads as an option if it starts with "-".
+        else if (address.kind === "ssh" && `${address.user ?? ""}${address.host}`.startsWith("-"))
+          problem(
+            ctx,
+            `"${c.host}" names a user or host starting with "-": ssh would read it as an option`,
+            "write the host first, e.g. ssh://deploy@lab.example.com",
+            ["host"],
+          );
+      }
+      if (c.code_repo_url !== undefined) {
+        const reason = repositoryProblem(c.code_repo_url);
+        if (reason)
+          problem(ctx, `${JSON.stringify(c.code_repo_url)} ${reason}`, `use ${REPOSITORY_FORMS}`, [
+            "code_repo_url",
+          ]);
+      }
+      if (c.test_domain !== undefined && !DOMAIN.test(c.test_domain)) {
+        problem(
+          ctx,
+          `"${c.test_domain}" is not a domain name`,
+          "use lower-case DNS labels separated by dots, e.g. test.example.com",
+          ["test_domain"],
+        );
+      }
+      const prefixes = new Map<string, string>();
+      for (const name of Object.keys(c.services ?? {})) {
+        if (!SERVICE_NAME.test(name)) {
+          problem(
+            ctx,
+            `"${name}" is not a valid service name`,
+            "start with a letter; use letters, digits, - and _",
+            ["services", name],
+          );
+          continue;
+        }
+        const prefix = envPrefix(name);
+        const other = prefixes.get(prefix);
+        if (other)
+          problem(
+            ctx,
+            `services "${other}" and "${name}" would both set ${prefix}_URL`,
+            "rename one of them",
+            ["services", name],
+          );
+        prefixes.set(prefix, name);
+      }
+    }),
+  ),
 );
 
 export type Section = z.output<typeof sectionSchema>;

@@ -161,3 +161,37 @@ commands:
     expect(seconds).toBeLessThan(40);
   });
 });
+
+/** LabTest's docs/reference/builtin_build_process.rst: build_provider local, with the container provider. */
+const BUILTIN_BUILD = `labtest:
+  app_name: shop
+  build_provider: local
+  container_provider: docker
+  code_repo_url: git@github.com:CityOfBoston/testdemo.git
+  app_build_image: drydock/u16nodall
+  app_build_command: ./bin/app-build
+  start_command: ./bin/start
+`;
+
+describe("LabTest's build_provider and container_provider (builtin_build_process.rst)", () => {
+  it("container_provider is read as runtime, build_provider is ignored, each with a note", async () => {
+    const { code, stdout, stderr } = await checkConfig(BUILTIN_BUILD);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toContain("note: line 4, labtest.container_provider is LabTest's name for runtime\n");
+    expect(stdout).toMatch(
+      /^note: line 3, labtest\.build_provider is ignored: labtest builds on the laboratory/m,
+    );
+    // LabTest ran every app in a container: start_command does not make it a local process.
+    expect(stdout).toMatch(/^runtime: docker +# /m);
+    expect(stdout).not.toMatch(/^(build_provider|container_provider):/m);
+  });
+
+  it("container_provider beside runtime is an error", async () => {
+    const { code, stderr } = await checkConfig(`${BUILTIN_BUILD}  runtime: local\n`);
+    expect(code).toBe(2);
+    expect(stderr).toContain(
+      "line 4, labtest.container_provider: is LabTest's name for runtime, which is set too\n",
+    );
+  });
+});
