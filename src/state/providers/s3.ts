@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import writeFileAtomic from "write-file-atomic";
 import { z } from "zod";
@@ -14,8 +14,15 @@ const options = z.strictObject({
   region: z.string().min(1).default("us-east-1"),
   endpoint: z.url().optional(),
   force_path_style: z.boolean().optional(),
-  /** Keep answers (found or not) on disk for ttl_seconds, so a laboratory does not ask S3 each time. */
-  cache: z.strictObject({ ttl_seconds: z.number().positive(), path: z.string().optional() }).optional(),
+  /**
+   * Keep answers (found or not) on disk for ttl_seconds, so a laboratory does not ask S3 each time;
+   * or LabTest's `true`/`false` (aws.rst): found values kept for good as files under `cache_path`.
+   */
+  cache: z
+    .union([z.boolean(), z.strictObject({ ttl_seconds: z.number().positive(), path: z.string().optional() })])
+    .optional(),
+  /** LabTest's: where `cache: true` keeps its files, a mirror of the bucket (`aws s3 sync` can fill it). */
+  cache_path: z.string().min(1).optional(),
 });
 export type S3StateOptions = z.output<typeof options>;
 
@@ -50,7 +57,11 @@ export function s3Store(o: S3StateOptions, defaultCacheDir: string): StateStore 
   }
   const objectKey = (key: string) =>
     o.prefix ? `${o.prefix.replace(/\/+$/, "")}/${key.slice(1)}` : key.slice(1);
-  const cacheDir = o.cache?.path ?? defaultCacheDir;
+  const expiring = typeof o.cache === "object" ? o.cache : null;
+  const cacheDir = expiring?.path ?? defaultCacheDir;
+  // LabTest cached unless told not to: cache_path alone turns its cache on.
+  const mirror = o.cache === true || (o.cache === undefined && o.cache_path !== undefined);
+  const mirrorDir = o.cache_path ?? `${defaultCacheDir}-mirror`;
 
   async function fetchOne(key: string): Promise<{ found: boolean; value?: unknown }> {
     const { GetObjectCommand, NoSuchKey, S3ServiceException } = await sdk();
@@ -74,8 +85,22 @@ export function s3Store(o: S3StateOptions, defaultCacheDir: string): StateStore 
     }
   }
 
+  /** LabTest's cache: the file of the key's object under cache_path, else S3's answer, kept there if found. */
+  async function mirrored(key: string): Promise<{ found: boolean; value?: unknown }> {
+    const file = join(mirrorDir, objectKey(key));
+    const text = await readFile(file, "utf8").catch(() => undefined);
+    if (text !== undefined) return { found: true, value: parseValue(text) };
+    const fresh = await fetchOne(key);
+    if (fresh.found) {
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      await writeFileAtomic(file, JSON.stringify(fresh.value), { mode: 0o600 });
+    }
+    return fresh;
+  }
+
   async function cached(key: string): Promise<{ found: boolean; value?: unknown }> {
-    if (!o.cache) return fetchOne(key);
+    if (mirror) return mirrored(key);
+    if (!expiring) return fetchOne(key);
     const file = join(
       cacheDir,
       `${createHash("sha256")
@@ -86,7 +111,7 @@ export function s3Store(o: S3StateOptions, defaultCacheDir: string): StateStore 
       (text) => JSON.parse(text) as { at: number; found: boolean; value?: unknown },
       () => undefined,
     );
-    if (entry && Date.now() - entry.at < o.cache.ttl_seconds * 1000) return entry;
+    if (entry && Date.now() - entry.at < expiring.ttl_seconds * 1000) return entry;
     const fresh = await fetchOne(key);
     await mkdir(cacheDir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(file, JSON.stringify({ at: Date.now(), ...fresh }), { mode: 0o600 });
