@@ -86,3 +86,43 @@ describe("LabTest's S3 state cache (aws.rst)", () => {
     expect(await get(state, "/services/docker/memcached/shop")).toEqual({ version: "1.6" });
   });
 });
+
+/** The state hierarchy of LabTest's docs/admin/defaults_and_state/index.rst, one file per key. */
+const HIERARCHY: Record<string, unknown> = {
+  default: { from: "/default" },
+  "services/docker/postgresql/default": { from: "postgresql/default" },
+  "services/docker/postgresql/shared": { from: "postgresql/shared" },
+  "services/docker/postgresql/app-name1": { from: "postgresql/app-name1" },
+  "services/docker/mysql/default": { from: "mysql/default" },
+  "services/docker/mysql/shared": { from: "mysql/shared" },
+  "services/docker/mysql/app-name2": { from: "mysql/app-name2" },
+};
+
+describe("a get-state script as LabTest's local.rst describes it, as local/script state", () => {
+  it("answers each key with the best fit its own walk up finds", async () => {
+    const values = await scratchDir();
+    for (const [key, value] of Object.entries(HIERARCHY)) {
+      await mkdir(join(values, key, ".."), { recursive: true });
+      await writeFile(join(values, key), JSON.stringify(value));
+    }
+    const dir = await scratchDir();
+    const script = join(import.meta.dirname, "..", "fixtures", "labtest-get-state");
+    const state = join(dir, "state.json");
+    await writeFile(
+      state,
+      JSON.stringify({
+        provider: "local",
+        service: "script",
+        // `env` sets where the script looks (LabTest's example has it fixed in the script).
+        options: { command: ["env", `STATE_PATH=${values}`, script] },
+      }),
+    );
+    const check = await runCli(["--state", state, "state", "check"], "/");
+    expect(check).toMatchObject({ code: 0, stderr: "" });
+    expect(await get(state, "/services/docker/postgresql/app-name1")).toEqual({
+      from: "postgresql/app-name1",
+    });
+    expect(await get(state, "/services/docker/mysql/app-name1")).toEqual({ from: "mysql/default" });
+    expect(await get(state, "/services/redis/app-name1")).toEqual({ from: "/default" });
+  });
+});
