@@ -131,8 +131,8 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfi
     throw invalid(
       doc,
       problemsFromIssues(parsed.error.issues, {
-        keyName: (path) => dottedKey([SECTION, ...path]),
-        lineOf: doc.lineOf,
+        keyName: (path) => dottedKey([SECTION, ...writtenPath(doc.section, path)]),
+        lineOf: (path) => doc.lineOf(writtenPath(doc.section, path)),
         knownKeysAt: optionsAt,
       }),
     );
@@ -252,26 +252,16 @@ async function resolveSection(
 function aliasNotes(doc: ConfigDocument): string[] {
   const section = mapping(doc.section);
   return [
-    ...namesIn(doc, [], section, SECTION_ALIASES),
+    ...namesIn(doc, [], section),
     ...Object.entries(mapping(section.services)).flatMap(([name, service]) => [
-      ...namesIn(doc, ["services", name], mapping(service), SERVICE_ALIASES),
-      ...namesIn(
-        doc,
-        ["services", name, "options"],
-        mapping(mapping(service).options),
-        SERVICE_OPTION_ALIASES,
-      ),
+      ...namesIn(doc, ["services", name], mapping(service)),
+      ...namesIn(doc, ["services", name, "options"], mapping(mapping(service).options)),
     ]),
   ];
 }
 
-function namesIn(
-  doc: ConfigDocument,
-  at: string[],
-  written: Record<string, unknown>,
-  aliases: Readonly<Record<string, LabTestName>>,
-): string[] {
-  return Object.entries(aliases)
+function namesIn(doc: ConfigDocument, at: string[], written: Record<string, unknown>): string[] {
+  return Object.entries(aliasesAt(at))
     .filter(([alias]) => Object.hasOwn(written, alias))
     .map(([alias, name]) => {
       const path = [...at, alias];
@@ -280,6 +270,32 @@ function namesIn(
       const meaning = "is" in name ? `is LabTest's name for ${name.is}` : `is ignored: ${name.ignored}`;
       return `${line === undefined ? key : `line ${line}, ${key}`} ${meaning}`;
     });
+}
+
+/** LabTest's names that apply in the mapping at `at`: the section's, a service's, or its options'. */
+function aliasesAt(at: readonly PropertyKey[]): Readonly<Record<string, LabTestName>> {
+  if (at.length === 0) return SECTION_ALIASES;
+  if (at[0] === "services" && at.length === 2) return SERVICE_ALIASES;
+  if (at[0] === "services" && at.length === 3 && at[2] === "options") return SERVICE_OPTION_ALIASES;
+  return {};
+}
+
+/** `path` as the file spells it: where an option was given under LabTest's name, that name. */
+function writtenPath(section: unknown, path: readonly PropertyKey[]): PropertyKey[] {
+  const written: PropertyKey[] = [];
+  let node = section;
+  for (const key of path) {
+    const here = mapping(node);
+    const alias = Object.hasOwn(here, key)
+      ? undefined
+      : Object.entries(aliasesAt(written)).find(
+          ([alias, name]) => "is" in name && name.is === key && Object.hasOwn(here, alias),
+        )?.[0];
+    const step = alias ?? key;
+    written.push(step);
+    node = here[step as string];
+  }
+  return written;
 }
 
 function mapping(value: unknown): Record<string, unknown> {

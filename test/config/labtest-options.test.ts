@@ -187,6 +187,19 @@ describe("LabTest's build_provider and container_provider (builtin_build_process
     expect(stdout).not.toMatch(/^(build_provider|container_provider):/m);
   });
 
+  it("a wrong value under LabTest's name is reported under that name", async () => {
+    const provider = await checkConfig(
+      BUILTIN_BUILD.replace("container_provider: docker", "container_provider: kubernetes"),
+    );
+    expect(provider.code).toBe(2);
+    expect(provider.stderr).toContain(
+      '  - line 4, labtest.container_provider: unknown runtime "kubernetes"\n',
+    );
+    const commands = await checkConfig(sampleService("commands: 5"));
+    expect(commands.code).toBe(2);
+    expect(commands.stderr).toMatch(/- line 9, labtest\.services\.mydb\.options\.commands: /);
+  });
+
   it("container_provider beside runtime is an error", async () => {
     const { code, stderr } = await checkConfig(`${BUILTIN_BUILD}  runtime: local\n`);
     expect(code).toBe(2);
