@@ -199,7 +199,10 @@ export const SERVICE_OPTION_ALIASES: Readonly<Record<string, LabTestName>> = {
 
 /** LabTest's names of the section's own options (docs/reference/configuration.rst, builtin_build_process.rst). */
 export const SECTION_ALIASES: Readonly<Record<string, LabTestName>> = {
-  container_provider: { is: "runtime" },
+  container_provider: {
+    ignored:
+      "labtest keeps and runs an experiment's image on the laboratory and pushes it nowhere (LabTest's local; its aws pushed to ECR)",
+  },
   build_provider: {
     ignored:
       "labtest builds on the laboratory (LabTest's built-in build process: app_build_image, app_build_command, container_build_command)",

@@ -93,6 +93,12 @@ describe("LabTest's backing service options (docker.rst)", () => {
     expect(zero.stderr).toMatch(/labtest\.services\.mydb\.options\.wait_attempts: .*many.*\n +fix: /);
   });
 
+  it("a wrong value under LabTest's name is reported under that name", async () => {
+    const commands = await checkConfig(sampleService("commands: 5"));
+    expect(commands.code).toBe(2);
+    expect(commands.stderr).toMatch(/- line 9, labtest\.services\.mydb\.options\.commands: /);
+  });
+
   it("image with a tag, or image and version; a tag and a different version is an error", async () => {
     const tagged = await checkConfig(sampleService('image: "postgres:15"'));
     expect(tagged.code, tagged.stderr).toBe(0);
@@ -162,49 +168,33 @@ commands:
   });
 });
 
-/** LabTest's docs/reference/builtin_build_process.rst: build_provider local, with the container provider. */
-const BUILTIN_BUILD = `labtest:
+/** LabTest's docs/reference/builtin_build_process.rst: build_provider local, and a container provider. */
+function builtinBuild(containerProvider: string): string {
+  return `labtest:
   app_name: shop
   build_provider: local
-  container_provider: docker
+  container_provider: ${containerProvider}
   code_repo_url: git@github.com:CityOfBoston/testdemo.git
   app_build_image: drydock/u16nodall
   app_build_command: ./bin/app-build
-  start_command: ./bin/start
 `;
+}
 
-describe("LabTest's build_provider and container_provider (builtin_build_process.rst)", () => {
-  it("container_provider is read as runtime, build_provider is ignored, each with a note", async () => {
-    const { code, stdout, stderr } = await checkConfig(BUILTIN_BUILD);
-    expect(stderr).toBe("");
-    expect(code).toBe(0);
-    expect(stdout).toContain("note: line 4, labtest.container_provider is LabTest's name for runtime\n");
-    expect(stdout).toMatch(
-      /^note: line 3, labtest\.build_provider is ignored: labtest builds on the laboratory/m,
-    );
-    // LabTest ran every app in a container: start_command does not make it a local process.
-    expect(stdout).toMatch(/^runtime: docker +# /m);
-    expect(stdout).not.toMatch(/^(build_provider|container_provider):/m);
-  });
-
-  it("a wrong value under LabTest's name is reported under that name", async () => {
-    const provider = await checkConfig(
-      BUILTIN_BUILD.replace("container_provider: docker", "container_provider: kubernetes"),
-    );
-    expect(provider.code).toBe(2);
-    expect(provider.stderr).toContain(
-      '  - line 4, labtest.container_provider: unknown runtime "kubernetes"\n',
-    );
-    const commands = await checkConfig(sampleService("commands: 5"));
-    expect(commands.code).toBe(2);
-    expect(commands.stderr).toMatch(/- line 9, labtest\.services\.mydb\.options\.commands: /);
-  });
-
-  it("container_provider beside runtime is an error", async () => {
-    const { code, stderr } = await checkConfig(`${BUILTIN_BUILD}  runtime: local\n`);
-    expect(code).toBe(2);
-    expect(stderr).toContain(
-      "line 4, labtest.container_provider: is LabTest's name for runtime, which is set too\n",
-    );
-  });
+describe("LabTest's build_provider and container_provider (configuration.rst, builtin_build_process.rst)", () => {
+  it.each(["local", "aws"])(
+    "container_provider: %s and build_provider are ignored, each with a note; the app still runs in a container",
+    async (containerProvider) => {
+      const { code, stdout, stderr } = await checkConfig(builtinBuild(containerProvider));
+      expect(stderr).toBe("");
+      expect(code).toBe(0);
+      expect(stdout).toMatch(
+        /^note: line 4, labtest\.container_provider is ignored: labtest keeps and runs an experiment's image on the laboratory/m,
+      );
+      expect(stdout).toMatch(
+        /^note: line 3, labtest\.build_provider is ignored: labtest builds on the laboratory/m,
+      );
+      expect(stdout).toMatch(/^runtime: docker +# default: docker/m);
+      expect(stdout).not.toMatch(/^(build_provider|container_provider):/m);
+    },
+  );
 });
