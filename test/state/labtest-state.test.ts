@@ -80,6 +80,13 @@ describe("LabTest's S3 state cache (aws.rst)", () => {
     expect(await exists(join(cachePath, "services"))).toBe(false);
   });
 
+  it("cache_path beside labtest's own cache: {ttl_seconds, path} is an error", async () => {
+    const state = await awsRstState({ ttl_seconds: 60 }, await scratchDir());
+    const check = await runCli(["--state", state, "state", "check"], "/");
+    expect(check.code).not.toBe(0);
+    expect(check.stderr).toContain("options.cache_path: cache_path is for LabTest's cache: true");
+  });
+
   it("labtest's own cache: {ttl_seconds, path} is still accepted beside them", async () => {
     const state = await awsRstState({ ttl_seconds: 60, path: await scratchDir() });
     await put("services/docker/memcached/default", { version: "1.6" });

@@ -8,22 +8,30 @@ import { StateError } from "../errors.js";
 import { parseValue, type StateStore } from "../store.js";
 import { defineStateProvider } from "./definition.js";
 
-const options = z.strictObject({
-  bucket: z.string().min(1),
-  prefix: z.string().default(""),
-  region: z.string().min(1).default("us-east-1"),
-  endpoint: z.url().optional(),
-  force_path_style: z.boolean().optional(),
-  /**
-   * Keep answers (found or not) on disk for ttl_seconds, so a laboratory does not ask S3 each time;
-   * or LabTest's `true`/`false` (aws.rst): found values kept for good as files under `cache_path`.
-   */
-  cache: z
-    .union([z.boolean(), z.strictObject({ ttl_seconds: z.number().positive(), path: z.string().optional() })])
-    .optional(),
-  /** LabTest's: where `cache: true` keeps its files, a mirror of the bucket (`aws s3 sync` can fill it). */
-  cache_path: z.string().min(1).optional(),
-});
+const options = z
+  .strictObject({
+    bucket: z.string().min(1),
+    prefix: z.string().default(""),
+    region: z.string().min(1).default("us-east-1"),
+    endpoint: z.url().optional(),
+    force_path_style: z.boolean().optional(),
+    /**
+     * Keep answers (found or not) on disk for ttl_seconds, so a laboratory does not ask S3 each time;
+     * or LabTest's `true`/`false` (aws.rst): found values kept for good as files under `cache_path`.
+     */
+    cache: z
+      .union([
+        z.boolean(),
+        z.strictObject({ ttl_seconds: z.number().positive(), path: z.string().optional() }),
+      ])
+      .optional(),
+    /** LabTest's: where `cache: true` keeps its files, a mirror of the bucket (`aws s3 sync` can fill it). */
+    cache_path: z.string().min(1).optional(),
+  })
+  .refine((o) => typeof o.cache !== "object" || o.cache_path === undefined, {
+    message: "cache_path is for LabTest's cache: true; cache: {ttl_seconds, path} keeps its files at path",
+    path: ["cache_path"],
+  });
 export type S3StateOptions = z.output<typeof options>;
 
 /** `aws`/`s3`: one object per key (without the leading slash, under `prefix`), all candidates at once. */
@@ -91,10 +99,11 @@ export function s3Store(o: S3StateOptions, defaultCacheDir: string): StateStore 
     const text = await readFile(file, "utf8").catch(() => undefined);
     if (text !== undefined) return { found: true, value: parseValue(text) };
     const fresh = await fetchOne(key);
-    if (fresh.found) {
-      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-      await writeFileAtomic(file, JSON.stringify(fresh.value), { mode: 0o600 });
-    }
+    // A key whose file cannot be kept (its path is a directory of deeper keys) is asked again next time.
+    if (fresh.found)
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 })
+        .then(() => writeFileAtomic(file, JSON.stringify(fresh.value), { mode: 0o600 }))
+        .catch(() => undefined);
     return fresh;
   }
 
