@@ -55,6 +55,7 @@ const COLUMNS = `app, name, branch, release, subject, runtime, status, host, por
  */
 export class ExperimentRegistry {
   private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(readonly file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o711 });
@@ -71,32 +72,30 @@ export class ExperimentRegistry {
   }
 
   get(app: string, name: string): ExperimentRow | undefined {
-    return this.db.prepare(`SELECT ${COLUMNS} FROM experiments WHERE app = ? AND name = ?`).get(app, name) as
+    return this.statement(`SELECT ${COLUMNS} FROM experiments WHERE app = ? AND name = ?`).get(app, name) as
       | ExperimentRow
       | undefined;
   }
 
   byHost(host: string): ExperimentRow | undefined {
-    return this.db.prepare(`SELECT ${COLUMNS} FROM experiments WHERE host = ?`).get(host) as
+    return this.statement(`SELECT ${COLUMNS} FROM experiments WHERE host = ?`).get(host) as
       | ExperimentRow
       | undefined;
   }
 
   list(app?: string): ExperimentRow[] {
     const rows = app
-      ? this.db.prepare(`SELECT ${COLUMNS} FROM experiments WHERE app = ? ORDER BY app, name`).all(app)
-      : this.db.prepare(`SELECT ${COLUMNS} FROM experiments ORDER BY app, name`).all();
+      ? this.statement(`SELECT ${COLUMNS} FROM experiments WHERE app = ? ORDER BY app, name`).all(app)
+      : this.statement(`SELECT ${COLUMNS} FROM experiments ORDER BY app, name`).all();
     return rows as ExperimentRow[];
   }
 
   /** Records a new experiment; false when one of that name (or host) exists already. */
   insert(row: ExperimentRow): boolean {
-    const result = this.db
-      .prepare(
-        `INSERT OR IGNORE INTO experiments (app, name, branch, release, subject, runtime, status, host, port, handle, checkout, created_at, updated_at)
+    const result = this.statement(
+      `INSERT OR IGNORE INTO experiments (app, name, branch, release, subject, runtime, status, host, port, handle, checkout, created_at, updated_at)
          VALUES (@app, @name, @branch, @release, @subject, @runtime, @status, @host, @port, @handle, @checkout, @createdAt, @updatedAt)`,
-      )
-      .run({ subject: "", ...row });
+    ).run({ subject: "", ...row });
     return result.changes === 1;
   }
 
@@ -107,20 +106,42 @@ export class ExperimentRegistry {
   ): void {
     const entries = Object.entries({ ...changes, updatedAt: new Date().toISOString() });
     const column = (key: string) => (key === "updatedAt" ? "updated_at" : key);
-    this.db
-      .prepare(
-        `UPDATE experiments SET ${entries.map(([key]) => `${column(key)} = @${key}`).join(", ")} WHERE app = @app AND name = @name`,
-      )
-      .run({ ...Object.fromEntries(entries), app, name });
+    this.statement(
+      `UPDATE experiments SET ${entries.map(([key]) => `${column(key)} = @${key}`).join(", ")} WHERE app = @app AND name = @name`,
+    ).run({ ...Object.fromEntries(entries), app, name });
   }
 
   remove(app: string, name: string): void {
-    this.db.prepare("DELETE FROM experiments WHERE app = ? AND name = ?").run(app, name);
+    this.statement("DELETE FROM experiments WHERE app = ? AND name = ?").run(app, name);
   }
 
   close(): void {
     this.db.close();
   }
+
+  /** The statement of `sql`, prepared once for this database and kept (see `kept`). */
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = keep(this.db.prepare(sql));
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+/**
+ * Every better-sqlite3 object this process makes stays reachable until it exits: on Node 24,
+ * collecting one outside a JavaScript context aborts the process (`Assertion failed: (env) !=
+ * nullptr` in Node's ObjectWrap; WiseLibs/better-sqlite3#1515, closed without a fix). So
+ * statements are prepared once per text, and nothing here prepares one behind our back
+ * (`pragma()` and `transaction()` do).
+ */
+const kept = new Set<object>();
+
+function keep<T extends object>(object: T): T {
+  kept.add(object);
+  return object;
 }
 
 function open(file: string): Database.Database {
@@ -128,17 +149,28 @@ function open(file: string): Database.Database {
   // names every experiment, and apps run under accounts of their own.
   closeSync(openSync(file, "a", 0o600));
   chmodSync(file, 0o600);
-  const db = new Database(file, { timeout: 10_000 });
+  const db = keep(new Database(file, { timeout: 10_000 }));
+  const value = (pragma: string) =>
+    keep(db.prepare(`PRAGMA ${pragma}`))
+      .pluck()
+      .get();
   try {
-    db.pragma("journal_mode = WAL");
+    db.exec("PRAGMA journal_mode = WAL");
     // A file damaged past its first page opens without complaint: every page is read before it is trusted.
-    if (db.pragma("quick_check", { simple: true }) !== "ok")
+    if (value("quick_check") !== "ok")
       throw Object.assign(new Error(`${file} is damaged`), { code: "SQLITE_CORRUPT" });
-    const version = db.pragma("user_version", { simple: true }) as number;
-    db.transaction(() => {
-      for (const migration of MIGRATIONS.slice(version)) db.exec(migration);
-      db.pragma(`user_version = ${MIGRATIONS.length}`);
-    })();
+    const version = value("user_version") as number;
+    if (version < MIGRATIONS.length) {
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        for (const migration of MIGRATIONS.slice(version)) db.exec(migration);
+        db.exec(`PRAGMA user_version = ${MIGRATIONS.length}`);
+        db.exec("COMMIT");
+      } catch (error) {
+        db.exec("ROLLBACK");
+        throw error;
+      }
+    }
     return db;
   } catch (error) {
     db.close();
