@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { readdir, readFile, readlink } from "node:fs/promises";
-import { createServer, type IncomingHttpHeaders, request } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -10,6 +10,7 @@ import { ExperimentRegistry, type ExperimentRow } from "../../src/experiments/re
 import { Registry } from "../../src/lab/registry.js";
 import { ensureRouter, stopRouter } from "../../src/lab/router-control.js";
 import { runCli } from "../support/cli.js";
+import { viaRouter } from "../support/experiments.js";
 import { scratchDir } from "../support/project.js";
 
 /** A laboratory home whose router (if a test starts one) stops when the test ends. */
@@ -28,27 +29,6 @@ async function app(): Promise<number> {
     server.close();
   });
   return (server.address() as AddressInfo).port;
-}
-
-/** GET / on 127.0.0.1:`port` with Host `host`: status, headers and body. */
-function get(port: number, host: string) {
-  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
-    const req = request(
-      { host: "127.0.0.1", port, path: "/", headers: { host }, agent: false },
-      (response) => {
-        let body = "";
-        response.setEncoding("utf8");
-        response.on("data", (chunk: string) => {
-          body += chunk;
-        });
-        response.on("end", () =>
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body }),
-        );
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
 }
 
 function running(host: string, port: number): ExperimentRow {
@@ -104,7 +84,7 @@ describe("the router as a daemon", () => {
     registry.insert(row);
     registry.close();
     await ensureRouter(lab, port);
-    expect((await get(port, "shop-a.localhost")).body).toBe("app answered\n");
+    expect((await viaRouter(port, "shop-a.localhost")).body).toBe("app answered\n");
 
     // Pages of the file are overwritten in place; another process then writes, so the router
     // reads the damaged pages on its next request.
@@ -116,7 +96,7 @@ describe("the router as a daemon", () => {
     writer.close();
 
     for (const host of ["shop-a.localhost", "nowhere.localhost"]) {
-      const answer = await get(port, host);
+      const answer = await viaRouter(port, host);
       expect(answer.status, host).toBe(503);
       expect(answer.body).toContain("cannot read its experiments right now");
       expect(answer.body).toContain("labtest list");
@@ -130,7 +110,7 @@ describe("the router as a daemon", () => {
     rebuilt.insert(row);
     rebuilt.close();
     expect((await readdir(lab)).some((f) => /^experiments\.db\.damaged-\d+$/.test(f))).toBe(true);
-    expect(await get(port, "shop-a.localhost")).toMatchObject({ status: 200, body: "app answered\n" });
+    expect(await viaRouter(port, "shop-a.localhost")).toMatchObject({ status: 200, body: "app answered\n" });
   });
 
   test("a router killed with SIGKILL is back within a few seconds, by itself; killing its daemon frees the port", async () => {
@@ -140,7 +120,7 @@ describe("the router as a daemon", () => {
     for (let round = 0; round < 2; round++) {
       const serving = await eventually("the router's process", () => listener(port));
       process.kill(serving, "SIGKILL");
-      const answer = await eventually("an answer after the kill", () => get(port, "nowhere.localhost"));
+      const answer = await eventually("an answer after the kill", () => viaRouter(port, "nowhere.localhost"));
       expect(answer.status).toBe(404);
       expect(await listener(port)).not.toBe(serving);
     }
@@ -149,7 +129,7 @@ describe("the router as a daemon", () => {
     process.kill(daemon, "SIGKILL");
     await eventually("the port freed", async () => ((await listener(port)) === undefined ? true : undefined));
     await ensureRouter(lab, port);
-    expect((await get(port, "nowhere.localhost")).status).toBe(404);
+    expect((await viaRouter(port, "nowhere.localhost")).status).toBe(404);
   });
 
   test("a second laboratory on the port of another's router refuses, naming the port and the other laboratory", async () => {
@@ -165,7 +145,7 @@ describe("the router as a daemon", () => {
     expect(refused.stderr).toMatch(/LABTEST_ROUTER_PORT=\d+/);
     expect((await runCli(["lab", "status"], second, env(second))).stdout).toBe("router not running\n");
     // The first laboratory's router still answers, as the first laboratory's.
-    const answer = await get(port, "nowhere.localhost");
+    const answer = await viaRouter(port, "nowhere.localhost");
     expect(answer.headers["x-labtest-laboratory"]).toBe(new Registry(first).id);
 
     // As the error advises: a port of its own, kept for the second laboratory's next commands.
@@ -177,7 +157,7 @@ describe("the router as a daemon", () => {
     expect((await runCli(["lab", "start"], second, unset)).stdout).toMatch(
       new RegExp(`^router running on localhost port ${own} `),
     );
-    expect((await get(own, "nowhere.localhost")).headers["x-labtest-laboratory"]).toBe(
+    expect((await viaRouter(own, "nowhere.localhost")).headers["x-labtest-laboratory"]).toBe(
       new Registry(second).id,
     );
   });

@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, request } from "node:http";
+import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import getPort from "get-port";
 import { expect, onTestFinished, test } from "vitest";
@@ -62,24 +62,6 @@ async function router(routes: Map<string, Route>, more: Partial<RouterOptions> =
   return port;
 }
 
-/** A GET through the router on a new client connection, with `headers`: status, headers and body. */
-function get(port: number, headers: Record<string, string>) {
-  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path: "/", headers, agent: false }, (response) => {
-      let body = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => {
-        body += chunk;
-      });
-      response.on("end", () =>
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, body }),
-      );
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
 const route = (name: string, target: string): Route => ({
   host: `shop-${name}.localhost`,
   target,
@@ -129,8 +111,7 @@ test("the router maps Host to experiments for HTTP and WebSocket, picks up new r
 test("the app learns the URL the client used and who the client is, whatever the client claims", async () => {
   const shop = await app("a");
   const port = await router(new Map([["shop-a.localhost", route("a", shop.target)]]));
-  const { body } = await get(port, {
-    host: `shop-a.localhost:${port}`,
+  const { body } = await viaRouter(port, `shop-a.localhost:${port}`, {
     "x-forwarded-host": "evil.example.com",
     "x-forwarded-proto": "https",
     "x-forwarded-for": "203.0.113.9",
@@ -147,7 +128,7 @@ test("the app learns the URL the client used and who the client is, whatever the
 test("requests to an app reuse one connection to it (keep-alive)", async () => {
   const shop = await app("a");
   const port = await router(new Map([["shop-a.localhost", route("a", shop.target)]]));
-  for (let i = 0; i < 5; i++) expect((await get(port, { host: "shop-a.localhost" })).status).toBe(200);
+  for (let i = 0; i < 5; i++) expect((await viaRouter(port, "shop-a.localhost")).status).toBe(200);
   expect(shop.connections()).toBe(1);
 });
 
@@ -160,16 +141,16 @@ test("every answer names the laboratory it comes from, and the router's own page
       ["shop-gone.localhost", route("gone", gone)],
     ]),
   );
-  const proxied = await get(port, { host: "shop-a.localhost" });
+  const proxied = await viaRouter(port, "shop-a.localhost");
   expect(proxied.status).toBe(200);
   expect(proxied.headers["x-labtest-laboratory"]).toBe("lab-1");
   expect(proxied.headers["x-labtest-router"]).toBeUndefined();
 
-  const splash = await get(port, { host: "nowhere.localhost" });
+  const splash = await viaRouter(port, "nowhere.localhost");
   expect([splash.status, splash.headers["x-labtest-laboratory"], splash.headers["x-labtest-router"]]).toEqual(
     [404, "lab-1", "no-experiment"],
   );
-  const unanswered = await get(port, { host: "shop-gone.localhost" });
+  const unanswered = await viaRouter(port, "shop-gone.localhost");
   expect([
     unanswered.status,
     unanswered.headers["x-labtest-laboratory"],
@@ -190,12 +171,12 @@ test("a router whose routes cannot be read answers 503 and keeps serving", async
     },
   });
   for (const host of ["shop-a.localhost", "nowhere.localhost"]) {
-    const answer = await get(port, { host });
+    const answer = await viaRouter(port, host);
     expect(answer.status).toBe(503);
     expect(answer.headers["x-labtest-router"]).toBe("routes-unreadable");
     expect(answer.body).toContain("cannot read its experiments right now");
     expect(answer.body).not.toContain("malformed");
   }
   broken = false;
-  expect((await get(port, { host: "shop-a.localhost" })).status).toBe(200);
+  expect((await viaRouter(port, "shop-a.localhost")).status).toBe(200);
 });

@@ -1,4 +1,4 @@
-import { request } from "node:http";
+import { type IncomingHttpHeaders, request } from "node:http";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { text } from "node:stream/consumers";
@@ -63,17 +63,29 @@ export async function dockerExampleRepo(): Promise<string> {
   return repo;
 }
 
-/** GET / through the router with a Host header, as a browser reaching the experiment's URL would. */
-export function viaRouter(port: number, host: string): Promise<{ status: number; body: string }> {
+/**
+ * GET / through the router with a Host header (and any other `headers`), as a browser reaching
+ * the experiment's URL would, on a connection of its own.
+ */
+export function viaRouter(
+  port: number,
+  host: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path: "/", headers: { host } }, (response) => {
-      let body = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => {
-        body += chunk;
-      });
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
-    });
+    const req = request(
+      { host: "127.0.0.1", port, path: "/", headers: { ...headers, host }, agent: false },
+      (response) => {
+        let body = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => {
+          body += chunk;
+        });
+        response.on("end", () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body }),
+        );
+      },
+    );
     req.on("error", reject);
     req.end();
   });
