@@ -8,6 +8,13 @@ export const SPARE_COUNT = 3;
 const SPARE_PREFIX = "labtest_spare_";
 /** SQLSTATE invalid_catalog_name: another command claimed that spare first. */
 const INVALID_CATALOG_NAME = "3D000";
+/**
+ * GRANT, REVOKE and ALTER DATABASE … OWNER update a database's row without locking the database,
+ * so two sessions changing one row at once fail with "tuple concurrently updated" (a refill's
+ * REVOKE and another process's claim of that spare, say). Every such change takes this lock first,
+ * inside its transaction; CREATE and DROP DATABASE, which cannot run in one, do not need it.
+ */
+export const LOCK_DATABASE_ROWS = "LOCK TABLE pg_catalog.pg_database IN SHARE ROW EXCLUSIVE MODE";
 
 /**
  * Empty databases created ahead of need. CREATE DATABASE copies and syncs the whole template
@@ -26,8 +33,8 @@ export interface SpareDatabases {
 export function spareDatabases(pool: pg.Pool, wanted: number): SpareDatabases {
   let filling: Promise<void> = Promise.resolve();
 
-  async function spares(): Promise<string[]> {
-    const { rows } = await pool.query<{ datname: string }>(
+  async function spares(client: pg.Pool | pg.PoolClient = pool): Promise<string[]> {
+    const { rows } = await client.query<{ datname: string }>(
       "SELECT datname FROM pg_catalog.pg_database WHERE pg_catalog.starts_with(datname, $1) ORDER BY oid",
       [SPARE_PREFIX],
     );
@@ -36,15 +43,20 @@ export function spareDatabases(pool: pg.Pool, wanted: number): SpareDatabases {
 
   return {
     async claim(database) {
-      for (const spare of await spares()) {
-        try {
-          await pool.query(`ALTER DATABASE ${ident(spare)} RENAME TO ${ident(database)}`);
-          return true;
-        } catch (error) {
-          if ((error as { code?: string }).code !== INVALID_CATALOG_NAME) throw error;
-        }
+      const client = await pool.connect();
+      try {
+        await client.query("BEGIN");
+        await client.query(LOCK_DATABASE_ROWS);
+        const [spare] = await spares(client);
+        if (spare) await client.query(`ALTER DATABASE ${ident(spare)} RENAME TO ${ident(database)}`);
+        await client.query("COMMIT");
+        return spare !== undefined;
+      } catch (error) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
       }
-      return false;
     },
     refill() {
       filling = filling
@@ -53,7 +65,12 @@ export function spareDatabases(pool: pg.Pool, wanted: number): SpareDatabases {
           for (let count = (await spares()).length; count < wanted; count++) {
             const name = `${SPARE_PREFIX}${randomBytes(6).toString("hex")}`;
             await pool.query(`CREATE DATABASE ${ident(name)}`);
-            await pool.query(`REVOKE ALL ON DATABASE ${ident(name)} FROM PUBLIC`);
+            try {
+              await pool.query(`${LOCK_DATABASE_ROWS}; REVOKE ALL ON DATABASE ${ident(name)} FROM PUBLIC`);
+            } catch (error) {
+              // Claimed already: its tenant's REVOKE covers it.
+              if ((error as { code?: string }).code !== INVALID_CATALOG_NAME) throw error;
+            }
           }
         })
         // A failed refill only costs speed: the next tenant is created directly.

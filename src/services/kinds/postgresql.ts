@@ -4,7 +4,7 @@ import pg from "pg";
 import { ProvisionError } from "../errors.js";
 import type { AdminAccess, Tenant } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
-import { SPARE_COUNT, spareDatabases } from "./postgresql-spares.js";
+import { LOCK_DATABASE_ROWS, SPARE_COUNT, spareDatabases } from "./postgresql-spares.js";
 import { sqlTenancy } from "./sql.js";
 
 const { escapeIdentifier: ident, escapeLiteral: literal } = pg;
@@ -151,7 +151,8 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
   try {
     await pool.query("SELECT 1");
     // Tenants of a communal server have no business in the server's own databases.
-    if (options.communal) await pool.query("REVOKE CONNECT ON DATABASE postgres, template1 FROM PUBLIC");
+    if (options.communal)
+      await pool.query(`${LOCK_DATABASE_ROWS}; REVOKE CONNECT ON DATABASE postgres, template1 FROM PUBLIC`);
   } catch (error) {
     await pool.end();
     throw error;
@@ -211,7 +212,9 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
           await pool.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(user)}${template}`);
           copied = true;
         } else if (await spares.claim(database)) {
-          await pool.query(`ALTER DATABASE ${ident(database)} OWNER TO ${ident(user)}`);
+          await pool.query(
+            `${LOCK_DATABASE_ROWS}; ALTER DATABASE ${ident(database)} OWNER TO ${ident(user)}`,
+          );
         } else {
           await pool.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(user)}`);
         }
@@ -221,7 +224,7 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
         if (!copyFrom || (error as { code?: string }).code !== OBJECT_IN_USE) throw error;
         await pool.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(user)}`);
       }
-      await pool.query(`REVOKE ALL ON DATABASE ${ident(database)} FROM PUBLIC`);
+      await pool.query(`${LOCK_DATABASE_ROWS}; REVOKE ALL ON DATABASE ${ident(database)} FROM PUBLIC`);
       spares.refill();
       if (copied && copyFrom) {
         const source = required(copyFrom);
@@ -277,7 +280,7 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
  * to it, which are inert (the source cannot connect to the copy) and go when its role is dropped.
  */
 function reassignment(source: { database: string; user: string }, to: string): string {
-  return `LOCK TABLE pg_catalog.pg_database IN SHARE ROW EXCLUSIVE MODE;
+  return `${LOCK_DATABASE_ROWS};
 REASSIGN OWNED BY ${ident(source.user)} TO ${ident(to)};
 ALTER DATABASE ${ident(source.database)} OWNER TO ${ident(source.user)}`;
 }
