@@ -17,8 +17,8 @@ test("two labtest processes claiming and refilling one server's spares never upd
     const pool = new pg.Pool({
       host: admin.host,
       port: admin.port,
-      user: admin.user,
-      password: admin.password,
+      user: admin.user ?? "postgres",
+      password: admin.password ?? "",
       database: "postgres",
       max: 2,
     });
