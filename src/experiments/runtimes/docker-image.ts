@@ -85,6 +85,7 @@ async function buildDockerfile(docker: Docker, build: ImageBuild): Promise<void>
       buildargs: {
         APP_NAME: identity.app,
         EXPERIMENT: identity.name,
+        INSTANCE_NAME: identity.name,
         BRANCH_NAME: identity.branch,
         RELEASE: identity.release,
       },
@@ -108,8 +109,8 @@ async function buildDockerfile(docker: Docker, build: ImageBuild): Promise<void>
 
 /**
  * container_build_command, split like a shell would but run without one, in the checkout: it
- * sees APP_NAME, EXPERIMENT, BRANCH_NAME, RELEASE and IMAGE (the tag to build) in its
- * environment and as `$NAME` in its arguments.
+ * sees APP_NAME, EXPERIMENT, BRANCH_NAME, RELEASE and IMAGE (the tag to build), and LabTest's APP,
+ * INSTANCE and INSTANCE_NAME, in its environment and as `$NAME` in its arguments.
  */
 async function runBuildCommand(build: ImageBuild): Promise<void> {
   const command = build.command ?? "";
@@ -120,6 +121,10 @@ async function runBuildCommand(build: ImageBuild): Promise<void> {
     BRANCH_NAME: identity.branch,
     RELEASE: identity.release,
     IMAGE: build.tag,
+    // LabTest's names: its default command tags $APP/$INSTANCE, docker_image_pattern's default.
+    APP: identity.app,
+    INSTANCE: identity.name,
+    INSTANCE_NAME: identity.name,
   };
   const [program, ...args] = commandArgv("container_build_command", command, variables);
   build.progress(`running container_build_command`);
@@ -170,7 +175,9 @@ async function adopt(docker: Docker, build: ImageBuild): Promise<void> {
     await writeFile(join(context, "Dockerfile"), `FROM ${made.Id}\n`);
     const stream = await docker.buildImage(
       { context, src: ["Dockerfile"] },
-      { t: build.tag, labels: build.labels, version: "2" },
+      // The classic builder: BuildKit looks an image id up in a registry, and leaves no parent
+      // link, so the command's image would outlive the labelled one.
+      { t: build.tag, labels: build.labels, version: "1" },
     );
     await followBuild(
       stream,

@@ -37,6 +37,8 @@ const DEFAULT_APP_PORT = 8000;
 
 /** Where app_build_command finds the checkout inside its build container. */
 const BUILD_MOUNT = "/src";
+/** LabTest mounted the checkout at /build: its build scripts still find it there. */
+const LABTEST_BUILD_MOUNT = "/build";
 
 type Role = "app" | "build" | "before-start";
 type Experiment = { app: string; name: string };
@@ -380,7 +382,9 @@ export class DockerRuntime implements AppRuntime {
       WorkingDir: BUILD_MOUNT,
       // What it writes into the checkout belongs to labtest's user, who removes the checkout later.
       ...(uid === 0 ? {} : { User: `${uid}:${process.getgid?.() ?? uid}` }),
-      HostConfig: { Binds: [`${release.appDirectory}:${BUILD_MOUNT}`] },
+      HostConfig: {
+        Binds: [BUILD_MOUNT, LABTEST_BUILD_MOUNT].map((mount) => `${release.appDirectory}:${mount}`),
+      },
     });
     if (result.exitCode !== 0)
       throw stepFailure("app_build_command", command, result.exitCode, result.output);
