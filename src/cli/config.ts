@@ -8,7 +8,7 @@ import { type CliIo, type GlobalOptions, writeJson } from "./io.js";
 
 /** The configuration a command runs with: `--config`, or the one discovered from where it runs. */
 export function commandConfig(io: CliIo, globals: GlobalOptions): Promise<LoadedConfig> {
-  return loadConfig({ cwd: io.cwd, ...(globals.config ? { configPath: globals.config } : {}) });
+  return loadConfig({ cwd: io.cwd, env: io.env, ...(globals.config ? { configPath: globals.config } : {}) });
 }
 
 /**
@@ -75,6 +75,7 @@ export function describeConfig(loaded: LoadedConfig, cwd: string): string {
 
 function sourceText(source: ValueSource, cwd: string): string {
   if (source.from === "default") return `default: ${source.detail}`;
+  if (source.from === "environment") return `environment: ${source.variable}`;
   const file = relative(cwd, source.file) || source.file;
   return source.line === undefined ? `${file} (${source.key})` : `${file}:${source.line}`;
 }

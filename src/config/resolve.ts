@@ -91,6 +91,7 @@ export type OptionName = Exclude<keyof ExperimentConfig, "laboratory">;
 /** Where a resolved value came from: a key of the file, or a default (and what it derived from). */
 export type ValueSource =
   | { from: "file"; file: string; key: string; line?: number }
+  | { from: "environment"; variable: string }
   | { from: "default"; detail: string };
 
 export interface LoadedConfig {
@@ -102,6 +103,8 @@ export interface LoadedConfig {
   sources: Record<OptionName, ValueSource>;
   /** What labtest read in a way it accepts but spells otherwise (LabTest's names), one line each. */
   notes: string[];
+  /** The LABTEST_<OPTION> variables that set options over the file, kept for the branch's configuration. */
+  variables: Record<string, string>;
 }
 
 export interface LoadOptions {
@@ -114,7 +117,13 @@ export interface LoadOptions {
    * on the laboratory keeps them, and git is not run in a checkout an app's account owns.
    */
   identity?: Pick<ExperimentConfig, "app_name" | "code_repo_url">;
+  /** Environment variables: LABTEST_<OPTION> (LABTEST_TEST_DOMAIN, …) sets an option over the file. */
+  env?: Record<string, string | undefined>;
 }
+
+/** As LabTest, every option but the structured `services` may come from LABTEST_<OPTION>. */
+const VARIABLE_PREFIX = "LABTEST_";
+const OPTIONS_FROM_VARIABLES = OPTION_NAMES.filter((key) => key !== "services");
 
 const BUILT_IN = {
   host: "local",
@@ -137,12 +146,49 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfi
       }),
     );
   }
-  return resolveSection(doc, { ...parsed.data, ...options.identity });
+  const variables = optionVariables(options.env ?? {});
+  return resolveSection(
+    doc,
+    { ...parsed.data, ...parseVariables(variables), ...options.identity },
+    variables,
+  );
+}
+
+/** The LABTEST_<OPTION> variables of `env` that name an option. */
+function optionVariables(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    OPTIONS_FROM_VARIABLES.flatMap((key) => {
+      const value = env[`${VARIABLE_PREFIX}${key.toUpperCase()}`];
+      return value === undefined ? [] : [[`${VARIABLE_PREFIX}${key.toUpperCase()}`, value]];
+    }),
+  );
+}
+
+/** The options the variables set, checked as the file's are (`yes`, `a=1,b=2` as in an INI file). */
+function parseVariables(variables: Record<string, string>): Partial<Section> {
+  const section = Object.fromEntries(
+    Object.entries(variables).map(([name, value]) => [
+      name.slice(VARIABLE_PREFIX.length).toLowerCase(),
+      value,
+    ]),
+  );
+  const parsed = sectionSchema.safeParse(section, { reportInput: true });
+  if (parsed.success) return parsed.data;
+  const variable = (path: readonly PropertyKey[]) => `${VARIABLE_PREFIX}${String(path[0]).toUpperCase()}`;
+  throw configError(
+    "the LABTEST_ environment variables are invalid",
+    problemsFromIssues(parsed.error.issues, {
+      keyName: (path) => `environment variable ${variable(path)}`,
+      lineOf: () => undefined,
+      knownKeysAt: optionsAt,
+    }).map((problem) => ({ ...problem, fix: `${problem.fix ?? "correct it"}, or unset it` })),
+  );
 }
 
 async function resolveSection(
   doc: ConfigDocument,
   section: Omit<Section, "code_repo_url"> & { code_repo_url?: string | null },
+  variables: Record<string, string>,
 ): Promise<LoadedConfig> {
   const directory = dirname(doc.file);
   const problems: Problem[] = [];
@@ -152,7 +198,9 @@ async function resolveSection(
     return { from: "file", file: doc.file, key: `labtest.${key}`, ...(line === undefined ? {} : { line }) };
   };
   function pick<T>(key: OptionName, value: T | undefined, fallback: T, detail: string): T {
-    sources[key] = value === undefined ? { from: "default", detail } : fromFile(key);
+    const variable = `${VARIABLE_PREFIX}${key.toUpperCase()}`;
+    if (value === undefined) sources[key] = { from: "default", detail };
+    else sources[key] = variable in variables ? { from: "environment", variable } : fromFile(key);
     return value ?? fallback;
   }
 
@@ -245,7 +293,7 @@ async function resolveSection(
   };
   sources.services = section.services ? fromFile("services") : { from: "default", detail: "none" };
   const ordered = Object.fromEntries(OPTION_NAMES.map((key) => [key, sources[key]])) as typeof sources;
-  return { file: doc.file, directory, config, sources: ordered, notes: aliasNotes(doc) };
+  return { file: doc.file, directory, config, sources: ordered, notes: aliasNotes(doc), variables };
 }
 
 /** A note for each of LabTest's option names the file uses: what labtest reads it as, or why not at all. */

@@ -15,7 +15,8 @@ export const ANSWER_TIMEOUT_MS = 60_000;
 
 /**
  * The configuration as the experiment's branch has it: its services, environment and commands
- * may differ from the working copy's. The app's identity (name, repository) stays the local one.
+ * may differ from the working copy's. The app's identity (name, repository) stays the local one,
+ * and so do options the user set with LABTEST_<OPTION> variables.
  * The file must be the branch's own: a link out of the checkout is refused.
  */
 export async function branchConfiguration(
@@ -40,7 +41,7 @@ export async function branchConfiguration(
       },
     ]);
   const { app_name, code_repo_url } = local.config;
-  return loadConfig({ configPath: file, identity: { app_name, code_repo_url } });
+  return loadConfig({ configPath: file, identity: { app_name, code_repo_url }, env: local.variables });
 }
 
 /**

@@ -2,6 +2,8 @@ import { utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config/resolve.js";
+import { branchConfiguration } from "../../src/experiments/steps.js";
 import { runCli } from "../support/cli.js";
 import { docker } from "../support/docker.js";
 import { testLaboratory } from "../support/laboratory.js";
@@ -197,4 +199,53 @@ describe("LabTest's build_provider and container_provider (configuration.rst, bu
       expect(stdout).not.toMatch(/^(build_provider|container_provider):/m);
     },
   );
+});
+
+describe("LabTest's LABTEST_<OPTION> environment variables (configuration.rst)", () => {
+  const FILE = `labtest:
+  app_name: shop
+  test_domain: test.example.com
+  start_command: node server.js
+  environment:
+    - FOO=from the file
+`;
+  const VARIABLES = {
+    LABTEST_TEST_DOMAIN: "qa.example.com",
+    LABTEST_USE_SSH_CONFIG: "yes",
+    LABTEST_ENVIRONMENT: "FOO=bar,TEST=true",
+  };
+
+  it("set options over the file, and check-config says where each came from", async () => {
+    const repo = await gitRepo("shop");
+    await writeFiles(repo, { ".labtest.yml": FILE });
+    const { code, stdout, stderr } = await runCli(["check-config"], repo, { ...process.env, ...VARIABLES });
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^test_domain: qa\.example\.com +# environment: LABTEST_TEST_DOMAIN$/m);
+    expect(stdout).toMatch(/^use_ssh_config: true +# environment: LABTEST_USE_SSH_CONFIG$/m);
+    expect(stdout).toMatch(/^environment: +# environment: LABTEST_ENVIRONMENT\n {2}FOO: bar\n {2}TEST: "true"$/m);
+    expect(stdout).toMatch(/^start_command: node server\.js +# \.labtest\.yml:4$/m);
+  });
+
+  it("still hold when the laboratory reads the branch's configuration", async () => {
+    const repo = await gitRepo("shop");
+    await writeFiles(repo, { ".labtest.yml": FILE });
+    const local = await loadConfig({ cwd: repo, env: VARIABLES });
+    const branch = await branchConfiguration(local, repo, repo);
+    expect(branch.config).toMatchObject({ test_domain: "qa.example.com", environment: { FOO: "bar" } });
+    expect(branch.sources.test_domain).toEqual({ from: "environment", variable: "LABTEST_TEST_DOMAIN" });
+  });
+
+  it("a wrong value is an error naming the variable, and nothing runs", async () => {
+    const repo = await gitRepo("shop");
+    await writeFiles(repo, { ".labtest.yml": FILE });
+    const { code, stderr } = await runCli(["check-config"], repo, {
+      ...process.env,
+      LABTEST_RUNTIME: "kubernetes",
+    });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/the LABTEST_ environment variables are invalid/);
+    expect(stderr).toMatch(/environment variable LABTEST_RUNTIME: unknown runtime "kubernetes"/);
+    expect(stderr).toMatch(/or unset it/);
+  });
 });
