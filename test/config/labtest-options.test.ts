@@ -223,7 +223,9 @@ describe("LabTest's LABTEST_<OPTION> environment variables (configuration.rst)",
     expect(code).toBe(0);
     expect(stdout).toMatch(/^test_domain: qa\.example\.com +# environment: LABTEST_TEST_DOMAIN$/m);
     expect(stdout).toMatch(/^use_ssh_config: true +# environment: LABTEST_USE_SSH_CONFIG$/m);
-    expect(stdout).toMatch(/^environment: +# environment: LABTEST_ENVIRONMENT\n {2}FOO: bar\n {2}TEST: "true"$/m);
+    expect(stdout).toMatch(
+      /^environment: +# environment: LABTEST_ENVIRONMENT\n {2}FOO: bar\n {2}TEST: "true"$/m,
+    );
     expect(stdout).toMatch(/^start_command: node server\.js +# \.labtest\.yml:4$/m);
   });
 
@@ -248,4 +250,68 @@ describe("LabTest's LABTEST_<OPTION> environment variables (configuration.rst)",
     expect(stderr).toMatch(/environment variable LABTEST_RUNTIME: unknown runtime "kubernetes"/);
     expect(stderr).toMatch(/or unset it/);
   });
+});
+
+/** The three example configurations of LabTest's docs/reference/configuration.rst, as written there. */
+const CONFIGURATION_RST = {
+  "setup.cfg": `[labtest]
+app_name = testing
+host = 10.2.3.4
+use_ssh_config = true
+code_repo_url = git@github.com:CityOfBoston/testdemo.git
+app_build_image = drydock/u16nodall
+app_build_command = ./bin/app-build
+test_domain = test.example.com
+environment = FOO=bar,TEST=true,DEBUG=true,MY_HOST=$VIRTUAL_HOST
+`,
+  ".labtest.yml": `labtest:
+  app_name: testing
+  host: 10.2.3.4
+  use_ssh_config: true
+  code_repo_url: git@github.com:CityOfBoston/testdemo.git
+  app_build_image: drydock/u16nodall
+  app_build_command: ./bin/app-build
+  test_domain: test.example.com
+  environment:
+    - FOO=bar
+    - TEST=true
+    - DEBUG=true
+    - MY_HOST=$VIRTUAL_HOST
+`,
+  "package.json": JSON.stringify({
+    labtest: {
+      app_name: "testing",
+      host: "10.2.3.4",
+      use_ssh_config: true,
+      code_repo_url: "git@github.com:CityOfBoston/testdemo.git",
+      test_domain: "test.example.com",
+      app_build_image: "drydock/u16nodall",
+      app_build_command: "./bin/app-build",
+      environment: ["FOO=bar", "TEST=true", "DEBUG=true", "MY_HOST=$VIRTUAL_HOST"],
+    },
+  }),
+};
+
+describe("LabTest's example configurations (configuration.rst)", () => {
+  it.each(Object.keys(CONFIGURATION_RST))(
+    "%s passes check-config and means the same as the others",
+    async (file) => {
+      const repo = await gitRepo("testing");
+      await writeFiles(repo, { [file]: CONFIGURATION_RST[file as keyof typeof CONFIGURATION_RST] });
+      const { code, stderr } = await runCli(["check-config"], repo);
+      expect(stderr).toBe("");
+      expect(code).toBe(0);
+      const { config } = await loadConfig({ cwd: repo });
+      expect(config).toMatchObject({
+        app_name: "testing",
+        laboratory: { kind: "ssh", host: "10.2.3.4" },
+        use_ssh_config: true,
+        code_repo_url: "git@github.com:CityOfBoston/testdemo.git",
+        app_build_image: "drydock/u16nodall",
+        app_build_command: "./bin/app-build",
+        test_domain: "test.example.com",
+        environment: { FOO: "bar", TEST: "true", DEBUG: "true", MY_HOST: "$VIRTUAL_HOST" },
+      });
+    },
+  );
 });
