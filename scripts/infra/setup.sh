@@ -14,7 +14,9 @@ say() { printf '[infra] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- Debian packages -------------------------------------------------------------------------
-packages=(docker.io debootstrap postgresql mariadb-server redis-server memcached)
+# Python's PostgreSQL client and SQLAlchemy: the tests read labtest's URLs with them.
+packages=(docker.io debootstrap postgresql mariadb-server redis-server memcached
+  python3-sqlalchemy python3-psycopg2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

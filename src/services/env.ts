@@ -7,7 +7,8 @@ import type { Connection } from "./model.js";
  * The variables an app receives for its services (DESIGN §4): `<NAME>_URL`, `_HOST`, `_PORT`,
  * `_USER`, `_PASSWORD`, `_NAME` where they apply, the kind's extras (a key `_PREFIX`), and the
  * well-known names (DATABASE_URL, REDIS_URL, MEMCACHE_URL) for a kind that is the only one of
- * its family. `explicit` entries of the configuration win over generated ones; `$NAME` in them
+ * its family, and the variables its clients read (PGHOST, MYSQL_HOST, …) for the only service
+ * that sets them. `explicit` entries of the configuration win over generated ones; `$NAME` in them
  * expands to the generated variables and `known` (e.g. `DB_URL=$DATABASE_URL`).
  */
 export function serviceEnvironment(
@@ -37,7 +38,20 @@ export function serviceEnvironment(
     const [only] = members;
     if (members.length === 1 && only) Object.assign(env, serviceKind(only.kind).wellKnownEnv(only));
   }
+  Object.assign(env, clientVariables(Object.values(connections)));
   const variables = { ...known, ...env };
   const expanded = Object.entries(explicit).map(([key, value]) => [key, expandVariables(value, variables)]);
   return { ...env, ...Object.fromEntries(expanded) };
+}
+
+/**
+ * The variables the services' command-line clients read; one that two services would both set
+ * (two PostgreSQL databases) is left out: a client given one of them would guess.
+ */
+function clientVariables(connections: Connection[]): Record<string, string> {
+  const all = connections.map((c) => serviceKind(c.kind).clientEnv?.(c) ?? {});
+  const setBy = (key: string) => all.filter((variables) => key in variables).length;
+  return Object.fromEntries(
+    all.flatMap((variables) => Object.entries(variables)).filter(([key]) => setBy(key) === 1),
+  );
 }

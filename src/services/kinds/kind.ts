@@ -114,6 +114,11 @@ export interface ServiceKindModule {
   extraEnv?(connection: Connection): Record<string, string>;
   /** The well-known variables when it is the only service of its family. */
   wellKnownEnv(connection: Connection): Record<string, string>;
+  /**
+   * The variables its command-line clients read (libpq's PGHOST, …), so they connect unasked;
+   * set only where no other service of the experiment sets the same one.
+   */
+  clientEnv?(connection: Connection): Record<string, string>;
   /** An SQL script recreating the tenant's data (no owners, no grants), made with the server's tools. */
   dump?(tools: ServerTools, tenant: Tenant): Promise<string>;
   /**

@@ -23,6 +23,12 @@ function mysqlFamily(flavour: "mariadb" | "mysql"): ServiceKindModule {
     port: 3306,
     adminUser: "root",
     ...sqlTenancy("mysql"),
+    // What MariaDB's and MySQL's clients read; the user they take from the account that runs them.
+    clientEnv: (c) => ({
+      MYSQL_HOST: c.host,
+      MYSQL_TCP_PORT: String(c.port),
+      MYSQL_PWD: c.password ?? "",
+    }),
     // As the tenant, never root: a dump reads the tenant's views, which run its functions with
     // the rights of whoever reads them (a table swapped for such a view mid-dump runs as root).
     dump: ({ admin, run }, tenant) =>

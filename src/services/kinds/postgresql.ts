@@ -40,7 +40,15 @@ const HOLDING_DATABASES = `SELECT DISTINCT coalesce(d.datname, 'postgres') AS da
 export const postgresql: ServiceKindModule = {
   port: 5432,
   adminUser: "postgres",
-  ...sqlTenancy("postgres"),
+  // libpq's own scheme: SQLAlchemy 1.4+ refuses postgres://, and every other client takes it.
+  ...sqlTenancy("postgresql"),
+  clientEnv: (c) => ({
+    PGHOST: c.host,
+    PGPORT: String(c.port),
+    PGUSER: c.user ?? "",
+    PGPASSWORD: c.password ?? "",
+    PGDATABASE: c.database ?? "",
+  }),
   async dump(tools, tenant) {
     const { admin, run } = tools;
     const { database, user } = required(tenant);
