@@ -36,17 +36,21 @@ export function rowFromEnvironment(
   };
 }
 
-/** Variables of the laboratory host a local app needs to run at all (finding programs, a home). */
-const INHERITED = ["PATH", "HOME", "LANG", "TZ"];
+/** The laboratory's system directories: programs an app finds are the laboratory's, not a developer's. */
+const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** The host variables a local app inherits. */
-export function hostBasics(): Record<string, string> {
-  return Object.fromEntries(INHERITED.flatMap((key) => (process.env[key] ? [[key, process.env[key]]] : [])));
+/**
+ * What every program labtest runs on the laboratory for an experiment starts from, the
+ * experiment's variables over it (README, "The app's environment"): labtest's alone, the same
+ * whoever runs labtest — nothing of their shell (PATH, HOME, LANG, …) reaches an app.
+ */
+export function baseEnvironment(home: string): Record<string, string> {
+  return { PATH: SYSTEM_PATH, HOME: home, LANG: "C.UTF-8" };
 }
 
 /**
- * The environment of an experiment's app and commands: APP_NAME, EXPERIMENT, BRANCH_NAME,
- * RELEASE, VIRTUAL_HOST and EXPERIMENT_URL, then the services' variables with the configured `environment` over
+ * The environment of an experiment's app and commands: APP_NAME, EXPERIMENT (and INSTANCE_NAME),
+ * BRANCH_NAME, RELEASE, VIRTUAL_HOST and EXPERIMENT_URL, then the services' variables with the configured `environment` over
  * them, `$NAME` in it expanded from all of those (`$VIRTUAL_HOST`, `$DATABASE_URL`, …). Before
  * the services are up (the build), `services` expands from the experiment's own variables alone.
  */
@@ -61,6 +65,8 @@ export function experimentEnvironment(
   const own: Record<string, string> = {
     APP_NAME: identity.app,
     EXPERIMENT: identity.name,
+    // LabTest's name for it, which its documentation promises apps.
+    INSTANCE_NAME: identity.name,
     BRANCH_NAME: identity.branch,
     RELEASE: identity.release,
     VIRTUAL_HOST: identity.host,

@@ -2,7 +2,7 @@
 // container_build_command, and always labelled as the laboratory's so delete and gc find it.
 import { access, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type Docker from "dockerode";
@@ -10,7 +10,7 @@ import { execa } from "execa";
 import protobuf from "protobufjs";
 import { expandPattern } from "../../config/patterns.js";
 import { commandArgv } from "../command.js";
-import { type ExperimentIdentity, hostBasics } from "../environment.js";
+import { baseEnvironment, type ExperimentIdentity } from "../environment.js";
 import { ExperimentError } from "../errors.js";
 import { lastLines, rerunAdvice, stepFailure } from "../steps.js";
 import type { Progress } from "./runtime.js";
@@ -130,7 +130,9 @@ async function runBuildCommand(build: ImageBuild): Promise<void> {
   build.progress(`running container_build_command`);
   const result = await execa(program ?? "", args, {
     cwd: build.directory,
-    env: { ...hostBasics(), ...variables, ...dockerClientEnvironment() },
+    // It runs as labtest's account, whose home (its passwd entry's, not the shell's HOME) holds
+    // the docker client's configuration.
+    env: { ...baseEnvironment(userInfo().homedir), ...variables, ...dockerClientEnvironment() },
     extendEnv: false,
     reject: false,
     all: true,

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { chmod, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { chmod, mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
@@ -17,7 +17,7 @@ import type { Sweep } from "../../lab/garbage.js";
 import { commandLines, processesIn, processesUsing, processGroup, stopProcess } from "../../lab/processes.js";
 import { listeningPorts } from "../../lab/sockets.js";
 import { commandArgv } from "../command.js";
-import { hostBasics, rowFromEnvironment } from "../environment.js";
+import { baseEnvironment, rowFromEnvironment } from "../environment.js";
 import { ExperimentError } from "../errors.js";
 import type { ExperimentRow } from "../registry.js";
 import { runStep, waitForAnswer } from "../steps.js";
@@ -78,7 +78,7 @@ export class LocalRuntime implements AppRuntime {
         "app_build_command",
         config.app_build_command,
         appDirectory,
-        appEnvironment(release.env, account),
+        await this.appEnvironment(release.identity, release.env, account),
         account,
       );
     }
@@ -96,7 +96,7 @@ export class LocalRuntime implements AppRuntime {
   ): Promise<StartedApp> {
     const { identity, appDirectory, config } = release;
     const account = await this.account(identity);
-    const env = appEnvironment(release.env, account);
+    const env = await this.appEnvironment(identity, release.env, account);
     if (config.before_start_command) {
       progress("running before_start_command");
       await runStep("before_start_command", config.before_start_command, appDirectory, env, account);
@@ -219,7 +219,10 @@ export class LocalRuntime implements AppRuntime {
   async exec(row: ExperimentRow, release: AppRelease, argv: string[], output: ExecOutput): Promise<number> {
     const [program = "", ...args] = argv;
     const account = await this.account(row);
-    const env: Record<string, string> = { ...appEnvironment(release.env, account), PORT: String(row.port) };
+    const env: Record<string, string> = {
+      ...(await this.appEnvironment(row, release.env, account)),
+      PORT: String(row.port),
+    };
     const child = execa(program, args, {
       cwd: release.appDirectory,
       env,
@@ -317,6 +320,23 @@ export class LocalRuntime implements AppRuntime {
     await chmod(checkout, 0o700);
   }
 
+  /**
+   * What the app's commands run with: labtest's base with HOME (and USER) of the app's account,
+   * the experiment's variables over it. Without an account (labtest is not root) the app runs as
+   * labtest's account, and its HOME is still the experiment's, never the invoker's.
+   */
+  private async appEnvironment(
+    experiment: Experiment,
+    env: Record<string, string>,
+    account: AppAccount | undefined,
+  ): Promise<Record<string, string>> {
+    if (account)
+      return { ...baseEnvironment(account.home), USER: account.name, LOGNAME: account.name, ...env };
+    const home = this.accountHome(experiment);
+    await mkdir(home, { recursive: true, mode: 0o700 });
+    return { ...baseEnvironment(home), ...env };
+  }
+
   private accountHome(experiment: Experiment): string {
     return join(this.directory(experiment), "home");
   }
@@ -334,17 +354,6 @@ export class LocalRuntime implements AppRuntime {
   private specFile(experiment: Experiment, port: number): string {
     return join(this.directory(experiment), `supervisor-${port}.json`);
   }
-}
-
-/** What the app's commands run with: the host's basics, HOME and USER of its account, the experiment's variables. */
-function appEnvironment(
-  env: Record<string, string>,
-  account: AppAccount | undefined,
-): Record<string, string> {
-  const own: Record<string, string> = account
-    ? { HOME: account.home, USER: account.name, LOGNAME: account.name }
-    : {};
-  return { ...hostBasics(), ...own, ...env };
 }
 
 /** Where the supervisor of a spec records how its app fares. */
