@@ -14,9 +14,10 @@ say() { printf '[infra] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- Debian packages -------------------------------------------------------------------------
-# Python's PostgreSQL client and SQLAlchemy: the tests read labtest's URLs with them.
+# Python's PostgreSQL client and SQLAlchemy read labtest's URLs in the tests; with Flask and
+# gunicorn they run examples/flask-notes on the local runtime.
 packages=(docker.io debootstrap postgresql mariadb-server redis-server memcached
-  python3-sqlalchemy python3-psycopg2)
+  python3-sqlalchemy python3-psycopg2 python3-flask gunicorn)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

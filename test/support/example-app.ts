@@ -7,11 +7,11 @@ import { execa } from "execa";
 
 const ROOT = join(import.meta.dirname, "../..");
 
-export type LocalImage = "postgresql" | "mariadb" | "redis" | "memcached" | "node";
+export type LocalImage = "postgresql" | "mariadb" | "redis" | "memcached" | "node" | "python";
 
 /**
  * The tag of a locally built image (images/<name>/TAG, built by scripts/infra/setup.sh): the
- * stand-ins for the official service images and node.
+ * stand-ins for the official service images, node, and the Flask example's Python.
  */
 export function localImage(name: LocalImage): string {
   return readFileSync(join(ROOT, "images", name, "TAG"), "utf8").trim();
