@@ -1,30 +1,16 @@
-import { mkdir, readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import pMap from "p-map";
-import lockfile from "proper-lockfile";
 import writeFileAtomic from "write-file-atomic";
 import { shortHash } from "../config/names.js";
 import type { Sweep } from "./garbage.js";
+import { Locks } from "./locks.js";
 
 /**
  * Files a listing reads at once: a laboratory has hundreds of records, a process a limited
  * number of descriptors (1024 by default) that other work needs too.
  */
 export const OPEN_FILES_AT_ONCE = 32;
-
-/** Waiting for a lock: long enough for another command to start a server and create a tenant. */
-const LOCK_RETRIES = { retries: 2000, minTimeout: 10, maxTimeout: 200, factor: 1.2 };
-
-const LOCKS = "locks";
-const LOCK_SUFFIX = ".lock";
-const LOCKING = {
-  realpath: false,
-  // A lock whose holder died is taken over after 5 s (the holder refreshes it meanwhile).
-  stale: 5000,
-  // Compromised means the lock directory vanished (home removed) or went stale under a stalled
-  // process; the work goes on to the end rather than crashing the process from a timer.
-  onCompromised: () => undefined,
-};
 
 /**
  * The laboratory's own records under its home: JSON files readable only by the laboratory's
@@ -34,9 +20,11 @@ const LOCKING = {
 export class Registry {
   /** Names this laboratory in labels of what it creates elsewhere (Docker), unique per home. */
   readonly id: string;
+  private readonly locks: Locks;
 
   constructor(readonly home: string) {
     this.id = shortHash(home);
+    this.locks = new Locks(join(home, "locks"));
   }
 
   /** The path of a record, e.g. `("services", app, experiment, "db")` → …/services/app/experiment/db.json. */
@@ -106,48 +94,18 @@ export class Registry {
   }
 
   /** Runs `work` holding the named lock; other processes (and callers in this one) wait their turn. */
-  async withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
-    await this.ensureDirectory(this.directory(LOCKS));
-    const release = await lockfile.lock(this.lockFile(name), { ...LOCKING, retries: LOCK_RETRIES });
-    try {
-      return await work();
-    } finally {
-      await release();
-    }
+  withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return this.locks.hold(name, work);
   }
 
-  /** Whether a command holds the named lock now (a killed holder's lock is stale, not held). */
+  /** Whether a live command holds the named lock now (a killed command's lock is not held). */
   held(name: string): Promise<boolean> {
-    return lockfile.check(this.lockFile(name), LOCKING);
+    return this.locks.held(name);
   }
 
-  /**
-   * Removes, through `sweep`, the lock directories killed commands left: past the grace period
-   * and no longer refreshed. A lock is known to be free by taking it over; releasing it removes it.
-   */
-  async sweepLocks(sweep: Sweep): Promise<void> {
-    const locks = this.directory(LOCKS);
-    for (const entry of await readdir(locks).catch(() => [] as string[])) {
-      if (!entry.endsWith(LOCK_SUFFIX)) continue;
-      const directory = join(locks, entry);
-      const file = directory.slice(0, -LOCK_SUFFIX.length);
-      const modified = (await stat(directory).catch(() => undefined))?.mtimeMs;
-      if (modified === undefined || !sweep.old(modified) || (await lockfile.check(file, LOCKING))) continue;
-      await sweep.remove(`lock ${directory}`, "the command that held it is gone", async () => {
-        const release = await lockfile.lock(file, { ...LOCKING, retries: 0 }).catch((error) => {
-          // Another command took it meanwhile: it is in use again.
-          if ((error as NodeJS.ErrnoException).code === "ELOCKED") return undefined;
-          throw error;
-        });
-        if (!release) return false;
-        await release();
-      });
-    }
-  }
-
-  /** proper-lockfile keys a lock by this path; the lock itself is the directory `<path>.lock`. */
-  private lockFile(name: string): string {
-    return join(this.directory(LOCKS), name.replace(/[^A-Za-z0-9_.-]/g, "_"));
+  /** Removes, through `sweep`, the locks killed commands left, past the grace period. */
+  sweepLocks(sweep: Sweep): Promise<void> {
+    return this.locks.sweep(sweep);
   }
 
   /**
