@@ -2,8 +2,9 @@ import type { Command } from "commander";
 import { appName, experimentName } from "../config/names.js";
 import { printable } from "../config/report.js";
 import type { LoadedConfig } from "../config/resolve.js";
-import { UsageError } from "../errors.js";
+import { type Problem, UsageError } from "../errors.js";
 import { type ExperimentDetails, type ExperimentStatus, Experiments } from "../experiments/index.js";
+import { dockerEngine } from "../lab/docker.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
 import { commandConfig, listedApp } from "./config.js";
@@ -158,7 +159,14 @@ function describe(e: ExperimentStatus): string {
     .join(", ");
   const fared =
     e.restarts > 0 || e.lastExit ? ` (restarts ${e.restarts}, last exit ${e.lastExit ?? "none"})` : "";
-  return `${e.app}/${e.name}  ${e.status}${fared}  ${e.url}  branch ${e.branch}  release ${e.release.slice(0, 12)}  ${e.runtime}  ${age(e.createdAt)}${services ? `  services: ${services}` : ""}\n`;
+  return `${e.app}/${e.name}  ${e.status}${fared}  ${e.url}  branch ${e.branch}  release ${e.release.slice(0, 12)}  ${e.runtime}  ${age(e.createdAt)}${services ? `  services: ${services}` : ""}\n${problemLines(e.problems)}`;
+}
+
+/** `  ! app, db: why` lines: the app and services that share a problem (an engine away) on one. */
+function problemLines(problems: Problem[]): string {
+  const byWhat = new Map<string, string[]>();
+  for (const { where, what } of problems) byWhat.set(what, [...(byWhat.get(what) ?? []), where]);
+  return [...byWhat].map(([what, where]) => `  ! ${where.join(", ")}: ${what}\n`).join("");
 }
 
 /** Everything `status NAME` shows, a line (or a block) per aspect. */
@@ -172,13 +180,15 @@ function describeInFull(e: ExperimentDetails): string {
   const subject = e.subject ? ` ${printable(e.subject)}` : "";
   const services = e.services.map(
     (s) =>
-      `    ${s.name}: ${s.kind} ${s.provisionType} on ${s.provider}, ${s.status} — app ${endpoint(s.appEndpoint)}, host ${endpoint(s.hostEndpoint)}`,
+      `    ${s.name}: ${s.kind} ${s.provisionType} on ${s.provider}, ${s.status} — app ${endpoint(s.appEndpoint)}, host ${endpoint(s.hostEndpoint)}${s.problem ? `\n      ! ${s.problem}` : ""}`,
   );
+  const appProblem = e.problems.find((p) => p.where === "app");
   return `${[
     `${e.app}/${e.name}: ${e.status}`,
     `  url:       ${e.url} (${answer})`,
     `  release:   ${e.release.slice(0, 12)}${subject} (branch ${e.branch})`,
     `  app:       ${e.runtime}, ${handle}, restarts ${e.restarts}${exit}`,
+    ...(appProblem ? [`    ! ${appProblem.what}`] : []),
     `  deployed:  ${e.updatedAt} (${age(e.updatedAt)} ago)`,
     ...(services.length ? ["  services:", ...services] : ["  services:  none"]),
     ...(e.recentOutput.length ? ["  recent output:", ...e.recentOutput.map((l) => `    ${l}`)] : []),
@@ -220,6 +230,7 @@ async function withLaboratory<T>(
       home: labtestHome(io.env),
       state: opened.store,
       routerPort: routerPort(io.env),
+      docker: dockerEngine(io.env),
     });
     try {
       return await use(lab);

@@ -3,6 +3,7 @@ import { gitBranch } from "../config/git.js";
 import { experimentName } from "../config/names.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
+import { dockerEngine } from "../lab/docker.js";
 import { labtestHome } from "../lab/home.js";
 import { experimentServices, type ServiceStatus, Services } from "../services/index.js";
 import { commandConfig, listedApp } from "./config.js";
@@ -81,7 +82,7 @@ export function registerServicesCommands(program: Command, io: CliIo): void {
         throw new UsageError("--all lists every app's services: leave out --app and --experiment");
       const app = options.all ? undefined : (options.app ?? (await listedApp(io, globals, "services")));
       const statuses = await withLaboratory(io, globals, (lab) =>
-        lab.list(app, options.experiment && experimentName(options.experiment)),
+        lab.list(app, options.experiment && experimentName(options.experiment), { ping: true }),
       );
       if (globals.json) writeJson(io, { services: statuses });
       else if (statuses.length) io.stdout(statuses.map(describe).join(""));
@@ -125,7 +126,7 @@ function describe(s: ServiceStatus): string {
   ]
     .filter(Boolean)
     .join("; ");
-  return `${s.app}/${s.experiment}/${s.name}: ${s.kind} on ${s.provider}, ${s.provisionType}, ${s.status} — app ${endpoint(s.appEndpoint)}, host ${endpoint(s.hostEndpoint)}${sharing ? ` (${sharing})` : ""}\n`;
+  return `${s.app}/${s.experiment}/${s.name}: ${s.kind} on ${s.provider}, ${s.provisionType}, ${s.status} — app ${endpoint(s.appEndpoint)}, host ${endpoint(s.hostEndpoint)}${sharing ? ` (${sharing})` : ""}\n${s.problem ? `  ! ${s.problem}\n` : ""}`;
 }
 
 /** `'…'` quoting, so the output can be sourced by a POSIX shell. */
@@ -140,7 +141,11 @@ export async function withLaboratory<T>(
   use: (lab: Services) => Promise<T>,
 ): Promise<T> {
   return withState(io, globals, async (opened) => {
-    const lab = new Services({ home: labtestHome(io.env), state: opened.store });
+    const lab = new Services({
+      home: labtestHome(io.env),
+      state: opened.store,
+      docker: dockerEngine(io.env),
+    });
     try {
       return await use(lab);
     } finally {

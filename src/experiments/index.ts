@@ -1,12 +1,14 @@
 import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import pMap from "p-map";
 import { gitBranch } from "../config/git.js";
 import { experimentName, hostLabel } from "../config/names.js";
 import { expandPattern } from "../config/patterns.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import type { Runtime } from "../config/schema.js";
+import type { Problem } from "../errors.js";
+import { dockerEngine } from "../lab/docker.js";
 import { type Removal, Sweep } from "../lab/garbage.js";
 import { processesIn, processesUsing, stopProcess } from "../lab/processes.js";
 import { Registry } from "../lab/registry.js";
@@ -57,6 +59,8 @@ export interface ExperimentStatus extends Omit<ExperimentRow, "status"> {
   lastExit: string | null;
   url: string;
   services: { name: string; kind: string; provider: string; provisionType: string }[];
+  /** Why the app or a service does not serve now (`where`: "app" or the service's name). */
+  problems: Problem[];
 }
 
 /** How an app answered a request just now: its status and time, or why it did not. */
@@ -144,11 +148,12 @@ export class Experiments {
     this.registry = new ExperimentRegistry(join(options.home, "experiments.db"));
     this.secrets = new Secrets({ state: options.state, home: options.home });
     this.failedOutputs = new FailedOutputs(options.home);
-    this.services = new Services({ home: options.home, state: options.state, secrets: this.secrets });
+    const docker = options.docker ?? dockerEngine();
+    this.services = new Services({ home: options.home, state: options.state, secrets: this.secrets, docker });
     this.locks = new Registry(options.home);
     this.runtimes = {
       local: new LocalRuntime(join(options.home, "experiments"), options.answerTimeoutMs),
-      docker: new DockerRuntime(options.docker ?? new Docker(), this.locks, options.answerTimeoutMs),
+      docker: new DockerRuntime(docker, this.locks, options.answerTimeoutMs),
     };
   }
 
@@ -482,7 +487,7 @@ export class Experiments {
     await this.reconciled();
     const row = this.registry.get(app, name);
     if (!row) return undefined;
-    const services = await this.services.list(app, name);
+    const services = await this.services.list(app, name, { ping: true });
     const [status, answer, output] = await Promise.all([
       this.describe(row, services),
       row.status === "running" ? answerOf(row.port, healthPath) : { path: healthPath, error: "not running" },
@@ -641,12 +646,17 @@ export class Experiments {
       row.status === "running"
         ? await this.runtimes[row.runtime].health(row)
         : { state: "stopped", restarts: 0, lastExit: null };
-    const services = (recorded ?? (await this.services.list(row.app, row.name))).map((s) => ({
+    const recordedServices = recorded ?? (await this.services.list(row.app, row.name));
+    const services = recordedServices.map((s) => ({
       name: s.name,
       kind: s.kind,
       provider: s.provider,
       provisionType: s.provisionType,
     }));
+    const problems = [
+      ...(health.problem ? [{ where: "app", what: health.problem }] : []),
+      ...recordedServices.flatMap((s) => (s.problem ? [{ where: s.name, what: s.problem }] : [])),
+    ];
     return {
       ...row,
       status: row.status === "running" ? health.state : row.status,
@@ -654,6 +664,7 @@ export class Experiments {
       lastExit: health.lastExit,
       url: experimentUrl(row.host, this.options.routerPort),
       services,
+      problems,
     };
   }
 }

@@ -2,11 +2,68 @@
 // images that may have to be pulled, containers run to completion, and Docker's log framing.
 import { PassThrough } from "node:stream";
 import { text } from "node:stream/consumers";
-import type Docker from "dockerode";
+import Docker from "dockerode";
 import pRetry from "p-retry";
+import pTimeout from "p-timeout";
 import { resourceName } from "../config/names.js";
 import { LABELS } from "./labels.js";
 import type { Registry } from "./registry.js";
+
+/** The variables through which docker clients (and docker-modem) find their engine. */
+const ENGINE_VARIABLES = [
+  "DOCKER_HOST",
+  "DOCKER_TLS_VERIFY",
+  "DOCKER_CERT_PATH",
+  "DOCKER_CLIENT_TIMEOUT",
+  "DOCKER_PATH_PREFIX",
+] as const;
+
+/** The Docker Engine that `env` names (DOCKER_HOST and its companions), else the local socket. */
+export function dockerEngine(env: NodeJS.ProcessEnv = process.env): Docker {
+  if (env === process.env) return new Docker();
+  // docker-modem reads these from process.env alone, once, as it is made: lend it `env`'s.
+  const saved = ENGINE_VARIABLES.map((key) => [key, process.env[key]] as const);
+  const set = (key: string, value: string | undefined) => {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  };
+  try {
+    for (const key of ENGINE_VARIABLES) set(key, env[key]);
+    return new Docker();
+  } finally {
+    for (const [key, value] of saved) set(key, value);
+  }
+}
+
+/** Socket errors that mean the engine itself cannot be reached, as opposed to refusing a request. */
+const UNREACHABLE = new Set(["ENOENT", "ECONNREFUSED", "EACCES", "ETIMEDOUT", "EHOSTUNREACH", "ENOTFOUND"]);
+
+/** What to tell a user when `error` is the engine not answering at all; undefined for any other error. */
+export function engineUnreachable(error: unknown): string | undefined {
+  const { code, statusCode, message } = (error ?? {}) as {
+    code?: string;
+    statusCode?: number;
+    message?: string;
+  };
+  if (statusCode !== undefined || code === undefined || !UNREACHABLE.has(code)) return undefined;
+  return `the Docker engine of the laboratory is unreachable (${message})`;
+}
+
+/** How long a look at the engine may take before it counts as unreachable (a hung engine answers nothing). */
+const ENGINE_ANSWER_MS = 5_000;
+
+/** Why the engine does not answer now, or undefined when it does. */
+export async function engineAway(docker: Docker): Promise<string | undefined> {
+  try {
+    await pTimeout(docker.ping(), { milliseconds: ENGINE_ANSWER_MS });
+    return undefined;
+  } catch (error) {
+    return (
+      engineUnreachable(error) ??
+      `the Docker engine of the laboratory does not answer (${(error as Error).message})`
+    );
+  }
+}
 
 /**
  * The network of an experiment: its apps and services find each other by name on it. The
@@ -17,7 +74,11 @@ export function experimentNetwork(laboratory: string, app: string, experiment: s
   return resourceName(app, experiment, laboratory);
 }
 
-/** The experiment's network, created on first need (under a lock: Docker allows duplicate names). */
+/**
+ * The experiment's network, created on first need (under a lock: Docker allows duplicate names),
+ * with the experiment's apps and dedicated servers on it: a network removed, or a container
+ * disconnected, behind labtest's back is repaired here.
+ */
 export async function ensureExperimentNetwork(
   docker: Docker,
   registry: Registry,
@@ -27,13 +88,57 @@ export async function ensureExperimentNetwork(
   const name = experimentNetwork(registry.id, app, experiment);
   await registry.withLock(`network-${name}`, async () => {
     const existing = await docker.listNetworks({ filters: { name: [name] } });
-    if (existing.some((n) => n.Name === name)) return;
-    await docker.createNetwork({
-      Name: name,
-      Labels: { [LABELS.laboratory]: registry.id, [LABELS.app]: app, [LABELS.experiment]: experiment },
-    });
+    if (!existing.some((n) => n.Name === name))
+      await docker.createNetwork({
+        Name: name,
+        Labels: { [LABELS.laboratory]: registry.id, [LABELS.app]: app, [LABELS.experiment]: experiment },
+      });
+    await reattach(docker, registry.id, { app, experiment }, name);
   });
   return name;
+}
+
+/**
+ * Connects the experiment's apps and dedicated servers that are not on `network` back to it, a
+ * server under its service's name as at its creation; a running app is restarted, as the
+ * connections it held over the lost network are dead and most clients would wait on them for
+ * minutes. Build and before_start containers are left alone: they live for one command, which
+ * made them on the network.
+ */
+async function reattach(
+  docker: Docker,
+  laboratory: string,
+  owner: { app: string; experiment: string },
+  network: string,
+): Promise<void> {
+  const members = await docker.listContainers({
+    all: true,
+    filters: {
+      label: [
+        `${LABELS.laboratory}=${laboratory}`,
+        `${LABELS.app}=${owner.app}`,
+        `${LABELS.experiment}=${owner.experiment}`,
+      ],
+    },
+  });
+  for (const container of members) {
+    const service = container.Labels[LABELS.service];
+    if (container.Labels[LABELS.role] !== "app" && service === undefined) continue;
+    if (container.NetworkSettings?.Networks?.[network]) continue;
+    const connected = await docker
+      .getNetwork(network)
+      .connect({ Container: container.Id, EndpointConfig: { Aliases: service ? [service] : [] } })
+      .then(
+        () => true,
+        (error: { statusCode?: number }) => {
+          // Gone meanwhile (404), or connected by a command running beside this one (403, 409).
+          if (![403, 404, 409].includes(error.statusCode ?? 0)) throw error;
+          return false;
+        },
+      );
+    if (connected && service === undefined && container.State === "running")
+      await docker.getContainer(container.Id).restart({ t: 1 }).catch(ignoreNotFound);
+  }
 }
 
 /**

@@ -6,9 +6,21 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
+import pTimeout from "p-timeout";
 import { ExperimentRegistry } from "../experiments/registry.js";
+import { DockerRuntime } from "../experiments/runtimes/docker.js";
+import { LocalRuntime } from "../experiments/runtimes/local.js";
+import type { AppRuntime } from "../experiments/runtimes/runtime.js";
+import { dockerEngine } from "./docker.js";
 import { Registry } from "./registry.js";
-import { createRouter, LOOPBACK, listenAddresses, type Route, type RouterOptions } from "./router.js";
+import {
+  createRouter,
+  LOOPBACK,
+  listenAddresses,
+  type NoAnswer,
+  type Route,
+  type RouterOptions,
+} from "./router.js";
 
 const [home = "", portText, address = LOOPBACK] = process.argv.slice(2);
 const port = Number(portText);
@@ -38,6 +50,29 @@ const toRoute = (row: { host: string; port: number; app: string; name: string; b
   branch: row.branch,
 });
 
+const laboratory = new Registry(home);
+// The engine is the one of the command that started the router (DOCKER_HOST is inherited).
+const runtimes: Record<string, AppRuntime> = {
+  local: new LocalRuntime(join(home, "experiments")),
+  docker: new DockerRuntime(dockerEngine(), laboratory),
+};
+
+/** What the app's runtime says of an app that did not answer, when it does not run as it should. */
+async function whyNoAnswer(route: Route): Promise<NoAnswer | undefined> {
+  const row = registry().byHost(route.host);
+  const runtime = row && runtimes[row.runtime];
+  if (!row || !runtime) return undefined;
+  // A runtime that cannot tell quickly leaves the bare 502.
+  const health = await pTimeout(runtime.health(row), { milliseconds: 3000 });
+  if (health.state === "running") return undefined;
+  const why =
+    health.problem ?? `it is ${health.state}${health.lastExit ? ` (last exit: ${health.lastExit})` : ""}`;
+  return {
+    reason: `app-${health.state}`,
+    text: `labtest: the app of experiment ${row.app}/${row.name} does not answer: ${why}.\nlabtest status ${row.name} shows more.\n`,
+  };
+}
+
 const options: RouterOptions = {
   route(host) {
     const row = registry().byHost(host);
@@ -49,7 +84,8 @@ const options: RouterOptions = {
       .filter((r) => r.status === "running")
       .map(toRoute),
   publicPort: port,
-  laboratory: new Registry(home).id,
+  laboratory: laboratory.id,
+  whyNoAnswer,
 };
 // One server per address: a Node server listens on one, and `*.localhost` may resolve to either loopback.
 const servers = listenAddresses(address).map((host) =>

@@ -1,4 +1,5 @@
 import { Agent, createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import { createProxyServer } from "http-proxy-3";
 
@@ -21,6 +22,17 @@ export interface RouterOptions {
   publicPort: number;
   /** The laboratory's id, sent with every answer so that a client can tell which laboratory answered. */
   laboratory: string;
+  /**
+   * Why the app of `route` did not answer, when its runtime can tell (it stopped, its engine is
+   * away, its network is gone): the router's page says so instead of a bare 502.
+   */
+  whyNoAnswer?(route: Route): Promise<NoAnswer | undefined>;
+}
+
+/** Why an experiment does not answer: `reason` for the router-page header, `text` for whoever asked. */
+export interface NoAnswer {
+  reason: string;
+  text: string;
 }
 
 /** The header naming the laboratory whose router answered. */
@@ -42,11 +54,18 @@ export function createRouter(options: RouterOptions): Server {
     delete answer.headers[LABORATORY_HEADER];
     delete answer.headers[ROUTER_PAGE_HEADER];
   });
-  proxy.on("error", (error, _request, response) => {
+  const bare = (error: Error, response: ServerResponse | Socket) => {
     if (response instanceof ServerResponse && !response.headersSent)
       page(response, 502, "no-answer", `labtest: the experiment did not answer (${error.message})\n`);
     else response.destroy();
-  });
+  };
+  proxy.on("error", (error, _request, response) => bare(error, response));
+  const noAnswer = async (route: Route, error: Error, response: ServerResponse | Socket) => {
+    const open = response instanceof ServerResponse && !response.headersSent;
+    const why = open ? await options.whyNoAnswer?.(route).catch(() => undefined) : undefined;
+    if (why && response instanceof ServerResponse) page(response, 503, why.reason, why.text);
+    else bare(error, response);
+  };
   const unreadable = unreadablePage();
   const server = createServer((request, response) => {
     response.setHeader(LABORATORY_HEADER, options.laboratory);
@@ -55,7 +74,9 @@ export function createRouter(options: RouterOptions): Server {
     if (route) {
       withoutHopHeaders(request);
       forwarded(request);
-      return proxy.web(request, response, { target: route.target });
+      return proxy.web(request, response, { target: route.target }, (error, _request, answer) => {
+        void noAnswer(route, error, answer);
+      });
     }
     const routes = lookUp(() => options.routes());
     if (routes instanceof Error) return unreadable(response, routes);

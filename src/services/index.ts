@@ -3,11 +3,13 @@ import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
 import { type Removal, Sweep } from "../lab/garbage.js";
 import { serviceEnvironment } from "./env.js";
+import { ProvisionError } from "./errors.js";
 import { serviceKind } from "./kinds/index.js";
 import type { Connection, Endpoint, Owner } from "./model.js";
 import type { ServerRecord } from "./providers/provider.js";
 import {
   type ExperimentServices,
+  type Liveness,
   ownerName,
   Provisioner,
   type ProvisionOptions,
@@ -45,7 +47,13 @@ export interface ServiceStatus {
   provider: string;
   provisionType: string;
   server: string;
-  status: "creating" | "ready";
+  /**
+   * As recorded ("creating"), or how its server fares now: "ready", "stopped" (gone or not
+   * running) or "unreachable" (its engine away, off the experiment's network, not answering).
+   */
+  status: "creating" | Liveness["status"];
+  /** Why it is not ready, when it is not. */
+  problem: string | null;
   /** For shared: `app/experiment/service` reused. */
   shares: string | null;
   /** The `app/experiment/service`s sharing this one. */
@@ -122,14 +130,17 @@ export class Services {
       await this.provisioner.assertUnshared({ app, experiment, service });
   }
 
-  /** The services recorded on the laboratory, optionally of one app or experiment. */
-  async list(app?: string, experiment?: string): Promise<ServiceStatus[]> {
+  /**
+   * The services recorded on the laboratory, optionally of one app or experiment, as their
+   * servers fare now; with `ping`, a running server must also answer its administrator.
+   */
+  async list(app?: string, experiment?: string, options: { ping?: boolean } = {}): Promise<ServiceStatus[]> {
     // Every record is read once, whatever the scope: a service's sharers may be of any app.
     const all = await this.provisioner.records();
     const inScope = (r: ServiceRecord) =>
       (app === undefined || r.owner.app === app) &&
       (experiment === undefined || r.owner.experiment === experiment);
-    return this.statuses(all.filter(inScope), all);
+    return this.statuses(all.filter(inScope), all, options.ping === true);
   }
 
   /** The connections of an experiment's ready services; `hostReachable` gives the laboratory host's view. */
@@ -236,15 +247,34 @@ export class Services {
     return this.provisioner.close();
   }
 
-  private async hostEndpoint(record: ServiceRecord): Promise<Endpoint | null> {
-    return hostEndpoint(await this.provisioner.server(record.server));
+  /** Where the laboratory host reaches a service's server now; an error saying why when it cannot. */
+  private async hostEndpoint(record: ServiceRecord): Promise<Endpoint> {
+    const server = await this.provisioner.server(record.server);
+    const { endpoint, problem } = server
+      ? await this.provisioner.liveness(server, record.owner)
+      : { endpoint: null, problem: "its server's record is gone" };
+    if (endpoint) return endpoint;
+    throw new ProvisionError(
+      `service ${ownerName(record.owner)} cannot be reached from the laboratory host`,
+      [
+        {
+          where: ownerName(record.owner),
+          what: problem ?? "its server publishes no address",
+          fix: `labtest services up -e ${record.owner.experiment} starts (or recreates) its server`,
+        },
+      ],
+    );
   }
 
   /**
    * How `records` stand, among `all` the laboratory's (whose sharers they are): each file is
    * read once for the lot, so that hundreds of experiments do not open thousands of files.
    */
-  private async statuses(records: ServiceRecord[], all: ServiceRecord[]): Promise<ServiceStatus[]> {
+  private async statuses(
+    records: ServiceRecord[],
+    all: ServiceRecord[],
+    ping = false,
+  ): Promise<ServiceStatus[]> {
     const servers = new Map((await this.provisioner.servers()).map((s) => [s.id, s]));
     const sharers = new Map<string, string[]>();
     for (const r of all) {
@@ -252,26 +282,42 @@ export class Services {
       const target = ownerName(r.shared);
       sharers.set(target, [...(sharers.get(target) ?? []), ownerName(r.owner)]);
     }
-    return records.map((record) => ({
-      app: record.owner.app,
-      experiment: record.owner.experiment,
-      name: record.owner.service,
-      kind: record.kind,
-      provider: record.provider,
-      provisionType: record.provisionType,
-      server: record.server,
-      status: record.status,
-      shares: record.shared ? ownerName(record.shared) : null,
-      sharedBy: sharers.get(ownerName(record.owner)) ?? [],
-      appEndpoint: record.appEndpoint,
-      hostEndpoint: hostEndpoint(servers.get(record.server)),
-    }));
+    // Several services may be on one server: it is asked to answer once.
+    const answers = new Map<string, Promise<string | null>>();
+    const answer = (server: ServerRecord, at: Endpoint) => {
+      if (!answers.has(server.id)) answers.set(server.id, this.provisioner.answers(server, at));
+      return answers.get(server.id) as Promise<string | null>;
+    };
+    return pMap(
+      records,
+      async (record): Promise<ServiceStatus> => {
+        const server = servers.get(record.server);
+        const live: Liveness = !server
+          ? { status: "stopped", endpoint: null, problem: "its server's record is gone" }
+          : await this.provisioner.liveness(server, record.owner);
+        const silent =
+          ping && server && live.status === "ready" && live.endpoint && (await answer(server, live.endpoint));
+        return {
+          app: record.owner.app,
+          experiment: record.owner.experiment,
+          name: record.owner.service,
+          kind: record.kind,
+          provider: record.provider,
+          provisionType: record.provisionType,
+          server: record.server,
+          ...(record.status === "creating"
+            ? { status: "creating", problem: null }
+            : { status: silent ? "unreachable" : live.status, problem: silent || live.problem }),
+          shares: record.shared ? ownerName(record.shared) : null,
+          sharedBy: sharers.get(ownerName(record.owner)) ?? [],
+          appEndpoint: record.appEndpoint,
+          hostEndpoint: live.endpoint,
+        };
+      },
+      // Each look asks a process table or the Docker Engine.
+      { concurrency: 8 },
+    );
   }
-}
-
-/** Where the laboratory host reaches a server (null: its record is gone). */
-function hostEndpoint(server: ServerRecord | undefined): Endpoint | null {
-  return server ? { host: server.admin.host, port: server.admin.port } : null;
 }
 
 function selectNames(known: string[], names: string[] | undefined, what: string): string[] {

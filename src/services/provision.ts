@@ -5,6 +5,7 @@ import { experimentName } from "../config/names.js";
 import type { ServiceConfig } from "../config/resolve.js";
 import type { Provider, ProvisionType, ServiceKind } from "../config/schema.js";
 import { type Problem, UsageError } from "../errors.js";
+import { engineUnreachable } from "../lab/docker.js";
 import type { Sweep } from "../lab/garbage.js";
 import { Registry } from "../lab/registry.js";
 import { Secrets } from "../secrets/index.js";
@@ -15,7 +16,7 @@ import type { Endpoint, Owner, Tenant } from "./model.js";
 import { dockerProvider, randomPassword } from "./providers/docker.js";
 import { externalProvider } from "./providers/external.js";
 import { localProvider } from "./providers/local.js";
-import type { ServerProvider, ServerRecord, ServerSpec } from "./providers/provider.js";
+import type { ServerProvider, ServerRecord, ServerSpec, ServerState } from "./providers/provider.js";
 import { DEFAULT_READY_TIMEOUT_MS, initialData, type Readiness, readiness, serverSpec } from "./spec.js";
 
 const ATTEMPT_TIMEOUT_MS = 2_000;
@@ -36,6 +37,14 @@ export interface ServiceRecord {
   appEndpoint: Endpoint | null;
   status: "creating" | "ready";
   createdAt: string;
+}
+
+/** How a service's server fares now (see Provisioner.liveness). */
+export interface Liveness {
+  status: "ready" | "stopped" | "unreachable";
+  /** Where the laboratory host reaches it now; null when it cannot. */
+  endpoint: Endpoint | null;
+  problem: string | null;
 }
 
 /** The services an experiment asks for. */
@@ -271,6 +280,44 @@ export class Provisioner {
   /** Whether a recorded server runs now. */
   async running(server: ServerRecord): Promise<boolean> {
     return !(await this.provider(server.provider).stopped(server));
+  }
+
+  /**
+   * How a recorded server fares now for `owner`'s service: running and reachable ("ready"),
+   * stopped, or unreachable (its engine away, off the experiment's network), with why and where
+   * the laboratory host reaches it now.
+   */
+  async liveness(server: ServerRecord, owner: Owner): Promise<Liveness> {
+    try {
+      const { running, endpoint, problem } = await this.serverState(server, owner);
+      if (!running) return { status: "stopped", endpoint, problem: problem ?? "its server is not running" };
+      return { status: problem ? "unreachable" : "ready", endpoint, problem };
+    } catch (error) {
+      return {
+        status: "unreachable",
+        endpoint: null,
+        problem: engineUnreachable(error) ?? (error as Error).message,
+      };
+    }
+  }
+
+  private async serverState(server: ServerRecord, owner: Owner): Promise<ServerState> {
+    const provider = this.provider(server.provider);
+    if (provider.state) return provider.state(server, owner);
+    const running = !(await provider.stopped(server));
+    return { running, endpoint: running ? server.admin : null, problem: null };
+  }
+
+  /** Why a running server does not answer its administrator at `at` now (one readiness check); null when it does. */
+  async answers(server: ServerRecord, at: Endpoint): Promise<string | null> {
+    const opening = serviceKind(server.kind).openAdmin({ ...server.admin, ...at }, { communal: false });
+    try {
+      await (await pTimeout(opening, { milliseconds: ATTEMPT_TIMEOUT_MS })).close();
+      return null;
+    } catch (error) {
+      opening.then((admin) => admin.close()).catch(() => undefined);
+      return `it does not answer: ${(error as Error).message}`;
+    }
   }
 
   /** After an experiment's last service is gone, providers undo what they set up for it (networks). */

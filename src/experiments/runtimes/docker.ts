@@ -4,8 +4,10 @@ import getPort from "get-port";
 import { resourceName } from "../../config/names.js";
 import {
   containerLogs,
+  engineUnreachable,
   ensureExperimentNetwork,
   execStreaming,
+  experimentNetwork,
   ignoreNotFound,
   inspectContainer,
   pullIfMissing,
@@ -214,15 +216,35 @@ export class DockerRuntime implements AppRuntime {
   }
 
   async health(row: ExperimentRow): Promise<AppHealth> {
-    const container = await inspectContainer(this.docker, row.handle);
-    if (!container) return { state: "stopped", restarts: 0, lastExit: "its container is gone" };
+    let container: Docker.ContainerInspectInfo | undefined;
+    try {
+      container = await inspectContainer(this.docker, row.handle);
+    } catch (error) {
+      const away = engineUnreachable(error);
+      if (away === undefined) throw error;
+      return { state: "unreachable", restarts: 0, lastExit: null, problem: away };
+    }
+    if (!container)
+      return {
+        state: "stopped",
+        restarts: 0,
+        lastExit: "its container is gone",
+        problem: `its container is gone (removed outside labtest): labtest update ${row.name} starts the app anew`,
+      };
     const { State, RestartCount } = container;
     const ended = State.Error || (State.FinishedAt.startsWith("0001") ? null : `exit ${State.ExitCode}`);
-    return {
-      state: State.Restarting ? "restarting" : State.Running ? "running" : "stopped",
-      restarts: RestartCount,
-      lastExit: ended || null,
-    };
+    const health = { restarts: RestartCount, lastExit: ended || null };
+    if (State.Restarting || !State.Running)
+      return { ...health, state: State.Restarting ? "restarting" : "stopped" };
+    // The router reaches the app through its published port, which it keeps only on its network.
+    const network = experimentNetwork(this.laboratory.id, row.app, row.name);
+    if (!container.NetworkSettings.Networks[network])
+      return {
+        ...health,
+        state: "unreachable",
+        problem: `its container is not on its network ${network} (removed or disconnected outside labtest): labtest services up or labtest update ${row.name} reconnects it`,
+      };
+    return { ...health, state: "running" };
   }
 
   logs(row: ExperimentRow): Promise<string> {

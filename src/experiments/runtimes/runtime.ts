@@ -36,13 +36,16 @@ export interface StartedApp {
 
 /**
  * How a recorded app fares: running; restarting (it died and will be started again); stopped;
- * or orphaned (its supervisor is gone but the app still serves). `restarts` counts the times it
- * died since its release started; `lastExit` says how it last ended.
+ * orphaned (its supervisor is gone but the app still serves); or unreachable (it may run, but
+ * nothing reaches it: its engine is away, its network gone). `restarts` counts the times it
+ * died since its release started; `lastExit` says how it last ended; `problem` why it does not
+ * serve, where the runtime can tell.
  */
 export interface AppHealth {
-  state: "running" | "restarting" | "stopped" | "orphaned";
+  state: "running" | "restarting" | "stopped" | "orphaned" | "unreachable";
   restarts: number;
   lastExit: string | null;
+  problem?: string;
 }
 
 /** Where `exec` writes what the command prints. */

@@ -4,6 +4,7 @@ import {
   containerLogs,
   ensureExperimentNetwork,
   execIn,
+  experimentNetwork,
   ignoreNotFound,
   inspectContainer,
   pullIfMissing,
@@ -13,7 +14,7 @@ import { LABELS } from "../../lab/labels.js";
 import type { Registry } from "../../lab/registry.js";
 import { ProvisionError } from "../errors.js";
 import type { RunProgram } from "../kinds/kind.js";
-import type { Owner } from "../model.js";
+import type { Endpoint, Owner } from "../model.js";
 import type { ServerProvider, ServerRecord, ServerSpec } from "./provider.js";
 
 /** A password for an administrator or a tenant: 144 random bits, URL-safe. */
@@ -27,6 +28,12 @@ export function imageReference(spec: ServerSpec): string {
   const name = image.slice(image.lastIndexOf("/") + 1);
   if (name.includes(":") || name.includes("@")) return image;
   return `${image}:${spec.version ?? spec.module.container.version}`;
+}
+
+/** Where the laboratory host reaches a container's `port`: published afresh at each start, so asked for each time. */
+function publishedEndpoint(info: Docker.ContainerInspectInfo, port: number): Endpoint | null {
+  const binding = info.NetworkSettings.Ports?.[`${port}/tcp`]?.[0];
+  return binding ? { host: "127.0.0.1", port: Number(binding.HostPort) } : null;
 }
 
 /** Servers as containers of a Docker Engine (DOCKER_HOST or the local socket). */
@@ -143,14 +150,51 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
         });
         await save(record);
       }
-      if (!info?.State.Running) {
-        await docker.getContainer(spec.id).start();
-        info = await inspect(spec.id);
-      }
-      const binding = info?.NetworkSettings.Ports[`${spec.module.port}/tcp`]?.[0];
-      if (!binding) throw new ProvisionError(`container ${spec.id} stopped right after it started`);
-      // The published port is chosen afresh at each start.
-      return { ...record, admin: { ...record.admin, port: Number(binding.HostPort) } };
+      // Found: it may have lost its network behind labtest's back, and with it its published port.
+      else if (spec.owner) await ensureNetwork(spec.owner);
+      if (!info?.State.Running) await docker.getContainer(spec.id).start();
+      info = await inspect(spec.id);
+      const endpoint = info && publishedEndpoint(info, spec.module.port);
+      if (!endpoint)
+        throw new ProvisionError(
+          info?.State.Running
+            ? `container ${spec.id} runs but publishes no port`
+            : `container ${spec.id} stopped right after it started`,
+          [
+            {
+              where: `container ${spec.id}`,
+              what: `its last log lines:\n${await containerLogs(docker.getContainer(spec.id), 30).catch(() => "")}`,
+            },
+          ],
+        );
+      return { ...record, admin: { ...record.admin, ...endpoint } };
+    },
+
+    async state(record, owner) {
+      const name = String(record.details.container);
+      const info = await inspect(name);
+      if (!info)
+        return {
+          running: false,
+          endpoint: null,
+          problem: `its container ${name} is gone (removed outside labtest)`,
+        };
+      if (!info.State.Running)
+        return {
+          running: false,
+          endpoint: null,
+          problem: `its container ${name} is ${info.State.Status} (exit ${info.State.ExitCode})`,
+        };
+      const network = owner && experimentNetwork(registry.id, owner.app, owner.experiment);
+      const problem =
+        network && !info.NetworkSettings.Networks[network]
+          ? `its container ${name} is not on its network ${network} (removed or disconnected outside labtest): labtest services up or labtest update reconnects it`
+          : null;
+      return {
+        running: true,
+        endpoint: publishedEndpoint(info, Number(record.details.containerPort)),
+        problem,
+      };
     },
 
     async stop(record) {

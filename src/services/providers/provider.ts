@@ -38,6 +38,15 @@ export interface ServerRecord {
   createdAt: string;
 }
 
+/** How a server fares now, for one experiment's service on it. */
+export interface ServerState {
+  running: boolean;
+  /** Where the laboratory host reaches it now; null when it cannot. */
+  endpoint: Endpoint | null;
+  /** Why it cannot serve the experiment (gone, stopped, off the experiment's network); null when it can. */
+  problem: string | null;
+}
+
 /** Where servers run. Providers start and stop servers; tenants are the kind's business. */
 export interface ServerProvider {
   /** Fails, changing nothing, when the server could not be made here (a missing program, image or URL). */
@@ -66,6 +75,11 @@ export interface ServerProvider {
   logs(record: ServerRecord): Promise<string>;
   /** Whether the server has stopped for good (so waiting for it is pointless). */
   stopped(record: ServerRecord): Promise<boolean>;
+  /**
+   * How the server fares now for `owner`'s experiment, where its address can change behind the
+   * laboratory's back (a container's published port); without it, `stopped` and the record tell.
+   */
+  state?(record: ServerRecord, owner: Owner | null): Promise<ServerState>;
   /**
    * Removes, through `sweep`, what the laboratory made and no longer accounts for (left by a
    * crash between creating something and recording it): servers not in `servers`, networks of
