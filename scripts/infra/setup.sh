@@ -16,7 +16,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # --- Debian packages -------------------------------------------------------------------------
 # Python's PostgreSQL client and SQLAlchemy read labtest's URLs in the tests; with Flask and
 # gunicorn they run examples/flask-notes on the local runtime.
-packages=(docker.io debootstrap postgresql mariadb-server redis-server memcached
+packages=(docker.io debootstrap postgresql mariadb-server redis-server memcached rabbitmq-server
   python3-sqlalchemy python3-psycopg2 python3-flask gunicorn)
 missing=()
 for p in "${packages[@]}"; do
@@ -33,6 +33,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ $had_policy = 1 ] || as_root rm -f "$policy"
 else
   say "Debian packages present"
+fi
+# The package enables its unit for the next boot; labtest runs its own RabbitMQ nodes.
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet rabbitmq-server 2>/dev/null; then
+  say "disabling the system-wide rabbitmq-server"
+  as_root systemctl disable --now rabbitmq-server >/dev/null 2>&1
 fi
 
 # --- Docker Engine -----------------------------------------------------------------------------

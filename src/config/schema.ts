@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { SERVICE_KINDS, type ServiceKind } from "../services/kinds/index.js";
 import { shellOperator } from "./commands.js";
 import { parseLaboratoryAddress } from "./host.js";
 import { envPrefix, isValidName, suggestedName } from "./names.js";
@@ -6,14 +7,13 @@ import { normalizePattern, PLACEHOLDERS } from "./patterns.js";
 import { REPOSITORY_FORMS, repositoryProblem } from "./repository.js";
 
 export const PROVIDERS = ["local", "docker", "external", "aws"] as const;
-export const SERVICE_KINDS = ["postgresql", "mysql", "mariadb", "redis", "memcached"] as const;
 export const PROVISION_TYPES = ["communal", "independent", "shared"] as const;
 export const RUNTIMES = ["local", "docker"] as const;
 
 export type Provider = (typeof PROVIDERS)[number];
-export type ServiceKind = (typeof SERVICE_KINDS)[number];
 export type ProvisionType = (typeof PROVISION_TYPES)[number];
 export type Runtime = (typeof RUNTIMES)[number];
+export { SERVICE_KINDS, type ServiceKind };
 
 type Ctx = z.RefinementCtx;
 export const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;

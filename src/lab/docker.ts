@@ -203,32 +203,40 @@ export async function execIn(
   container: Docker.Container,
   cmd: string[],
   env: Record<string, string> = {},
+  input?: string,
 ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const [out, err] = [text(stdout), text(stderr)];
-  const exitCode = await execStreaming(container, cmd, env, stdout, stderr);
+  const exitCode = await execStreaming(container, cmd, env, stdout, stderr, input);
   stdout.end();
   stderr.end();
   return { exitCode, stdout: await out, stderr: await err };
 }
 
-/** Runs a command in a running container, writing its output as it comes; resolves to its exit code. */
+/**
+ * Runs a command in a running container, writing its output as it comes, `input` (if any) on its
+ * standard input; resolves to its exit code.
+ */
 export async function execStreaming(
   container: Docker.Container,
   cmd: string[],
   env: Record<string, string>,
   stdout: NodeJS.WritableStream,
   stderr: NodeJS.WritableStream,
+  input?: string,
 ): Promise<number> {
+  const stdin = input !== undefined;
   const exec = await container.exec({
     Cmd: cmd,
     Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+    AttachStdin: stdin,
     AttachStdout: true,
     AttachStderr: true,
   });
-  const stream = await exec.start({ hijack: true, stdin: false });
+  const stream = await exec.start({ hijack: true, stdin });
   container.modem.demuxStream(stream, stdout, stderr);
+  if (stdin) stream.end(input);
   await new Promise<void>((resolve, reject) => {
     stream.on("end", resolve);
     stream.on("error", reject);

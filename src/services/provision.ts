@@ -529,7 +529,10 @@ export class Provisioner {
         try {
           // A client can hang on a server that resets connections while it starts; each try is bounded.
           return await pTimeout(
-            module.openAdmin(server.admin, { communal: server.provisionType === "communal" }),
+            module.openAdmin(server.admin, {
+              communal: server.provisionType === "communal",
+              tools: () => provider.tools(server),
+            }),
             {
               milliseconds: ATTEMPT_TIMEOUT_MS,
             },

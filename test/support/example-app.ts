@@ -7,7 +7,7 @@ import { execa } from "execa";
 
 const ROOT = join(import.meta.dirname, "../..");
 
-export type LocalImage = "postgresql" | "mariadb" | "redis" | "memcached" | "node" | "python";
+export type LocalImage = "postgresql" | "mariadb" | "redis" | "memcached" | "rabbitmq" | "node" | "python";
 
 /**
  * The tag of a locally built image (images/<name>/TAG, built by scripts/infra/setup.sh): the

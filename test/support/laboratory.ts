@@ -21,6 +21,7 @@ export const LOCAL_IMAGES: Record<string, unknown> = {
   "/services/docker/mysql/default": { image: localImage("mariadb") },
   "/services/docker/redis/default": { image: localImage("redis") },
   "/services/docker/memcached/default": { image: localImage("memcached") },
+  "/services/docker/rabbitmq/default": { image: localImage("rabbitmq") },
 };
 
 export interface TestLaboratory {

@@ -83,6 +83,10 @@ export interface NativeRecipe {
   serverArgs(context: NativeContext): { program: string; args: string[] };
   /** Work done once after the very first start (e.g. setting a password over the socket). */
   afterFirstStart?(context: NativeContext): Promise<void>;
+  /** Variables the server and its programs run with besides labtest's own (where they find its files). */
+  environment?(dataDirectory: string): Record<string, string>;
+  /** Stops what the server leaves running once it has stopped (a port mapper of its own). */
+  afterStop?(dataDirectory: string): Promise<void>;
 }
 
 export interface NativeContext {
@@ -102,7 +106,7 @@ export interface NativeContext {
  */
 export interface ServiceKindModule {
   /** Which family the kind counts towards for the well-known variables (DATABASE_URL, …). */
-  family: "sql" | "redis" | "memcached";
+  family: "sql" | "redis" | "memcached" | "amqp";
   port: number;
   /** The administrator account's name; null where the protocol has none. */
   adminUser: string | null;
@@ -123,9 +127,13 @@ export interface ServiceKindModule {
   dump?(tools: ServerTools, tenant: Tenant): Promise<string>;
   /**
    * Connects as administrator; fails (quickly) when the server does not answer yet. `communal`:
-   * the server will see many tenants come and go (worth preparing for them).
+   * the server will see many tenants come and go (worth preparing for them). `tools`: the
+   * server's own programs, for a kind whose tenants are made with them rather than over its protocol.
    */
-  openAdmin(access: AdminAccess, options: { communal: boolean }): Promise<TenantAdmin>;
+  openAdmin(
+    access: AdminAccess,
+    options: { communal: boolean; tools?: () => Promise<ServerTools> },
+  ): Promise<TenantAdmin>;
   container: ContainerRecipe;
   native: NativeRecipe;
 }

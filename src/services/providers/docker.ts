@@ -268,10 +268,8 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
     async tools(record) {
       const container = docker.getContainer(String(record.details.container));
       const run: RunProgram = async (program, args, options = {}) => {
-        if (options.input !== undefined)
-          throw new Error("programs in a server's container take no input here");
         for (const name of typeof program === "string" ? [program] : program) {
-          const result = await execIn(container, [name, ...args], options.env ?? {});
+          const result = await execIn(container, [name, ...args], options.env ?? {}, options.input);
           // 126/127: the image has no such program; the next name may be the one it has.
           if (result.exitCode === 126 || result.exitCode === 127) continue;
           if (result.exitCode !== 0)

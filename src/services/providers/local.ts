@@ -19,6 +19,7 @@ import pRetry, { AbortError } from "p-retry";
 import { processesUsing, stopProcess } from "../../lab/processes.js";
 import type { Registry } from "../../lab/registry.js";
 import { ProvisionError } from "../errors.js";
+import { serviceKind } from "../kinds/index.js";
 import type { NativeContext, NativeRecipe, RunProgram } from "../kinds/kind.js";
 import { randomPassword } from "./docker.js";
 import type { ServerProvider, ServerRecord, ServerSpec } from "./provider.js";
@@ -108,6 +109,7 @@ export function localProvider(registry: Registry): ServerProvider {
         detached: true,
         stdio: ["ignore", log.fd, log.fd],
         cwd: serverDirectory,
+        env: { ...process.env, ...recipe.environment?.(dataDirectory) },
         ...(account ? { uid: account.uid, gid: account.gid } : {}),
       });
       await log.close();
@@ -140,12 +142,10 @@ export function localProvider(registry: Registry): ServerProvider {
       return started;
     },
 
-    async stop(record) {
-      if (await isRunning(record)) await stopProcess(Number(record.details.pid));
-    },
+    stop: (record) => stopServer(record),
 
     async remove(record) {
-      if (await isRunning(record)) await stopProcess(Number(record.details.pid));
+      await stopServer(record);
       await rm(String(record.details.dataDirectory), { recursive: true, force: true });
       await rm(String(record.details.serverDirectory), { recursive: true, force: true });
     },
@@ -153,7 +153,7 @@ export function localProvider(registry: Registry): ServerProvider {
     attach: async (record) => ({ host: "127.0.0.1", port: record.admin.port }),
     // A server's client programs (pg_dump, …) sit next to it; they connect over TCP as labtest's user.
     tools: async (record) => ({
-      run: programRunner(null, [dirname(String(record.details.program))]),
+      run: programRunner(null, [dirname(String(record.details.program))], serverEnvironment(record)),
       admin: record.admin,
     }),
     releaseExperiment: async () => undefined,
@@ -189,6 +189,17 @@ export function localProvider(registry: Registry): ServerProvider {
 
 function ephemeralPrefix(registry: Registry): string {
   return `labtest-${registry.id}-`;
+}
+
+/** Stops the server's process and what it leaves running. */
+async function stopServer(record: ServerRecord): Promise<void> {
+  if (await isRunning(record)) await stopProcess(Number(record.details.pid));
+  await serviceKind(record.kind).native.afterStop?.(String(record.details.dataDirectory));
+}
+
+/** The variables the recorded server runs with (its programs need them to find it). */
+function serverEnvironment(record: ServerRecord): Record<string, string> {
+  return serviceKind(record.kind).native.environment?.(String(record.details.dataDirectory)) ?? {};
 }
 
 /**
@@ -256,10 +267,14 @@ async function serverAccount(recipe: NativeRecipe): Promise<Account | null> {
 }
 
 /**
- * Runs programs as `account` (or as labtest's user), each found by name in `directories`, then
- * on PATH; a program given by absolute path is run as it is.
+ * Runs programs as `account` (or as labtest's user) with `environment` over labtest's own, each
+ * found by name in `directories`, then on PATH; a program given by absolute path is run as it is.
  */
-export function programRunner(account: Account | null, directories: readonly string[] = []): RunProgram {
+export function programRunner(
+  account: Account | null,
+  directories: readonly string[] = [],
+  environment: Record<string, string> = {},
+): RunProgram {
   return async (program, args, options = {}) => {
     const names = typeof program === "string" ? [program] : program;
     const searched = [...directories, ...(process.env.PATH ?? "").split(delimiter)].filter(Boolean);
@@ -282,7 +297,7 @@ export function programRunner(account: Account | null, directories: readonly str
       ]);
     const result = await execa(path, args, {
       ...(options.input === undefined ? {} : { input: options.input }),
-      ...(options.env ? { env: options.env } : {}),
+      env: { ...environment, ...options.env },
       ...(account ? { uid: account.uid, gid: account.gid } : {}),
       cwd: "/",
       reject: false,
