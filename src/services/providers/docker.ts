@@ -231,7 +231,21 @@ export function dockerProvider(registry: Registry, docker: Docker = new Docker()
       return { host: dedicated ? owner.service : container, port: Number(record.details.containerPort) };
     },
 
-    releaseExperiment: (app, experiment) => releaseExperimentNetwork(docker, registry.id, app, experiment),
+    async releaseExperiment(app, experiment) {
+      // Its dedicated servers go too, found by label: a command killed between making one (or its
+      // volume) and recording it leaves one that no record names.
+      const labels = [
+        `${LABELS.laboratory}=${registry.id}`,
+        `${LABELS.app}=${app}`,
+        `${LABELS.experiment}=${experiment}`,
+      ];
+      const filters = { label: [...labels, LABELS.server] };
+      for (const c of await docker.listContainers({ all: true, filters }))
+        await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreNotFound);
+      for (const v of (await docker.listVolumes({ filters })).Volumes ?? [])
+        await docker.getVolume(v.Name).remove().catch(ignoreNotFound);
+      await releaseExperimentNetwork(docker, registry.id, app, experiment);
+    },
 
     async sweep(servers, experiments, sweep) {
       const ours = { filters: { label: [`${LABELS.laboratory}=${registry.id}`] } };
