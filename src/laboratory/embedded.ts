@@ -1,0 +1,155 @@
+import { Writable } from "node:stream";
+import { Experiments } from "../experiments/index.js";
+import { dockerEngine } from "../lab/docker.js";
+import { labtestHome } from "../lab/home.js";
+import { routerPort } from "../lab/router-control.js";
+import { experimentServices } from "../services/index.js";
+import { lookup, type OpenedState, openState } from "../state/index.js";
+import type { Laboratory } from "./laboratory.js";
+import { type EventSink, parseRequest } from "./protocol.js";
+
+/** Where the embedded laboratory lives: its home, its state and its engine come from these. */
+export interface EmbeddedOptions {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** An explicit state.json (`--state`); otherwise found as openState finds it. */
+  statePath?: string;
+}
+
+const ignore: EventSink = () => undefined;
+
+/**
+ * This machine as the laboratory: requests are checked as a remote laboratory would check them,
+ * then carried out in this process. The state and the experiments open on first use.
+ */
+export class EmbeddedLaboratory implements Laboratory {
+  private opened: Promise<{ state: OpenedState; experiments: Experiments }> | undefined;
+
+  constructor(private readonly options: EmbeddedOptions) {}
+
+  private open(): Promise<{ state: OpenedState; experiments: Experiments }> {
+    this.opened ??= (async () => {
+      const { env, cwd, statePath } = this.options;
+      const state = await openState({ env, cwd, ...(statePath ? { statePath } : {}) });
+      const experiments = new Experiments({
+        home: labtestHome(env),
+        state: state.store,
+        routerPort: routerPort(env),
+        docker: dockerEngine(env),
+      });
+      return { state, experiments };
+    })();
+    return this.opened;
+  }
+
+  private async experiments(): Promise<Experiments> {
+    return (await this.open()).experiments;
+  }
+
+  async create(request: unknown, events = ignore) {
+    const { project, branch, name } = parseRequest("create", request);
+    const lab = await this.experiments();
+    return lab.create(project.config, { branch, ...(name ? { name } : {}) }, step(events));
+  }
+
+  async update(request: unknown, events = ignore) {
+    const { project, name } = parseRequest("update", request);
+    return (await this.experiments()).update(project.config, name, step(events));
+  }
+
+  async delete(request: unknown) {
+    const { app, name } = parseRequest("delete", request);
+    await (await this.experiments()).delete(app, name);
+    return { deleted: name };
+  }
+
+  async list(request: unknown) {
+    const { app } = parseRequest("list", request);
+    return (await this.experiments()).list(app);
+  }
+
+  async status(request: unknown) {
+    const { project, name } = parseRequest("status", request);
+    const lab = await this.experiments();
+    // The app may print its own secrets: revealing them here has them masked in what is shown.
+    await lab.revealSecrets(project.config, name).catch(() => undefined);
+    const { app_name, health_check_path } = project.config.config;
+    return (await lab.details(app_name, name, health_check_path)) ?? null;
+  }
+
+  async logs(request: unknown, events: EventSink, signal?: AbortSignal) {
+    const { project, name, service, follow } = parseRequest("logs", request);
+    const lab = await this.experiments();
+    const app = project.config.config.app_name;
+    await lab.revealSecrets(project.config, name).catch(() => undefined);
+    const stdout = (text: string) => events({ type: "stdout", text });
+    if (service) stdout(`${await lab.services.serverLogs(app, name, service)}\n`);
+    else if (!follow) stdout(await lab.logs(app, name));
+    else await lab.followLogs(app, name, stdout, signal ?? new AbortController().signal);
+  }
+
+  async exec(request: unknown, events: EventSink) {
+    const { project, name, argv } = parseRequest("exec", request);
+    const output = { stdout: eventStream(events, "stdout"), stderr: eventStream(events, "stderr") };
+    const exitCode = await (await this.experiments()).exec(project.config, name, argv, output);
+    return { exitCode };
+  }
+
+  async servicesUp(request: unknown) {
+    const { project, experiment, names } = parseRequest("servicesUp", request);
+    return (await this.experiments()).services.up(experimentServices(project.config, experiment), names);
+  }
+
+  async servicesDown(request: unknown) {
+    const { app, experiment, names, force } = parseRequest("servicesDown", request);
+    const removed = await (await this.experiments()).services.down(app, experiment, {
+      names: names ?? [],
+      force: force === true,
+    });
+    return { removed };
+  }
+
+  async servicesList(request: unknown) {
+    const { app, experiment } = parseRequest("servicesList", request);
+    return (await this.experiments()).services.list(app, experiment, { ping: true });
+  }
+
+  async servicesEnv(request: unknown) {
+    const { project, experiment, hostReachable } = parseRequest("servicesEnv", request);
+    const { app_name, environment } = project.config.config;
+    return (await this.experiments()).services.environment(app_name, experiment, environment, {
+      hostReachable: hostReachable === true,
+    });
+  }
+
+  async stateGet(request: unknown) {
+    const { key, merge } = parseRequest("stateGet", request);
+    return lookup((await this.open()).state.store, key, merge);
+  }
+
+  async gc(request: unknown) {
+    const { graceMs, dryRun } = parseRequest("gc", request);
+    return (await this.experiments()).collectGarbage(graceMs, { dryRun: dryRun === true });
+  }
+
+  async close(): Promise<void> {
+    if (!this.opened) return;
+    const { state, experiments } = await this.opened;
+    await experiments.close();
+    await state.store.close();
+  }
+}
+
+function step(events: EventSink): (text: string) => void {
+  return (text) => events({ type: "step", text });
+}
+
+/** A stream whose writes become `type` events (a command's output as exec reports it). */
+function eventStream(events: EventSink, type: "stdout" | "stderr"): Writable {
+  return new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      events({ type, text: chunk.toString() });
+      done();
+    },
+  });
+}

@@ -1,0 +1,30 @@
+import type { ExperimentDetails, ExperimentStatus } from "../experiments/index.js";
+import type { Removal } from "../lab/garbage.js";
+import type { ServiceStatus } from "../services/index.js";
+import type { Lookup } from "../state/index.js";
+import type { EventSink, Requests } from "./protocol.js";
+
+/**
+ * Everything a client asks of a laboratory. Requests and results are plain data (see
+ * protocol.ts); what a long operation does meanwhile arrives as events. The embedded laboratory
+ * implements it in this process; remote ones carry the same requests over HTTPS or SSH.
+ */
+export interface Laboratory {
+  create(request: Requests["create"], events?: EventSink): Promise<ExperimentStatus>;
+  update(request: Requests["update"], events?: EventSink): Promise<ExperimentStatus>;
+  delete(request: Requests["delete"]): Promise<{ deleted: string }>;
+  list(request: Requests["list"]): Promise<ExperimentStatus[]>;
+  /** The experiment in full, or null when there is none. */
+  status(request: Requests["status"]): Promise<ExperimentDetails | null>;
+  /** The app's (or a service's) output as stdout events; with `follow`, until `signal` aborts. */
+  logs(request: Requests["logs"], events: EventSink, signal?: AbortSignal): Promise<void>;
+  /** Runs a command where the app runs, its output as events; resolves to its exit code. */
+  exec(request: Requests["exec"], events: EventSink): Promise<{ exitCode: number }>;
+  servicesUp(request: Requests["servicesUp"]): Promise<ServiceStatus[]>;
+  servicesDown(request: Requests["servicesDown"]): Promise<{ removed: string[] }>;
+  servicesList(request: Requests["servicesList"]): Promise<ServiceStatus[]>;
+  servicesEnv(request: Requests["servicesEnv"]): Promise<Record<string, string>>;
+  stateGet(request: Requests["stateGet"]): Promise<Lookup>;
+  gc(request: Requests["gc"]): Promise<Removal[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,75 @@
+import { z } from "zod";
+import type { LoadedConfig } from "../config/resolve.js";
+import { UsageError } from "../errors.js";
+import { MERGE_STRATEGIES } from "../state/index.js";
+
+/**
+ * What a client asks of a laboratory, as plain data: every request is JSON as it is, so the
+ * embedded laboratory, and a remote one over HTTPS or SSH, take the very same objects. A request
+ * names the protocol version it was written for; a laboratory refuses one it does not speak.
+ */
+export const PROTOCOL_VERSION = 1;
+
+const version = z.literal(PROTOCOL_VERSION);
+const name = z.string().min(1);
+
+/**
+ * The project as the client read it: its configuration from the working copy (the laboratory
+ * reads the branch's own over it, keeping the app's identity and the LABTEST_ variables).
+ */
+const project = z.object({
+  config: z.custom<LoadedConfig>(
+    (value) => typeof value === "object" && value !== null && "config" in value && "file" in value,
+    "a loaded configuration",
+  ),
+});
+
+export const requestSchemas = {
+  create: z.object({ v: version, project, branch: name, name: name.optional() }),
+  update: z.object({ v: version, project, name }),
+  delete: z.object({ v: version, app: name, name }),
+  list: z.object({ v: version, app: name.optional() }),
+  status: z.object({ v: version, project, name }),
+  logs: z.object({ v: version, project, name, service: name.optional(), follow: z.boolean().optional() }),
+  exec: z.object({ v: version, project, name, argv: z.array(z.string()).min(1) }),
+  servicesUp: z.object({ v: version, project, experiment: name, names: z.array(name).optional() }),
+  servicesDown: z.object({
+    v: version,
+    app: name,
+    experiment: name,
+    names: z.array(name).optional(),
+    force: z.boolean().optional(),
+  }),
+  servicesList: z.object({ v: version, app: name.optional(), experiment: name.optional() }),
+  servicesEnv: z.object({ v: version, project, experiment: name, hostReachable: z.boolean().optional() }),
+  stateGet: z.object({ v: version, key: z.string().min(1), merge: z.enum(MERGE_STRATEGIES).optional() }),
+  gc: z.object({ v: version, graceMs: z.number().min(0), dryRun: z.boolean().optional() }),
+} as const;
+
+export type Requests = { [K in keyof typeof requestSchemas]: z.infer<(typeof requestSchemas)[K]> };
+export type Project = z.infer<typeof project>;
+
+/** What a long operation reports while it runs: its steps, and a program's output. */
+export type LaboratoryEvent =
+  | { type: "step"; text: string }
+  | { type: "stdout"; text: string }
+  | { type: "stderr"; text: string };
+
+export type EventSink = (event: LaboratoryEvent) => void;
+
+/** Checks a request as a laboratory receives it; a wrong one is the client's error, not the laboratory's. */
+export function parseRequest<K extends keyof Requests>(kind: K, request: unknown): Requests[K] {
+  const parsed = requestSchemas[kind].safeParse(request);
+  if (parsed.success) return parsed.data as Requests[K];
+  throw new UsageError(
+    `the laboratory cannot take this ${kind} request`,
+    parsed.error.issues.map((issue) => ({
+      where: issue.path.join(".") || kind,
+      what: issue.message,
+      fix:
+        issue.path[0] === "v"
+          ? `this laboratory speaks protocol version ${PROTOCOL_VERSION}: use a labtest of the same version`
+          : "correct the request",
+    })),
+  );
+}

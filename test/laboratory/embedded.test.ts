@@ -1,0 +1,81 @@
+import { expect, onTestFinished, test } from "vitest";
+import { loadConfig } from "../../src/config/resolve.js";
+import { UsageError } from "../../src/errors.js";
+import {
+  EmbeddedLaboratory,
+  type LaboratoryEvent,
+  openLaboratory,
+  PROTOCOL_VERSION,
+} from "../../src/laboratory/index.js";
+import { runCli } from "../support/cli.js";
+import { exampleRepo, experimentLab, viaRouter } from "../support/experiments.js";
+
+/** A request as it crosses a wire: only what JSON carries arrives. */
+const wire = <T>(request: T): T => JSON.parse(JSON.stringify(request)) as T;
+
+test("a whole lifecycle through the Laboratory interface, every request plain JSON, gives what the CLI gives", async () => {
+  const lab = await experimentLab();
+  const repo = await exampleRepo();
+  const env = { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) };
+  const laboratory = new EmbeddedLaboratory({ env, cwd: repo, statePath: lab.statePath });
+  onTestFinished(() => laboratory.close());
+  const project = { config: await loadConfig({ cwd: repo }) };
+  const v = PROTOCOL_VERSION;
+
+  const steps: LaboratoryEvent[] = [];
+  const created = await laboratory.create(wire({ v, project, branch: "main" }), (e) => steps.push(e));
+  expect(created).toMatchObject({ app: "hello", name: "main", status: "running" });
+  expect(steps.map((e) => e.type)).toContain("step");
+  expect((await viaRouter(lab.routerPort, created.host)).status).toBe(200);
+
+  const listed = await laboratory.list(wire({ v, app: "hello" }));
+  const cli = await runCli(["--state", lab.statePath, "list", "--json"], repo, env);
+  expect(cli.code).toBe(0);
+  const fromCli = (
+    JSON.parse(cli.stdout) as { experiments: { name: string; url: string; release: string }[] }
+  ).experiments;
+  expect(listed.map(({ name, url, release }) => ({ name, url, release }))).toEqual(
+    fromCli.map(({ name, url, release }) => ({ name, url, release })),
+  );
+
+  const output: LaboratoryEvent[] = [];
+  const ran = await laboratory.exec(
+    wire({
+      v,
+      project,
+      name: "main",
+      argv: ["node", "-e", "console.log(process.env.EXPERIMENT); process.exit(3)"],
+    }),
+    (e) => output.push(e),
+  );
+  expect(ran).toEqual({ exitCode: 3 });
+  expect(output).toEqual([{ type: "stdout", text: "main\n" }]);
+
+  const env_ = await laboratory.servicesEnv(wire({ v, project, experiment: "main" }));
+  expect(env_.DATABASE_URL).toMatch(/^postgresql:\/\//);
+  expect((await laboratory.status(wire({ v, project, name: "main" })))?.status).toBe("running");
+
+  expect(await laboratory.delete(wire({ v, app: "hello", name: "main" }))).toEqual({ deleted: "main" });
+  expect(await laboratory.list(wire({ v, app: "hello" }))).toEqual([]);
+  expect(await laboratory.status(wire({ v, project, name: "main" }))).toBeNull();
+});
+
+test("a request of another protocol version, or malformed, is refused as the client's error", async () => {
+  const laboratory = new EmbeddedLaboratory({ env: process.env, cwd: process.cwd() });
+  onTestFinished(() => laboratory.close());
+  await expect(laboratory.list({ v: PROTOCOL_VERSION + 1 })).rejects.toThrow(
+    /cannot take this list request[\s\S]*speaks protocol version 1/,
+  );
+  await expect(laboratory.delete({ v: PROTOCOL_VERSION, app: "hello" })).rejects.toBeInstanceOf(UsageError);
+});
+
+test("a remote laboratory is refused plainly until its transport exists, never served by this machine", () => {
+  const options = { env: process.env, cwd: process.cwd() };
+  expect(() => openLaboratory({ kind: "ssh", host: "lab.example.com" }, options)).toThrow(
+    /the laboratory at ssh:\/\/lab\.example\.com cannot be reached yet/,
+  );
+  expect(() => openLaboratory({ kind: "https", url: "https://lab.example.com" }, options)).toThrow(
+    UsageError,
+  );
+  expect(openLaboratory({ kind: "local" }, options)).toBeInstanceOf(EmbeddedLaboratory);
+});
