@@ -28,6 +28,9 @@ export interface SecondEngine {
  * docker0, which the machine's engine needs. Without iptables of its own (two engines would
  * fight over the same chains), its networks get an address block of their own, which one rule
  * in DOCKER-USER lets through the machine's FORWARD policy (bridged traffic passes netfilter).
+ * That block is given at the first start only: an engine that starts again with an address pool
+ * deletes the host's docker0 too (moby clears a stale default bridge so); its networks keep
+ * their addresses.
  */
 export async function secondEngine(images: string[]): Promise<SecondEngine> {
   const block = await freeBlock();
@@ -38,6 +41,7 @@ export async function secondEngine(images: string[]): Promise<SecondEngine> {
   const docker = new Docker({ socketPath: join(root, "docker.sock") });
   const rule = ["DOCKER-USER", "-s", `${block}.0.0/16`, "-d", `${block}.0.0/16`, "-j", "ACCEPT"];
   let daemon: ChildProcess | undefined;
+  const hadDocker0 = await linkExists("docker0");
 
   const stop = async () => {
     const running = daemon;
@@ -46,7 +50,7 @@ export async function secondEngine(images: string[]): Promise<SecondEngine> {
     running.kill("SIGTERM");
     await exited;
   };
-  const start = async () => {
+  const launch = async (pool: string[]) => {
     const log = await open(join(root, "dockerd.log"), "a");
     daemon = spawn(
       "dockerd",
@@ -58,7 +62,7 @@ export async function secondEngine(images: string[]): Promise<SecondEngine> {
         `--bridge=${bridge}`,
         "--iptables=false",
         "--ip6tables=false",
-        `--default-address-pool=base=${block}.128.0/17,size=24`,
+        ...pool,
       ],
       { stdio: ["ignore", log.fd, log.fd] },
     );
@@ -74,6 +78,10 @@ export async function secondEngine(images: string[]): Promise<SecondEngine> {
       const log = await readFile(join(root, "dockerd.log"), "utf8").catch(() => "");
       throw new Error(`the test's engine did not start: ${error.message}\n${log.slice(-2000)}`);
     });
+    if (hadDocker0 && !(await linkExists("docker0")))
+      throw new Error(
+        "the test's engine deleted the host's docker0 bridge: the machine's engine needs it back",
+      );
   };
 
   onTestFinished(async () => {
@@ -87,12 +95,12 @@ export async function secondEngine(images: string[]): Promise<SecondEngine> {
   await execa("ip", ["addr", "add", `${block}.0.1/24`, "dev", bridge]);
   await execa("ip", ["link", "set", bridge, "up"]);
   await execa("iptables", ["-I", ...rule]);
-  await start();
+  await launch([`--default-address-pool=base=${block}.128.0/17,size=24`]);
   // Not buffered: the images are far larger than what execa keeps of an output.
   await execa("docker", ["save", ...images], { buffer: false }).pipe("docker", ["load", "--quiet"], {
     env: { DOCKER_HOST: host },
   });
-  return { host, docker, stop, start };
+  return { host, docker, stop, start: () => launch([]) };
 }
 
 /** A 10.x.0.0/16 block no route of this machine uses, as `10.x`. */
@@ -103,4 +111,8 @@ async function freeBlock(): Promise<string> {
   const pick = candidates[Math.floor(Math.random() * candidates.length)];
   if (!pick) throw new Error("no free 10.x.0.0/16 block for the test's engine");
   return `10.${pick}`;
+}
+
+async function linkExists(name: string): Promise<boolean> {
+  return (await execa("ip", ["link", "show", name], { reject: false })).exitCode === 0;
 }
