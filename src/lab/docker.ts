@@ -4,7 +4,6 @@ import { PassThrough } from "node:stream";
 import { text } from "node:stream/consumers";
 import Docker from "dockerode";
 import pRetry from "p-retry";
-import pTimeout from "p-timeout";
 import { resourceName } from "../config/names.js";
 import { LABELS } from "./labels.js";
 import type { Registry } from "./registry.js";
@@ -47,22 +46,6 @@ export function engineUnreachable(error: unknown): string | undefined {
   };
   if (statusCode !== undefined || code === undefined || !UNREACHABLE.has(code)) return undefined;
   return `the Docker engine of the laboratory is unreachable (${message})`;
-}
-
-/** How long a look at the engine may take before it counts as unreachable (a hung engine answers nothing). */
-const ENGINE_ANSWER_MS = 5_000;
-
-/** Why the engine does not answer now, or undefined when it does. */
-export async function engineAway(docker: Docker): Promise<string | undefined> {
-  try {
-    await pTimeout(docker.ping(), { milliseconds: ENGINE_ANSWER_MS });
-    return undefined;
-  } catch (error) {
-    return (
-      engineUnreachable(error) ??
-      `the Docker engine of the laboratory does not answer (${(error as Error).message})`
-    );
-  }
 }
 
 /**
