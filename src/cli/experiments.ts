@@ -3,7 +3,12 @@ import { appName, experimentName } from "../config/names.js";
 import { printable } from "../config/report.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { type Problem, UsageError } from "../errors.js";
-import { type ExperimentDetails, type ExperimentStatus, Experiments } from "../experiments/index.js";
+import {
+  type ExperimentDetails,
+  type ExperimentStatus,
+  Experiments,
+  OutputGoneError,
+} from "../experiments/index.js";
 import { dockerEngine } from "../lab/docker.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
@@ -108,7 +113,7 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
         await lab.revealSecrets(loaded, experiment).catch(() => undefined);
         if (options.service)
           io.stdout(`${await lab.services.serverLogs(app, experiment, options.service)}\n`);
-        else if (!options.follow) io.stdout(await lab.logs(app, experiment));
+        else if (!options.follow) io.stdout(await printingKeptOutput(io, lab.logs(app, experiment)));
         else {
           const stop = new AbortController();
           process.once("SIGINT", () => stop.abort());
@@ -123,6 +128,16 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .command("exec <name> <command...>")
     .description("run COMMAND in the experiment's checkout and environment (write -- before it)")
     .action(runInExperiment(io));
+}
+
+/** The app's output; when it is gone, what labtest kept of it is printed before the error says why. */
+async function printingKeptOutput(io: CliIo, output: Promise<string>): Promise<string> {
+  try {
+    return await output;
+  } catch (error) {
+    if (error instanceof OutputGoneError) io.stdout(error.kept);
+    throw error;
+  }
 }
 
 /** The action of `exec NAME -- COMMAND…` (and of LabTest's `test NAME COMMAND…`). */

@@ -21,7 +21,7 @@ import type { StateStore } from "../state/index.js";
 import { branchSource, checkBranch, checkout } from "./checkout.js";
 import { type ExperimentIdentity, experimentEnvironment } from "./environment.js";
 import { ExperimentError } from "./errors.js";
-import { FailedOutputs } from "./failed-output.js";
+import { FailedOutputs, OutputGoneError, ReleaseOutputs } from "./failed-output.js";
 import { ExperimentRegistry, type ExperimentRow } from "./registry.js";
 import { DockerRuntime } from "./runtimes/docker.js";
 import { LocalRuntime } from "./runtimes/local.js";
@@ -33,9 +33,17 @@ import type {
   Progress,
   StartedApp,
 } from "./runtimes/runtime.js";
-import { branchConfiguration, configSubdirectory, lastLines, withRerun } from "./steps.js";
+import {
+  branchConfiguration,
+  configSubdirectory,
+  lastLines,
+  type OutputKeeper,
+  withOutputKeeper,
+  withRerun,
+} from "./steps.js";
 
 export { ExperimentError } from "./errors.js";
+export { OutputGoneError } from "./failed-output.js";
 export type { ExperimentRow } from "./registry.js";
 export type { ExecOutput, Progress } from "./runtimes/runtime.js";
 
@@ -228,7 +236,9 @@ export class Experiments {
           checkout: release.checkout,
           runtime: release.loaded.config.runtime,
         });
-        const started = await this.launch(release, undefined, progress);
+        const started = await withOutputKeeper(this.outputKeeper(row, release), () =>
+          this.launch(release, undefined, progress),
+        );
         this.registry.update(row.app, name, {
           status: "running",
           port: started.port,
@@ -279,10 +289,13 @@ export class Experiments {
     const release = await this.checkOut(loaded, row, source, progress);
     let started: StartedApp;
     try {
-      started = await this.launch(release, row, progress);
+      started = await withOutputKeeper(this.outputKeeper(row, release), () =>
+        this.launch(release, row, progress),
+      );
     } catch (error) {
       progress("failed: the running release stays");
       await rm(release.checkout, { recursive: true, force: true });
+      await this.releaseOutputs(row).prune(row.checkout);
       throw error;
     }
     this.registry.update(row.app, name, {
@@ -296,7 +309,10 @@ export class Experiments {
       handle: started.handle,
     });
     progress("stopping the previous release");
-    await this.runtimes[row.runtime].retire(row, started);
+    await withOutputKeeper(this.outputKeeper(row, row), () =>
+      this.runtimes[row.runtime].retire(row, started),
+    );
+    await this.releaseOutputs(row).prune(release.checkout);
     if (row.checkout !== release.checkout) await rm(row.checkout, { recursive: true, force: true });
     await this.verifyRoute(release);
     return this.status(row.app, name) as Promise<ExperimentStatus>;
@@ -491,27 +507,61 @@ export class Experiments {
     const [status, answer, output] = await Promise.all([
       this.describe(row, services),
       row.status === "running" ? answerOf(row.port, healthPath) : { path: healthPath, error: "not running" },
-      this.runtimes[row.runtime].logs(row),
+      // What it printed is for the user to read; its status is what matters here.
+      this.runtimes[row.runtime].logs(row).catch(() => ""),
     ]);
     const recentOutput = lastLines(output, RECENT_LINES).split("\n").filter(Boolean);
     return { ...status, services, answer, recentOutput };
   }
 
-  /** The app's output so far. */
+  /**
+   * The app's output so far, after what labtest kept of its release and the one before (their
+   * before_start_command's output, the replaced app's last output), each under a heading. When
+   * the app's own output is gone (its container removed outside labtest), an OutputGoneError
+   * carries what was kept.
+   */
   async logs(app: string, name: string): Promise<string> {
     const row = this.registry.get(app, name);
-    if (row) return this.runtimes[row.runtime].logs(row);
-    // A create that failed removed the experiment but kept what its app printed.
-    const failed = await this.failedOutputs.read(app, name);
-    if (failed === undefined) throw noExperiment(app, name);
-    return failed;
+    if (!row) {
+      // A create that failed removed the experiment but kept what its app printed.
+      const failed = await this.failedOutputs.read(app, name);
+      if (failed === undefined) throw noExperiment(app, name);
+      return failed;
+    }
+    const kept = await this.keptOutput(row);
+    try {
+      return `${kept}${await this.runtimes[row.runtime].logs(row)}`;
+    } catch (error) {
+      if (error instanceof ExperimentError) throw new OutputGoneError(kept, error);
+      throw error;
+    }
+  }
+
+  /** What labtest kept of the experiment's releases, and the heading of its app's own output. */
+  private async keptOutput(row: ExperimentRow): Promise<string> {
+    const kept = await this.releaseOutputs(row).read(row.checkout);
+    return `${kept}# labtest: release ${row.release.slice(0, 12)}: the app's output\n`;
   }
 
   /** Keeps what the app of a failing create printed, for `logs` once the experiment is removed. */
   private async keepFailedOutput(app: string, name: string, error: unknown): Promise<void> {
     const row = this.registry.get(app, name);
-    const output = row?.handle || row?.runtime === "local" ? await this.runtimes[row.runtime].logs(row) : "";
+    const output = row ? await this.runtimes[row.runtime].logs(row).catch(() => "") : "";
     await this.failedOutputs.keep(app, name, error, output);
+  }
+
+  /** Where the output of an experiment's releases is kept. */
+  private releaseOutputs(experiment: { app: string; name: string }): ReleaseOutputs {
+    return new ReleaseOutputs(join(this.directory(experiment), "output"));
+  }
+
+  /** Keeps output (of steps, of a replaced app) with the release checked out at `release.checkout`. */
+  private outputKeeper(
+    experiment: { app: string; name: string },
+    release: { checkout: string; release: string },
+  ): OutputKeeper {
+    const outputs = this.releaseOutputs(experiment);
+    return (section, output) => outputs.append(release.checkout, release.release, section, output);
   }
 
   /** Writes the app's output as it grows, from the start, until `signal` aborts. */
@@ -522,6 +572,7 @@ export class Experiments {
     signal: AbortSignal,
   ): Promise<void> {
     const row = this.recorded(app, name);
+    write(await this.keptOutput(row));
     await this.runtimes[row.runtime].followLogs(row, write, signal);
   }
 
@@ -623,7 +674,8 @@ export class Experiments {
     const directory = this.directory(experiment);
     if (!row) return [directory];
     const releases = join(directory, "releases");
-    const current = new Set([row.checkout, releases, ...this.runtimes[row.runtime].files(row)]);
+    const outputs = join(directory, "output");
+    const current = new Set([row.checkout, releases, outputs, ...this.runtimes[row.runtime].files(row)]);
     const paths = [
       ...(await readdir(releases).catch(() => [] as string[])).map((r) => join(releases, r)),
       ...(await readdir(directory)).map((f) => join(directory, f)),

@@ -73,8 +73,24 @@ export async function runStep(
     reject: false,
     all: true,
   });
-  if (result.exitCode !== 0)
-    throw stepFailure(option, command, result.exitCode ?? result.signal, String(result.all ?? ""));
+  const exit = result.exitCode ?? result.signal;
+  await keepOutput(`${option} (exit ${exit})`, String(result.all ?? ""));
+  if (result.exitCode !== 0) throw stepFailure(option, command, exit, String(result.all ?? ""));
+}
+
+/** Keeps a section of a release's output for `labtest logs`: what a step printed, or an app that labtest removed. */
+export type OutputKeeper = (section: string, output: string) => Promise<void>;
+
+const outputKeeper = new AsyncLocalStorage<OutputKeeper>();
+
+/** Runs `operation` with `keeper` keeping what its steps print (the release's, for `labtest logs`). */
+export function withOutputKeeper<T>(keeper: OutputKeeper, operation: () => T): T {
+  return outputKeeper.run(keeper, operation);
+}
+
+/** Hands `output` to the keeper of the operation this runs in, under the heading `section`. */
+export async function keepOutput(section: string, output: string): Promise<void> {
+  await outputKeeper.getStore()?.(section, output);
 }
 
 const rerun = new AsyncLocalStorage<string>();

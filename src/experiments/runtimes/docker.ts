@@ -22,7 +22,7 @@ import { commandArgv } from "../command.js";
 import { type ExperimentIdentity, rowFromEnvironment } from "../environment.js";
 import { ExperimentError } from "../errors.js";
 import type { ExperimentRow } from "../registry.js";
-import { stepFailure, waitForAnswer } from "../steps.js";
+import { keepOutput, stepFailure, waitForAnswer } from "../steps.js";
 import { buildAppImage, imageTag } from "./docker-image.js";
 import type {
   AppHealth,
@@ -44,6 +44,12 @@ const LABTEST_BUILD_MOUNT = "/build";
 
 type Role = "app" | "build" | "before-start";
 type Experiment = { app: string; name: string };
+
+/** The option a one-off container of a role runs: its output is kept under that name. */
+const STEP_OPTIONS: Record<Exclude<Role, "app">, string> = {
+  build: "app_build_command",
+  "before-start": "before_start_command",
+};
 
 /**
  * Apps as containers of a Docker Engine: an image built from the checkout, a container on the
@@ -86,7 +92,7 @@ export class DockerRuntime implements AppRuntime {
 
   async prepare(
     release: AppRelease,
-    _previous: ExperimentRow | undefined,
+    previous: ExperimentRow | undefined,
     progress: Progress,
   ): Promise<PreparedRelease> {
     const { identity, config } = release;
@@ -101,18 +107,24 @@ export class DockerRuntime implements AppRuntime {
       command: config.container_build_command,
       progress,
     });
+    // The build tagged the new image; the tag names the running release's until this one answers.
+    const running = await this.runningImage(previous);
+    if (running && running !== image) await this.docker.getImage(running).tag(splitTag(tag));
     return { ...release, image };
   }
 
   /** Removes the release's image, and gives its tag back to the release that keeps running. */
   async discard(release: PreparedRelease, previous: ExperimentRow | undefined): Promise<void> {
-    const previousImage =
-      previous?.runtime === "docker"
-        ? (await inspectContainer(this.docker, previous.handle))?.Image
-        : undefined;
+    const previousImage = await this.runningImage(previous);
     if (release.image && release.image !== previousImage) await this.removeImage(release.image, true);
     const tag = imageTag(release.config.docker_image_pattern, release.identity, release.configFile);
     if (previousImage) await this.docker.getImage(previousImage).tag(splitTag(tag));
+  }
+
+  /** The image a recorded release's container runs; none where a create did not get to start one. */
+  private async runningImage(row: ExperimentRow | undefined): Promise<string | undefined> {
+    if (row?.runtime !== "docker" || !row.handle) return undefined;
+    return (await inspectContainer(this.docker, row.handle))?.Image;
   }
 
   async launch(
@@ -197,6 +209,10 @@ export class DockerRuntime implements AppRuntime {
         },
         this.answerTimeoutMs,
       );
+      // It answers: the experiment switches to it now, and its tag with it.
+      await this.docker
+        .getImage(image)
+        .tag(splitTag(imageTag(config.docker_image_pattern, identity, release.configFile)));
       return { port: hostPort, handle: container.id };
     } catch (error) {
       await (await creating?.catch(() => undefined))?.remove({ force: true }).catch(ignoreNotFound);
@@ -207,12 +223,24 @@ export class DockerRuntime implements AppRuntime {
     }
   }
 
+  /**
+   * Removes the experiment's app, build and before_start containers other than the current
+   * release's (the replaced release's, and any a killed create or update left), keeping the
+   * replaced app's output first; then the images only they used.
+   */
   async retire(previous: ExperimentRow, current: StartedApp): Promise<void> {
-    const old = await inspectContainer(this.docker, previous.handle);
-    if (!old) return;
-    await this.docker.getContainer(old.Id).remove({ force: true }).catch(ignoreNotFound);
+    if (previous.runtime === "docker" && previous.handle && previous.handle !== current.handle)
+      await keepOutput(
+        "the app's last output, kept as a new release replaced it",
+        await this.logs(previous).catch((error: Error) => `(none: ${error.message.split("\n")[0]})`),
+      );
+    for (const c of await this.containersOf(previous))
+      if (c.Id !== current.handle)
+        await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreNotFound);
     const now = await inspectContainer(this.docker, current.handle);
-    if (old.Image !== now?.Image) await this.removeImage(old.Image, false);
+    if (!now) return;
+    for (const image of await this.imagesOf(previous))
+      if (image.Id !== now.Image) await this.removeImage(image.Id, false);
   }
 
   async health(row: ExperimentRow): Promise<AppHealth> {
@@ -247,23 +275,24 @@ export class DockerRuntime implements AppRuntime {
     return { ...health, state: "running" };
   }
 
-  logs(row: ExperimentRow): Promise<string> {
-    return containerLogs(this.docker.getContainer(row.handle)).catch(() => "");
+  /** The app's output; none before a create started it; an error when its container is gone. */
+  async logs(row: ExperimentRow): Promise<string> {
+    if (!row.handle) return "";
+    return containerLogs(this.docker.getContainer(row.handle)).catch((error) => {
+      throw this.outputError(row, error);
+    });
   }
 
   async followLogs(row: ExperimentRow, write: (text: string) => void, signal: AbortSignal): Promise<void> {
+    if (!row.handle) throw notStarted(row);
     const container = this.docker.getContainer(row.handle);
-    const stream = (await container.logs({
-      follow: true,
-      stdout: true,
-      stderr: true,
-    })) as NodeJS.ReadableStream & {
-      destroy(): void;
-    };
+    const stream = (await container.logs({ follow: true, stdout: true, stderr: true }).catch((error) => {
+      throw this.outputError(row, error);
+    })) as NodeJS.ReadableStream & { destroy(): void };
     const output = new PassThrough();
     output.on("data", (chunk: Buffer) => write(chunk.toString("utf8")));
     container.modem.demuxStream(stream, output, output);
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
       const stop = () => {
         stream.destroy();
         resolve();
@@ -272,10 +301,28 @@ export class DockerRuntime implements AppRuntime {
       signal.addEventListener("abort", stop, { once: true });
       stream.on("end", resolve);
       stream.on("close", resolve);
+      stream.on("error", (error) => reject(this.outputError(row, error)));
     });
   }
 
+  /** Why the app's output cannot be read: its container is gone, or the engine failed. */
+  private outputError(row: ExperimentRow, error: { statusCode?: number; message?: string }): ExperimentError {
+    const where = `container ${row.handle.slice(0, 12)}`;
+    if (error.statusCode === 404)
+      return new ExperimentError(`the app's container of ${row.app}/${row.name} is gone`, [
+        {
+          where,
+          what: "it was removed outside labtest, and what the app printed with it",
+          fix: `labtest update ${row.name} starts the app anew`,
+        },
+      ]);
+    return new ExperimentError(`the Docker engine did not give the app's output of ${row.app}/${row.name}`, [
+      { where, what: error.message ?? String(error), fix: "check that the laboratory's Docker engine runs" },
+    ]);
+  }
+
   async exec(row: ExperimentRow, _release: AppRelease, argv: string[], output: ExecOutput): Promise<number> {
+    if (!row.handle) throw notStarted(row);
     if ((await this.health(row)).state !== "running")
       throw new ExperimentError(`the app of ${row.app}/${row.name} is not running`, [
         {
@@ -292,20 +339,31 @@ export class DockerRuntime implements AppRuntime {
   }
 
   async remove(experiment: Experiment): Promise<void> {
-    const ofExperiment = [
+    for (const c of await this.containersOf(experiment))
+      await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreNotFound);
+    for (const image of await this.imagesOf(experiment)) await this.removeImage(image.Id, true);
+    await releaseExperimentNetwork(this.docker, this.laboratory.id, experiment.app, experiment.name);
+  }
+
+  /** The experiment's app, build and before_start containers, running or not. */
+  private containersOf(experiment: Experiment): Promise<Docker.ContainerInfo[]> {
+    return this.docker.listContainers({
+      all: true,
+      filters: { label: [...this.ofExperiment(experiment), LABELS.role] },
+    });
+  }
+
+  /** The experiment's images, of every release. */
+  private imagesOf(experiment: Experiment): Promise<Docker.ImageInfo[]> {
+    return this.docker.listImages({ filters: { label: this.ofExperiment(experiment) } });
+  }
+
+  private ofExperiment(experiment: Experiment): string[] {
+    return [
       `${LABELS.laboratory}=${this.laboratory.id}`,
       `${LABELS.app}=${experiment.app}`,
       `${LABELS.experiment}=${experiment.name}`,
     ];
-    const containers = await this.docker.listContainers({
-      all: true,
-      filters: { label: [...ofExperiment, LABELS.role] },
-    });
-    for (const c of containers)
-      await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreNotFound);
-    for (const image of await this.docker.listImages({ filters: { label: ofExperiment } }))
-      await this.removeImage(image.Id, true);
-    await releaseExperimentNetwork(this.docker, this.laboratory.id, experiment.app, experiment.name);
   }
 
   async discover(): Promise<ExperimentRow[]> {
@@ -370,10 +428,14 @@ export class DockerRuntime implements AppRuntime {
       );
     }
     const used = new Set((await this.docker.listContainers({ all: true })).map((c) => c.ImageID));
+    // A recorded release's image is its record's, container or not: an update falls back on it.
+    const releases = new Set(rows.map((row) => `${row.app}/${row.name}@${row.release}`));
+    const recorded = (labels: Record<string, string> | undefined) =>
+      releases.has(`${labels?.[LABELS.app]}/${labels?.[LABELS.experiment]}@${labels?.[LABELS.release]}`);
     for (const image of await this.docker.listImages({
       filters: { label: [`${LABELS.laboratory}=${this.laboratory.id}`, LABELS.role] },
     }))
-      if (!used.has(image.Id) && old(image.Created))
+      if (!used.has(image.Id) && !recorded(image.Labels) && old(image.Created))
         await sweep.remove(
           `image ${image.RepoTags?.find((t) => t !== "<none>:<none>") ?? image.Id}`,
           "no container uses it",
@@ -418,7 +480,7 @@ export class DockerRuntime implements AppRuntime {
    */
   private async runToCompletion(
     identity: ExperimentIdentity,
-    role: Role,
+    role: Exclude<Role, "app">,
     options: Docker.ContainerCreateOptions,
     removals?: Promise<unknown>[],
   ): Promise<{ exitCode: number; output: string }> {
@@ -426,7 +488,9 @@ export class DockerRuntime implements AppRuntime {
     try {
       await container.start();
       const { StatusCode } = (await container.wait()) as { StatusCode: number };
-      return { exitCode: StatusCode, output: await containerLogs(container) };
+      const output = await containerLogs(container);
+      await keepOutput(`${STEP_OPTIONS[role]} (exit ${StatusCode})`, output);
+      return { exitCode: StatusCode, output };
     } finally {
       const removal = container.remove({ force: true, v: true }).catch(ignoreNotFound);
       if (removals) removals.push(removal);
@@ -453,6 +517,17 @@ export class DockerRuntime implements AppRuntime {
         if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
       });
   }
+}
+
+/** The error of asking for an app a create has not started yet. */
+function notStarted(row: ExperimentRow): ExperimentError {
+  return new ExperimentError(`the app of ${row.app}/${row.name} has not started`, [
+    {
+      where: `experiment ${row.name}`,
+      what: `it is ${row.status}: a create did not get to start its app`,
+      fix: `labtest update ${row.name} finishes it, or labtest delete ${row.name} removes it`,
+    },
+  ]);
 }
 
 function envList(env: Record<string, string>): string[] {
