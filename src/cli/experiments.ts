@@ -4,33 +4,35 @@ import { printable } from "../config/report.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { type Problem, UsageError } from "../errors.js";
 import {
+  type EventSink,
   type ExperimentDetails,
   type ExperimentStatus,
-  Experiments,
-  OutputGoneError,
-} from "../experiments/index.js";
-import { dockerEngine } from "../lab/docker.js";
-import { labtestHome } from "../lab/home.js";
-import { routerPort } from "../lab/router-control.js";
-import { commandConfig, listedApp } from "./config.js";
-import { type CliIo, withStreamedOutput, writeJson, writerStream } from "./io.js";
-import { type StateGlobals, withState } from "./state.js";
+  PROTOCOL_VERSION as v,
+} from "../laboratory/index.js";
+import { listedApp } from "./config.js";
+import { type CliIo, withStreamedOutput, writeJson } from "./io.js";
+import { currentBranch, toOutput, withLab, withProject } from "./laboratory.js";
+import type { StateGlobals } from "./state.js";
 
-/** `labtest create|delete|list|status|logs|exec`: experiments on the embedded laboratory. */
+/** `labtest create|delete|list|status|logs|exec`: experiments, through the configuration's laboratory. */
 export function registerExperimentCommands(program: Command, io: CliIo): void {
   program
     .command("create [branch]")
     .description("create an experiment of BRANCH (default: the current branch) and print its URL")
     .option("-n, --name <name>", "the experiment's name (default: from the branch)")
     .action(async (branch: string | undefined, options: { name?: string }, command: Command) => {
-      await withExperiments(io, command, async (lab, loaded, json) => {
-        const progress = stepReporter(io, command, loaded);
+      const globals = command.optsWithGlobals<StateGlobals>();
+      await withProject(io, globals, async (lab, project, loaded) => {
+        const given = await currentBranch(loaded, branch, {
+          where: "BRANCH",
+          what: "branch",
+          fix: "labtest create BRANCH",
+        });
         const created = await lab.create(
-          loaded,
-          { ...(branch ? { branch } : {}), ...(options.name ? { name: options.name } : {}) },
-          progress,
+          { v, project, branch: given, ...(options.name ? { name: options.name } : {}) },
+          stepReporter(io, command, loaded),
         );
-        if (json) writeJson(io, created);
+        if (globals.json) writeJson(io, created);
         else io.stdout(`${created.app}/${created.name} is running at ${created.url}\n`);
       });
     });
@@ -39,10 +41,13 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .command("update <name>")
     .description("move an experiment to its branch's newest commit, keeping its services and data")
     .action(async (name: string, _options, command: Command) => {
-      await withExperiments(io, command, async (lab, loaded, json) => {
-        const progress = stepReporter(io, command, loaded);
-        const updated = await lab.update(loaded, experimentName(name), progress);
-        if (json) writeJson(io, updated);
+      const globals = command.optsWithGlobals<StateGlobals>();
+      await withProject(io, globals, async (lab, project, loaded) => {
+        const updated = await lab.update(
+          { v, project, name: experimentName(name) },
+          stepReporter(io, command, loaded),
+        );
+        if (globals.json) writeJson(io, updated);
         else
           io.stdout(
             `${updated.app}/${updated.name} runs release ${updated.release.slice(0, 12)} at ${updated.url}\n`,
@@ -54,10 +59,12 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .command("delete <name>")
     .description("delete an experiment: its app, services, checkout and route")
     .action(async (name: string, _options, command: Command) => {
-      await withExperiments(io, command, async (lab, loaded, json) => {
-        await lab.delete(loaded.config.app_name, experimentName(name));
-        if (json) writeJson(io, { deleted: experimentName(name) });
-        else io.stdout(`deleted ${loaded.config.app_name}/${experimentName(name)}\n`);
+      const globals = command.optsWithGlobals<StateGlobals>();
+      await withProject(io, globals, async (lab, project) => {
+        const app = project.config.config.app_name;
+        const { deleted } = await lab.delete({ v, app, name: experimentName(name) });
+        if (globals.json) writeJson(io, { deleted });
+        else io.stdout(`deleted ${app}/${deleted}\n`);
       });
     });
 
@@ -80,7 +87,9 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
         : named !== undefined
           ? appName(named)
           : await listedApp(io, globals, "experiments");
-      const experiments = await withLaboratory(io, globals, (lab) => lab.list(app));
+      const experiments = await withLab(io, globals, undefined, (lab) =>
+        lab.list({ v, ...(app ? { app } : {}) }),
+      );
       if (globals.json) writeJson(io, { experiments });
       else if (experiments.length) io.stdout(experiments.map(describe).join(""));
       else io.stdout(`no experiments ${app ? `of ${app}` : "on this laboratory"}\n`);
@@ -90,12 +99,11 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .command("status <name>")
     .description("show one experiment in full: release, app, answer, services, recent output")
     .action(async (name: string, _options, command: Command) => {
-      await withExperiments(io, command, async (lab, loaded, json) => {
+      const globals = command.optsWithGlobals<StateGlobals>();
+      await withProject(io, globals, async (lab, project) => {
         const experiment = experimentName(name);
-        // The app may print its own secrets: reveal them here too, so that they are masked.
-        await lab.revealSecrets(loaded, experiment).catch(() => undefined);
-        const found = await lab.details(loaded.config.app_name, experiment, loaded.config.health_check_path);
-        if (json) writeJson(io, found ?? null);
+        const found = await lab.status({ v, project, name: experiment });
+        if (globals.json) writeJson(io, found);
         else io.stdout(found ? describeInFull(found) : `no experiment ${experiment}\n`);
         if (!found) io.exitCode = 1;
       });
@@ -107,20 +115,17 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .option("-f, --follow", "keep printing as the output grows, until interrupted")
     .option("-s, --service <service>", "a service of the experiment instead of the app")
     .action(async (name: string, options: { follow?: boolean; service?: string }, command: Command) => {
-      await withExperiments(io, command, async (lab, loaded) => {
-        const [app, experiment] = [loaded.config.app_name, experimentName(name)];
-        // An app may print its own secrets: reveal them here too, so that they are masked.
-        await lab.revealSecrets(loaded, experiment).catch(() => undefined);
-        if (options.service)
-          io.stdout(`${await lab.services.serverLogs(app, experiment, options.service)}\n`);
-        else if (!options.follow) io.stdout(await printingKeptOutput(io, lab.logs(app, experiment)));
-        else {
-          const stop = new AbortController();
-          process.once("SIGINT", () => stop.abort());
-          await withStreamedOutput(io, (output) =>
-            lab.followLogs(app, experiment, output.stdout, stop.signal),
-          );
-        }
+      await withProject(io, command.optsWithGlobals<StateGlobals>(), async (lab, project) => {
+        const request = {
+          v,
+          project,
+          name: experimentName(name),
+          ...(options.service ? { service: options.service } : {}),
+          ...(options.follow ? { follow: true } : {}),
+        };
+        const stop = new AbortController();
+        if (options.follow) process.once("SIGINT", () => stop.abort());
+        await withStreamedOutput(io, (output) => lab.logs(request, toOutput(output), stop.signal));
       });
     });
 
@@ -130,26 +135,14 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .action(runInExperiment(io));
 }
 
-/** The app's output; when it is gone, what labtest kept of it is printed before the error says why. */
-async function printingKeptOutput(io: CliIo, output: Promise<string>): Promise<string> {
-  try {
-    return await output;
-  } catch (error) {
-    if (error instanceof OutputGoneError) io.stdout(error.kept);
-    throw error;
-  }
-}
-
 /** The action of `exec NAME -- COMMAND…` (and of LabTest's `test NAME COMMAND…`). */
 export function runInExperiment(io: CliIo) {
   return async (name: string, argv: string[], _options: unknown, command: Command): Promise<void> => {
-    await withExperiments(io, command, async (lab, loaded) => {
-      io.exitCode = await withStreamedOutput(io, (output) =>
-        lab.exec(loaded, experimentName(name), argv, {
-          stdout: writerStream(output.stdout),
-          stderr: writerStream(output.stderr),
-        }),
+    await withProject(io, command.optsWithGlobals<StateGlobals>(), async (lab, project) => {
+      const { exitCode } = await withStreamedOutput(io, (output) =>
+        lab.exec({ v, project, name: experimentName(name), argv }, toOutput(output)),
       );
+      io.exitCode = exitCode;
     });
   };
 }
@@ -158,14 +151,10 @@ export function runInExperiment(io: CliIo) {
  * Where create and update report their steps: on a terminal, or wherever the output goes with
  * `--verbose` or the configuration's `verbose: true` (LabTest's); never into `--json` output.
  */
-function stepReporter(
-  io: CliIo,
-  command: Command,
-  loaded: LoadedConfig,
-): ((step: string) => void) | undefined {
+function stepReporter(io: CliIo, command: Command, loaded: LoadedConfig): EventSink | undefined {
   const globals = command.optsWithGlobals<{ json?: boolean; verbose?: boolean }>();
   const shown = !globals.json && (io.isTTY || globals.verbose === true || loaded.config.verbose);
-  return shown ? (step) => io.stderr(`… ${step}\n`) : undefined;
+  return shown ? (event) => event.type === "step" && io.stderr(`… ${event.text}\n`) : undefined;
 }
 
 function describe(e: ExperimentStatus): string {
@@ -221,36 +210,4 @@ function age(since: string): string {
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
   if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h`;
   return `${Math.floor(seconds / 86_400)}d`;
-}
-
-/** Loads the configuration and opens the laboratory's experiments for a command. */
-async function withExperiments(
-  io: CliIo,
-  command: Command,
-  use: (lab: Experiments, loaded: LoadedConfig, json: boolean) => Promise<void>,
-): Promise<void> {
-  const globals = command.optsWithGlobals<StateGlobals>();
-  const loaded = await commandConfig(io, globals);
-  await withLaboratory(io, globals, (lab) => use(lab, loaded, globals.json === true));
-}
-
-/** Opens the laboratory's experiments (its home and state) for a command, and closes them afterwards. */
-async function withLaboratory<T>(
-  io: CliIo,
-  globals: StateGlobals,
-  use: (lab: Experiments) => Promise<T>,
-): Promise<T> {
-  return withState(io, globals, async (opened) => {
-    const lab = new Experiments({
-      home: labtestHome(io.env),
-      state: opened.store,
-      routerPort: routerPort(io.env),
-      docker: dockerEngine(io.env),
-    });
-    try {
-      return await use(lab);
-    } finally {
-      await lab.close();
-    }
-  });
 }

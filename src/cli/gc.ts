@@ -1,10 +1,9 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { Experiments } from "../experiments/index.js";
-import { labtestHome } from "../lab/home.js";
-import { routerPort } from "../lab/router-control.js";
+import { PROTOCOL_VERSION as v } from "../laboratory/index.js";
 import { type CliIo, writeJson } from "./io.js";
-import { type StateGlobals, withState } from "./state.js";
+import { withLab } from "./laboratory.js";
+import type { StateGlobals } from "./state.js";
 
 /** `labtest gc`: removes what crashes left on the laboratory and nothing that is accounted for. */
 export function registerGcCommand(program: Command, io: CliIo): void {
@@ -27,18 +26,9 @@ export function registerGcCommand(program: Command, io: CliIo): void {
           { where: "--grace", what: "expected a number ≥ 0", fix: "e.g. --grace 300" },
         ]);
       const dryRun = options.dryRun === true;
-      const removals = await withState(io, globals, async (opened) => {
-        const lab = new Experiments({
-          home: labtestHome(io.env),
-          state: opened.store,
-          routerPort: routerPort(io.env),
-        });
-        try {
-          return await lab.collectGarbage(grace * 1000, { dryRun });
-        } finally {
-          await lab.close();
-        }
-      });
+      const removals = await withLab(io, globals, undefined, (lab) =>
+        lab.gc({ v, graceMs: grace * 1000, dryRun }),
+      );
       const verb = dryRun ? "would remove" : "removed";
       if (globals.json) writeJson(io, { dryRun, removals });
       else

@@ -1,11 +1,9 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import type { ServerStatus, Services } from "../services/index.js";
+import { type ServerStatus, PROTOCOL_VERSION as v } from "../laboratory/index.js";
 import { type CliIo, writeJson } from "./io.js";
-import { withLaboratory } from "./services.js";
+import { withLab } from "./laboratory.js";
 import type { StateGlobals } from "./state.js";
-
-type Retirement = "stop" | "remove";
 
 /** `labtest servers list|stop|remove`: the laboratory's servers, communal ones above all. */
 export function registerServersCommands(program: Command, io: CliIo): void {
@@ -20,7 +18,7 @@ export function registerServersCommands(program: Command, io: CliIo): void {
     .description("list the servers (or one): kind, provider, provision type, tenants, state")
     .action(async (id: string | undefined, _options, command: Command) => {
       const globals = command.optsWithGlobals<StateGlobals>();
-      const shown = await withLaboratory(io, globals, (lab) => lab.servers(id));
+      const shown = await withLab(io, globals, undefined, (lab) => lab.servers({ v, ...(id ? { id } : {}) }));
       if (globals.json) writeJson(io, { servers: shown });
       else io.stdout(shown.length ? shown.map(describe).join("") : "no servers on this laboratory\n");
     });
@@ -43,28 +41,12 @@ export function registerServersCommands(program: Command, io: CliIo): void {
               fix: `labtest servers ${how} ID --force (labtest servers list shows them)`,
             },
           ]);
-        const ids = await withLaboratory(io, globals, (lab) => retire(lab, how, id, options.force === true));
+        const ids = await withLab(io, globals, undefined, (lab) =>
+          lab.retireServers({ v, how, ...(id ? { id } : {}), force: options.force === true }),
+        );
         if (globals.json) writeJson(io, { [done]: ids });
         else io.stdout(ids.length ? ids.map((i) => `${done} ${i}\n`).join("") : `no server to ${how}\n`);
       });
-}
-
-/** Stops or removes one server, or every one no experiment uses (stopped ones are not stopped again). */
-async function retire(
-  lab: Services,
-  how: Retirement,
-  id: string | undefined,
-  force: boolean,
-): Promise<string[]> {
-  const ids =
-    id !== undefined
-      ? [id]
-      : (await lab.servers())
-          .filter((s) => s.usedBy.length === 0 && (how === "remove" || s.state === "running"))
-          .map((s) => s.id);
-  for (const each of ids)
-    await (how === "stop" ? lab.stopServer(each, { force }) : lab.removeServer(each, { force }));
-  return ids;
 }
 
 function describe(s: ServerStatus): string {

@@ -1,14 +1,16 @@
 import type { Command } from "commander";
-import { gitBranch } from "../config/git.js";
 import { experimentName } from "../config/names.js";
-import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
-import { dockerEngine } from "../lab/docker.js";
-import { labtestHome } from "../lab/home.js";
-import { experimentServices, type ServiceStatus, Services } from "../services/index.js";
-import { commandConfig, listedApp } from "./config.js";
+import {
+  type Laboratory,
+  type Project,
+  type ServiceStatus,
+  PROTOCOL_VERSION as v,
+} from "../laboratory/index.js";
+import { listedApp } from "./config.js";
 import { type CliIo, writeJson } from "./io.js";
-import { type StateGlobals, withState } from "./state.js";
+import { currentBranch, withLab, withProject } from "./laboratory.js";
+import type { StateGlobals } from "./state.js";
 
 interface ExperimentOption {
   experiment?: string;
@@ -30,13 +32,17 @@ export function registerServicesCommands(program: Command, io: CliIo): void {
       await withServices(
         io,
         command,
-        async (lab, loaded, experiment, json) => {
-          const request = experimentServices(loaded, experiment);
+        async (lab, project, experiment, json) => {
           if (!json && io.isTTY)
             io.stderr(
-              `bringing up ${(names.length ? names : Object.keys(request.services)).join(", ") || "no services"} for ${experiment}…\n`,
+              `bringing up ${(names.length ? names : Object.keys(project.config.config.services)).join(", ") || "no services"} for ${experiment}…\n`,
             );
-          const statuses = await lab.up(request, names);
+          const statuses = await lab.servicesUp({
+            v,
+            project,
+            experiment,
+            ...(names.length ? { names } : {}),
+          });
           if (json) writeJson(io, { experiment, services: statuses });
           else io.stdout(statuses.map(describe).join(""));
         },
@@ -53,8 +59,11 @@ export function registerServicesCommands(program: Command, io: CliIo): void {
       await withServices(
         io,
         command,
-        async (lab, loaded, experiment, json) => {
-          const removed = await lab.down(loaded.config.app_name, experiment, {
+        async (lab, project, experiment, json) => {
+          const { removed } = await lab.servicesDown({
+            v,
+            app: project.config.config.app_name,
+            experiment,
             names,
             force: options.force === true,
           });
@@ -81,8 +90,9 @@ export function registerServicesCommands(program: Command, io: CliIo): void {
       if (options.all && (options.app || options.experiment))
         throw new UsageError("--all lists every app's services: leave out --app and --experiment");
       const app = options.all ? undefined : (options.app ?? (await listedApp(io, globals, "services")));
-      const statuses = await withLaboratory(io, globals, (lab) =>
-        lab.list(app, options.experiment && experimentName(options.experiment), { ping: true }),
+      const experiment = options.experiment && experimentName(options.experiment);
+      const statuses = await withLab(io, globals, undefined, (lab) =>
+        lab.servicesList({ v, ...(app ? { app } : {}), ...(experiment ? { experiment } : {}) }),
       );
       if (globals.json) writeJson(io, { services: statuses });
       else if (statuses.length) io.stdout(statuses.map(describe).join(""));
@@ -100,10 +110,8 @@ export function registerServicesCommands(program: Command, io: CliIo): void {
       await withServices(
         io,
         command,
-        async (lab, loaded, experiment, json) => {
-          const env = await lab.environment(loaded.config.app_name, experiment, loaded.config.environment, {
-            hostReachable: options.host === true,
-          });
+        async (lab, project, experiment, json) => {
+          const env = await lab.servicesEnv({ v, project, experiment, hostReachable: options.host === true });
           if (json) writeJson(io, env);
           else
             io.stdout(
@@ -134,43 +142,20 @@ function shellQuote(value: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]*$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Opens the laboratory (its home and state) for a command, and closes it afterwards. */
-export async function withLaboratory<T>(
-  io: CliIo,
-  globals: StateGlobals,
-  use: (lab: Services) => Promise<T>,
-): Promise<T> {
-  return withState(io, globals, async (opened) => {
-    const lab = new Services({
-      home: labtestHome(io.env),
-      state: opened.store,
-      docker: dockerEngine(io.env),
-    });
-    try {
-      return await use(lab);
-    } finally {
-      await lab.close();
-    }
-  });
-}
-
 /** Loads the configuration, names the experiment and opens the laboratory for a command. */
 async function withServices(
   io: CliIo,
   command: Command,
-  use: (lab: Services, loaded: LoadedConfig, experiment: string, json: boolean) => Promise<void>,
+  use: (lab: Laboratory, project: Project, experiment: string, json: boolean) => Promise<void>,
   options: ExperimentOption,
 ): Promise<void> {
   const globals = command.optsWithGlobals<StateGlobals>();
-  const loaded = await commandConfig(io, globals);
-  const branch = options.experiment ?? (await gitBranch(loaded.directory));
-  if (!branch)
-    throw new UsageError("which experiment?", [
-      {
-        where: "--experiment",
-        what: `not given, and ${loaded.directory} is not on a git branch`,
-        fix: "pass --experiment NAME",
-      },
-    ]);
-  await withLaboratory(io, globals, (lab) => use(lab, loaded, experimentName(branch), globals.json === true));
+  await withProject(io, globals, async (lab, project, loaded) => {
+    const branch = await currentBranch(loaded, options.experiment, {
+      where: "--experiment",
+      what: "experiment",
+      fix: "pass --experiment NAME",
+    });
+    await use(lab, project, experimentName(branch), globals.json === true);
+  });
 }

@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import { Option } from "commander";
 import { UsageError } from "../errors.js";
+import { PROTOCOL_VERSION as v } from "../laboratory/index.js";
 import {
   isWritable,
   type Lookup,
-  lookup,
   MERGE_STRATEGIES,
   type MergeStrategy,
   type OpenedState,
@@ -15,6 +15,7 @@ import {
 } from "../state/index.js";
 import { parseValue } from "../state/store.js";
 import { type CliIo, type GlobalOptions, writeJson } from "./io.js";
+import { withLab } from "./laboratory.js";
 
 export interface StateGlobals extends GlobalOptions {
   state?: string;
@@ -37,7 +38,9 @@ export function registerStateCommands(program: Command, io: CliIo): void {
     )
     .action(async (key: string, options: { explain?: boolean; merge: MergeStrategy }, command: Command) => {
       const globals = command.optsWithGlobals<StateGlobals>();
-      const result = await withState(io, globals, (opened) => lookup(opened.store, key, options.merge));
+      const result = await withLab(io, globals, undefined, (lab) =>
+        lab.stateGet({ v, key, merge: options.merge }),
+      );
       if (globals.json) writeJson(io, result);
       else if (options.explain) io.stdout(explain(result));
       else if (result.found) io.stdout(`${JSON.stringify(result.value, null, 2)}\n`);

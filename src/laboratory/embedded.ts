@@ -1,5 +1,5 @@
 import { Writable } from "node:stream";
-import { Experiments } from "../experiments/index.js";
+import { Experiments, OutputGoneError } from "../experiments/index.js";
 import { dockerEngine } from "../lab/docker.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
@@ -84,7 +84,7 @@ export class EmbeddedLaboratory implements Laboratory {
     await lab.revealSecrets(project.config, name).catch(() => undefined);
     const stdout = (text: string) => events({ type: "stdout", text });
     if (service) stdout(`${await lab.services.serverLogs(app, name, service)}\n`);
-    else if (!follow) stdout(await lab.logs(app, name));
+    else if (!follow) stdout(await keptWhenGone(lab.logs(app, name), stdout));
     else await lab.followLogs(app, name, stdout, signal ?? new AbortController().signal);
   }
 
@@ -132,11 +132,42 @@ export class EmbeddedLaboratory implements Laboratory {
     return (await this.experiments()).collectGarbage(graceMs, { dryRun: dryRun === true });
   }
 
+  async servers(request: unknown) {
+    const { id } = parseRequest("servers", request);
+    return (await this.experiments()).services.servers(id);
+  }
+
+  async retireServers(request: unknown) {
+    const { how, id, force } = parseRequest("retireServers", request);
+    const { services } = await this.experiments();
+    // Without an id: every server no experiment uses (a stopped one is not stopped again).
+    const ids =
+      id !== undefined
+        ? [id]
+        : (await services.servers())
+            .filter((s) => s.usedBy.length === 0 && (how === "remove" || s.state === "running"))
+            .map((s) => s.id);
+    const options = { force: force === true };
+    for (const each of ids)
+      await (how === "stop" ? services.stopServer(each, options) : services.removeServer(each, options));
+    return ids;
+  }
+
   async close(): Promise<void> {
     if (!this.opened) return;
     const { state, experiments } = await this.opened;
     await experiments.close();
     await state.store.close();
+  }
+}
+
+/** The app's output; when it is gone, what labtest kept of it is written before the error says why. */
+async function keptWhenGone(output: Promise<string>, write: (text: string) => void): Promise<string> {
+  try {
+    return await output;
+  } catch (error) {
+    if (error instanceof OutputGoneError) write(error.kept);
+    throw error;
   }
 }
 

@@ -3,6 +3,9 @@ import { UsageError } from "../errors.js";
 import { EmbeddedLaboratory, type EmbeddedOptions } from "./embedded.js";
 import type { Laboratory } from "./laboratory.js";
 
+/** What a laboratory answers with. */
+export type { ExperimentDetails, ExperimentStatus } from "../experiments/index.js";
+export type { ServerStatus, ServiceStatus } from "../services/index.js";
 export { EmbeddedLaboratory, type EmbeddedOptions } from "./embedded.js";
 export type { Laboratory } from "./laboratory.js";
 export {

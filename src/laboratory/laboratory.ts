@@ -1,6 +1,6 @@
 import type { ExperimentDetails, ExperimentStatus } from "../experiments/index.js";
 import type { Removal } from "../lab/garbage.js";
-import type { ServiceStatus } from "../services/index.js";
+import type { ServerStatus, ServiceStatus } from "../services/index.js";
 import type { Lookup } from "../state/index.js";
 import type { EventSink, Requests } from "./protocol.js";
 
@@ -26,5 +26,8 @@ export interface Laboratory {
   servicesEnv(request: Requests["servicesEnv"]): Promise<Record<string, string>>;
   stateGet(request: Requests["stateGet"]): Promise<Lookup>;
   gc(request: Requests["gc"]): Promise<Removal[]>;
+  servers(request: Requests["servers"]): Promise<ServerStatus[]>;
+  /** Stops or removes one server, or every one no experiment uses; resolves to their ids. */
+  retireServers(request: Requests["retireServers"]): Promise<string[]>;
   close(): Promise<void>;
 }

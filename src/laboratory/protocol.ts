@@ -8,7 +8,7 @@ import { MERGE_STRATEGIES } from "../state/index.js";
  * embedded laboratory, and a remote one over HTTPS or SSH, take the very same objects. A request
  * names the protocol version it was written for; a laboratory refuses one it does not speak.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 1 as const;
 
 const version = z.literal(PROTOCOL_VERSION);
 const name = z.string().min(1);
@@ -44,6 +44,13 @@ export const requestSchemas = {
   servicesEnv: z.object({ v: version, project, experiment: name, hostReachable: z.boolean().optional() }),
   stateGet: z.object({ v: version, key: z.string().min(1), merge: z.enum(MERGE_STRATEGIES).optional() }),
   gc: z.object({ v: version, graceMs: z.number().min(0), dryRun: z.boolean().optional() }),
+  servers: z.object({ v: version, id: name.optional() }),
+  retireServers: z.object({
+    v: version,
+    how: z.enum(["stop", "remove"]),
+    id: name.optional(),
+    force: z.boolean().optional(),
+  }),
 } as const;
 
 export type Requests = { [K in keyof typeof requestSchemas]: z.infer<(typeof requestSchemas)[K]> };

@@ -8,7 +8,7 @@ import {
   PROTOCOL_VERSION,
 } from "../../src/laboratory/index.js";
 import { runCli } from "../support/cli.js";
-import { exampleRepo, experimentLab, viaRouter } from "../support/experiments.js";
+import { exampleRepo, experimentLab, setConfig, viaRouter } from "../support/experiments.js";
 
 /** A request as it crosses a wire: only what JSON carries arrives. */
 const wire = <T>(request: T): T => JSON.parse(JSON.stringify(request)) as T;
@@ -78,4 +78,23 @@ test("a remote laboratory is refused plainly until its transport exists, never s
     UsageError,
   );
   expect(openLaboratory({ kind: "local" }, options)).toBeInstanceOf(EmbeddedLaboratory);
+});
+
+test("create, list and status against host: ssh://… or https://… say the laboratory cannot be reached yet, and change nothing here", async () => {
+  const repo = await exampleRepo();
+  for (const host of ["ssh://deploy@lab.example.com", "https://lab.example.com", "lab.example.com"]) {
+    await setConfig(repo, (text) =>
+      text.replace(/^ {2}host: .*\n/m, "").replace("labtest:\n", `labtest:\n  host: ${host}\n`),
+    );
+    for (const argv of [
+      ["create", "main"],
+      ["status", "main"],
+      ["services", "up"],
+    ]) {
+      const { code, stdout, stderr } = await runCli(argv, repo);
+      expect(code, `${host} ${argv.join(" ")}`).toBe(2);
+      expect(stdout).toBe("");
+      expect(stderr).toMatch(/cannot be reached yet[\s\S]*fix: run labtest on the laboratory itself/);
+    }
+  }
 });

@@ -1,0 +1,67 @@
+import { gitBranch } from "../config/git.js";
+import type { LoadedConfig } from "../config/resolve.js";
+import { UsageError } from "../errors.js";
+import { type EventSink, type Laboratory, openLaboratory, type Project } from "../laboratory/index.js";
+import { commandConfig } from "./config.js";
+import type { CliIo, StreamedOutput } from "./io.js";
+import type { StateGlobals } from "./state.js";
+
+/**
+ * Runs `use` with the laboratory a command talks to — the one the configuration's `host` names,
+ * or this machine's when there is no configuration — and closes it afterwards.
+ */
+export async function withLab<T>(
+  io: CliIo,
+  globals: StateGlobals,
+  loaded: LoadedConfig | undefined,
+  use: (lab: Laboratory) => Promise<T>,
+): Promise<T> {
+  const lab = openLaboratory(loaded?.config.laboratory ?? { kind: "local" }, {
+    env: io.env,
+    cwd: io.cwd,
+    ...(globals.state ? { statePath: globals.state } : {}),
+  });
+  try {
+    return await use(lab);
+  } finally {
+    await lab.close();
+  }
+}
+
+/** What a command in an app's working copy tells the laboratory of it, and the laboratory it names. */
+export async function withProject<T>(
+  io: CliIo,
+  globals: StateGlobals,
+  use: (lab: Laboratory, project: Project, loaded: LoadedConfig) => Promise<T>,
+): Promise<T> {
+  const loaded = await commandConfig(io, globals);
+  return withLab(io, globals, loaded, (lab) => use(lab, { config: loaded }, loaded));
+}
+
+/**
+ * The branch a command means: the one given, else the working copy's — read here, on the
+ * client, since the laboratory does not see the working copy.
+ */
+export async function currentBranch(
+  loaded: LoadedConfig,
+  given: string | undefined,
+  option: { where: string; what: string; fix: string },
+): Promise<string> {
+  const branch = given ?? (await gitBranch(loaded.directory));
+  if (branch) return branch;
+  throw new UsageError(`which ${option.what}?`, [
+    {
+      where: option.where,
+      what: `not given, and ${loaded.directory} is not on a git branch`,
+      fix: option.fix,
+    },
+  ]);
+}
+
+/** Writes a laboratory's output events where a command's output goes (masked, as `output` does). */
+export function toOutput(output: StreamedOutput): EventSink {
+  return (event) => {
+    if (event.type === "stdout") output.stdout(event.text);
+    else if (event.type === "stderr") output.stderr(event.text);
+  };
+}
