@@ -1,6 +1,5 @@
 import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type Docker from "dockerode";
 import pMap from "p-map";
 import { gitBranch } from "../config/git.js";
 import { experimentName, hostLabel } from "../config/names.js";
@@ -8,7 +7,7 @@ import { expandPattern } from "../config/patterns.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import type { Runtime } from "../config/schema.js";
 import type { Problem } from "../errors.js";
-import { dockerEngine } from "../lab/docker.js";
+import { type Docker, dockerEngine } from "../lab/docker.js";
 import { type Removal, Sweep } from "../lab/garbage.js";
 import { processesIn, processesUsing, stopProcess } from "../lab/processes.js";
 import { Registry } from "../lab/registry.js";

@@ -1,12 +1,17 @@
 // What the laboratory's servers and apps share on a Docker Engine: the experiment's network,
 // images that may have to be pulled, containers run to completion, and Docker's log framing.
+import { createRequire } from "node:module";
 import { PassThrough } from "node:stream";
 import { text } from "node:stream/consumers";
 import Docker from "dockerode";
 import pRetry from "p-retry";
+import protobuf from "protobufjs";
 import { resourceName } from "../config/names.js";
 import { LABELS } from "./labels.js";
 import type { Registry } from "./registry.js";
+
+/** The Docker Engine client: this module is the one that knows it is dockerode. */
+export type { default as Docker } from "dockerode";
 
 /** The variables through which docker clients (and docker-modem) find their engine. */
 const ENGINE_VARIABLES = [
@@ -251,4 +256,25 @@ export async function containerLogs(container: Docker.Container, tail?: number):
     ...(tail ? { tail } : {}),
   })) as unknown as Buffer;
   return demultiplex(buffer);
+}
+
+/** A BuildKit status message, as a build's progress carries them. */
+export interface BuildkitStatus {
+  vertexes: { digest: string; name: string; started: unknown; error: string }[];
+  logs: { msg: Uint8Array }[];
+}
+
+let statusResponse: protobuf.Type | undefined;
+
+/**
+ * Decodes a build's BuildKit status (an `aux` of its progress stream) with the schema dockerode
+ * ships: dockerode's own decoder hands the steps' output on still base64-encoded.
+ */
+export function buildkitStatus(aux: string): BuildkitStatus {
+  statusResponse ??= protobuf
+    .loadSync(createRequire(import.meta.url).resolve("dockerode/lib/proto/buildkit_status.proto"))
+    .lookupType("moby.buildkit.v1.StatusResponse");
+  return statusResponse.toObject(statusResponse.decode(Buffer.from(aux, "base64")), {
+    defaults: true,
+  }) as BuildkitStatus;
 }

@@ -1,11 +1,10 @@
-import type Docker from "dockerode";
 import pRetry, { AbortError } from "p-retry";
 import pTimeout from "p-timeout";
 import { experimentName } from "../config/names.js";
 import type { ServiceConfig } from "../config/resolve.js";
 import type { Provider, ProvisionType, ServiceKind } from "../config/schema.js";
 import { type Problem, UsageError } from "../errors.js";
-import { engineUnreachable } from "../lab/docker.js";
+import { type Docker, engineUnreachable } from "../lab/docker.js";
 import type { Sweep } from "../lab/garbage.js";
 import { Registry } from "../lab/registry.js";
 import { Secrets } from "../secrets/index.js";

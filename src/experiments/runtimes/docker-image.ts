@@ -1,14 +1,12 @@
 // The app's image: built from the checkout's Dockerfile, or by the configured
 // container_build_command, and always labelled as the laboratory's so delete and gc find it.
 import { access, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import type Docker from "dockerode";
 import { execa } from "execa";
-import protobuf from "protobufjs";
 import { expandPattern } from "../../config/patterns.js";
+import { buildkitStatus, type Docker } from "../../lab/docker.js";
 import { commandArgv } from "../command.js";
 import { baseEnvironment, type ExperimentIdentity } from "../environment.js";
 import { ExperimentError } from "../errors.js";
@@ -193,8 +191,7 @@ async function adopt(docker: Docker, build: ImageBuild): Promise<void> {
 
 /**
  * Follows a build's output to its end, showing its steps; a failed build rejects with
- * `failure(output)`. BuildKit reports as protobuf status messages, decoded here with the schema
- * dockerode ships (dockerode's own decoder hands the steps' output on still base64-encoded).
+ * `failure(output)`. BuildKit reports as protobuf status messages (see buildkitStatus).
  */
 async function followBuild(
   stream: NodeJS.ReadableStream,
@@ -235,20 +232,4 @@ interface BuildEvent {
   errorDetail?: { message?: string };
   id?: string;
   aux?: unknown;
-}
-
-interface BuildkitStatus {
-  vertexes: { digest: string; name: string; started: unknown; error: string }[];
-  logs: { msg: Uint8Array }[];
-}
-
-let statusResponse: protobuf.Type | undefined;
-
-function buildkitStatus(aux: string): BuildkitStatus {
-  statusResponse ??= protobuf
-    .loadSync(createRequire(import.meta.url).resolve("dockerode/lib/proto/buildkit_status.proto"))
-    .lookupType("moby.buildkit.v1.StatusResponse");
-  return statusResponse.toObject(statusResponse.decode(Buffer.from(aux, "base64")), {
-    defaults: true,
-  }) as BuildkitStatus;
 }

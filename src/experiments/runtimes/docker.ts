@@ -1,9 +1,9 @@
 import { PassThrough } from "node:stream";
-import type Docker from "dockerode";
 import getPort from "get-port";
 import { resourceName } from "../../config/names.js";
 import {
   containerLogs,
+  type Docker,
   engineUnreachable,
   ensureExperimentNetwork,
   execStreaming,

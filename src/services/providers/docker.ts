@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import Docker from "dockerode";
 import {
   containerLogs,
+  type Docker,
+  dockerEngine,
   ensureExperimentNetwork,
   execIn,
   experimentNetwork,
@@ -37,7 +38,7 @@ function publishedEndpoint(info: Docker.ContainerInspectInfo, port: number): End
 }
 
 /** Servers as containers of a Docker Engine (DOCKER_HOST or the local socket). */
-export function dockerProvider(registry: Registry, docker: Docker = new Docker()): ServerProvider {
+export function dockerProvider(registry: Registry, docker: Docker = dockerEngine()): ServerProvider {
   const labelsOf = (spec: { kind: string; provisionType: string; owner: Owner | null; id: string }) => ({
     [LABELS.laboratory]: registry.id,
     [LABELS.server]: spec.id,
