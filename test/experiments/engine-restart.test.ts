@@ -141,4 +141,5 @@ test("the Docker engine stops and starts under a running experiment: status, ser
   } finally {
     redis.disconnect();
   }
-});
+  // Loading images into a second engine and restarting it take minutes on a loaded 2-core CI machine.
+}, 480_000);
