@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
+import { readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import type mysql from "mysql2/promise";
 
 /** mysql2, loaded on first use (see postgresql.ts). */
@@ -60,12 +62,23 @@ function mysqlFamily(flavour: "mariadb" | "mysql"): ServiceKindModule {
       programs: ["mariadb-install-db", "mariadbd"],
       account: "mysql",
       async initialize(context, run) {
-        await run(context.programs["mariadb-install-db"] as string, [
-          "--no-defaults",
-          `--datadir=${context.dataDirectory}`,
-          "--auth-root-authentication-method=normal",
-          "--skip-test-db",
-        ]);
+        const install = () =>
+          run(context.programs["mariadb-install-db"] as string, [
+            "--no-defaults",
+            `--datadir=${context.dataDirectory}`,
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+          ]);
+        try {
+          await install();
+        } catch (error) {
+          // Seen once in some hundreds of installs on a loaded machine (MariaDB 10.11): the
+          // bootstrap fails deleting one of its own Aria temporary tables ("Error on delete of
+          // '/tmp/#sql-temptable-….MAI'"). What it left is discarded and it runs once more.
+          if (!String((error as Error).message).includes("#sql-temptable")) throw error;
+          await emptyDirectory(context.dataDirectory);
+          await install();
+        }
       },
       serverArgs: (context) => ({
         program: context.programs.mariadbd as string,
@@ -239,4 +252,10 @@ function copierName(target: string): string {
 function required(tenant: Tenant): { database: string; user: string } {
   if (!tenant.database || !tenant.user) throw new Error("a MySQL tenant needs a database and a user");
   return { database: tenant.database, user: tenant.user };
+}
+
+/** Removes what `directory` holds, keeping the directory (and its owner) itself. */
+async function emptyDirectory(directory: string): Promise<void> {
+  for (const entry of await readdir(directory))
+    await rm(join(directory, entry), { recursive: true, force: true });
 }
