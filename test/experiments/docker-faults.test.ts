@@ -1,11 +1,16 @@
-import pRetry from "p-retry";
 import { describe, expect, test } from "vitest";
 import { experimentNetwork } from "../../src/lab/docker.js";
 import { LABELS } from "../../src/lab/labels.js";
 import { ensureRouter, stopRouter } from "../../src/lab/router-control.js";
 import { runCli } from "../support/cli.js";
 import { docker } from "../support/docker.js";
-import { commit, dockerExampleRepo, experimentLab, viaRouter } from "../support/experiments.js";
+import {
+  answeredViaRouter,
+  commit,
+  dockerExampleRepo,
+  experimentLab,
+  viaRouter,
+} from "../support/experiments.js";
 import { gitRepo, writeFiles } from "../support/project.js";
 
 /** An app without services on the local runtime: nothing of it is in Docker. */
@@ -43,18 +48,6 @@ async function dockerExperiment() {
     return docker.getContainer(found.Id);
   };
   return { lab, repo, cli, container, host: "hello-main.localhost" };
-}
-
-/** The router's answer for `host` once the app answers again (it restarts when its network comes back). */
-async function answered(port: number, host: string): Promise<string> {
-  return pRetry(
-    async () => {
-      const answer = await viaRouter(port, host);
-      if (answer.status !== 200) throw new Error(`${answer.status}: ${answer.body}`);
-      return answer.body;
-    },
-    { retries: 60, minTimeout: 250, maxTimeout: 500 },
-  );
 }
 
 /** Takes the experiment's network away as a user would: its containers disconnected, then removed. */
@@ -140,7 +133,7 @@ describe("the docker runtime under faults", () => {
     expect(page.body).toContain(`not on its network ${network}`);
     const up = await cli(["services", "up"]);
     expect(up, up.stderr).toMatchObject({ code: 0 });
-    expect(await answered(lab.routerPort, host)).toContain("hello_main_db: 4");
+    expect(await answeredViaRouter(lab.routerPort, host, 60)).toContain("hello_main_db: 4");
     expect((await cli(["status", "main"])).stdout).toMatch(/^hello\/main: running\n/);
 
     // Again, repaired by update this time.

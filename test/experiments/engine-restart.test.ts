@@ -2,13 +2,12 @@ import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import pRetry from "p-retry";
 import pg from "pg";
 import { expect, onTestFinished, test, vi } from "vitest";
 import { runCli } from "../support/cli.js";
 import { docker, localImage, RUN_ID, TEST_LABEL } from "../support/docker.js";
 import { runExampleInDocker } from "../support/example-app.js";
-import { commit, exampleRepo, experimentLab, viaRouter } from "../support/experiments.js";
+import { answeredViaRouter, commit, exampleRepo, experimentLab, viaRouter } from "../support/experiments.js";
 import { secondEngine } from "../support/second-engine.js";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -40,18 +39,6 @@ async function exampleDependencies(): Promise<string> {
     docker.modem.followProgress(stream, (error) => (error ? reject(error) : resolve(undefined))),
   );
   return tag;
-}
-
-/** What the router answers for `host` once the app answers again (bounded). */
-function answered(port: number, host: string): Promise<string> {
-  return pRetry(
-    async () => {
-      const answer = await viaRouter(port, host);
-      if (answer.status !== 200) throw new Error(`${answer.status}: ${answer.body}`);
-      return answer.body;
-    },
-    { retries: 120, minTimeout: 250, maxTimeout: 500 },
-  );
 }
 
 /** `KEY=value` lines as services env prints them (values without quotes here) as an object. */
@@ -108,7 +95,7 @@ test("the Docker engine stops and starts under a running experiment: status, ser
   // The containers come back with the engine (restart policy), published on ports it chooses
   // anew; the counts go on from where they were (an answer while a service was still starting
   // may have counted in one store and not the other).
-  const page = await answered(lab.routerPort, host);
+  const page = await answeredViaRouter(lab.routerPort, host, 120);
   const [visits = 0, hits = 0] = [/hello_main_db: (\d+)/, /hits in Redis under \S*: (\d+)/].map((count) =>
     Number(count.exec(page)?.[1]),
   );

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { text } from "node:stream/consumers";
 import getPort from "get-port";
+import pRetry from "p-retry";
 import { onTestFinished } from "vitest";
 import type { LoadedConfig } from "../../src/config/resolve.js";
 import { Experiments } from "../../src/experiments/index.js";
@@ -89,6 +90,21 @@ export function viaRouter(
     req.on("error", reject);
     req.end();
   });
+}
+
+/**
+ * The router's page for `host` once the app answers 200 again (after a restart or a repair),
+ * asking every 250–500 ms, `retries` times at most.
+ */
+export function answeredViaRouter(port: number, host: string, retries: number): Promise<string> {
+  return pRetry(
+    async () => {
+      const answer = await viaRouter(port, host);
+      if (answer.status !== 200) throw new Error(`${answer.status}: ${answer.body}`);
+      return answer.body;
+    },
+    { retries, minTimeout: 250, maxTimeout: 500 },
+  );
 }
 
 /** Runs `argv` where the experiment's app runs (labtest exec); resolves to its exit code and output. */
