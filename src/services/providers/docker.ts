@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import {
   containerLogs,
   type Docker,
@@ -12,16 +11,12 @@ import {
   releaseExperimentNetwork,
 } from "../../lab/docker.js";
 import { LABELS } from "../../lab/labels.js";
+import { randomPassword } from "../../lab/passwords.js";
 import type { Registry } from "../../lab/registry.js";
 import { ProvisionError } from "../errors.js";
 import type { RunProgram } from "../kinds/kind.js";
 import type { Endpoint, Owner } from "../model.js";
 import type { ServerProvider, ServerRecord, ServerSpec } from "./provider.js";
-
-/** A password for an administrator or a tenant: 144 random bits, URL-safe. */
-export function randomPassword(): string {
-  return randomBytes(18).toString("base64url");
-}
 
 /** The image of a spec: its image (official repository by default), tagged with its version unless it has a tag. */
 export function imageReference(spec: ServerSpec): string {

@@ -12,16 +12,17 @@ import {
   stat,
   writeFile,
 } from "node:fs/promises";
-import { delimiter, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { execa } from "execa";
 import getPort from "get-port";
 import pRetry, { AbortError } from "p-retry";
+import { randomPassword } from "../../lab/passwords.js";
 import { processesUsing, stopProcess } from "../../lab/processes.js";
+import { findProgram, pathDirectories } from "../../lab/programs.js";
 import type { Registry } from "../../lab/registry.js";
 import { ProvisionError } from "../errors.js";
 import { serviceKind } from "../kinds/index.js";
 import type { NativeContext, NativeRecipe, RunProgram } from "../kinds/kind.js";
-import { randomPassword } from "./docker.js";
 import type { ServerProvider, ServerRecord, ServerSpec } from "./provider.js";
 
 const INITIALIZED = ".labtest-initialized";
@@ -224,20 +225,14 @@ async function isRunning(record: ServerRecord): Promise<boolean> {
 
 async function findPrograms(recipe: NativeRecipe, spec: ServerSpec): Promise<Record<string, string>> {
   // A requested version must come from its own directory, not whatever PATH offers.
-  const pathDirectories = spec.version && recipe.locations ? [] : (process.env.PATH ?? "").split(delimiter);
-  const directories = [...((await recipe.locations?.(spec.version)) ?? []), ...pathDirectories].filter(
-    Boolean,
-  );
+  const directories = [
+    ...((await recipe.locations?.(spec.version)) ?? []),
+    ...(spec.version && recipe.locations ? [] : pathDirectories()),
+  ].filter(Boolean);
   const found: Record<string, string> = {};
   for (const program of recipe.programs) {
-    for (const directory of directories) {
-      const candidate = join(directory, program);
-      if (await exists(candidate, constants.X_OK)) {
-        found[program] = candidate;
-        break;
-      }
-    }
-    if (!found[program])
+    const path = await findProgram([program], directories);
+    if (!path)
       throw new ProvisionError(`${program} is not installed on the laboratory`, [
         {
           where: `${spec.kind} on provider local${spec.version ? ` (version ${spec.version})` : ""}`,
@@ -245,6 +240,7 @@ async function findPrograms(recipe: NativeRecipe, spec: ServerSpec): Promise<Rec
           fix: `install the Debian package ${recipe.debianPackage}${recipe.installHint ? `, ${recipe.installHint}` : ""}, or use provider: docker`,
         },
       ]);
+    found[program] = path;
   }
   return found;
 }
@@ -277,16 +273,8 @@ export function programRunner(
 ): RunProgram {
   return async (program, args, options = {}) => {
     const names = typeof program === "string" ? [program] : program;
-    const searched = [...directories, ...(process.env.PATH ?? "").split(delimiter)].filter(Boolean);
-    let path: string | undefined;
-    for (const name of names) {
-      for (const candidate of name.startsWith("/") ? [name] : searched.map((d) => join(d, name)))
-        if (await exists(candidate, constants.X_OK)) {
-          path = candidate;
-          break;
-        }
-      if (path) break;
-    }
+    const searched = [...directories, ...pathDirectories()].filter(Boolean);
+    const path = await findProgram(names, searched);
     if (!path)
       throw new ProvisionError(`${names.join(" or ")} is not installed on the laboratory`, [
         {
