@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { RUNTIMES } from "../experiments/runtimes/names.js";
 import { SERVICE_KINDS, type ServiceKind } from "../services/kinds/index.js";
 import { shellOperator } from "./commands.js";
 import { parseLaboratoryAddress } from "./host.js";
@@ -8,7 +9,7 @@ import { REPOSITORY_FORMS, repositoryProblem } from "./repository.js";
 
 export const PROVIDERS = ["local", "docker", "external", "aws"] as const;
 export const PROVISION_TYPES = ["communal", "independent", "shared"] as const;
-export const RUNTIMES = ["local", "docker"] as const;
+export { RUNTIMES };
 
 export type Provider = (typeof PROVIDERS)[number];
 export type ProvisionType = (typeof PROVISION_TYPES)[number];

@@ -5,7 +5,6 @@ import { gitBranch } from "../config/git.js";
 import { experimentName, hostLabel } from "../config/names.js";
 import { expandPattern } from "../config/patterns.js";
 import type { LoadedConfig } from "../config/resolve.js";
-import type { Runtime } from "../config/schema.js";
 import type { Problem } from "../errors.js";
 import { type Docker, dockerEngine } from "../lab/docker.js";
 import { type Removal, Sweep } from "../lab/garbage.js";
@@ -22,8 +21,7 @@ import { type ExperimentIdentity, experimentEnvironment } from "./environment.js
 import { ExperimentError } from "./errors.js";
 import { FailedOutputs, OutputGoneError, ReleaseOutputs } from "./failed-output.js";
 import { ExperimentRegistry, type ExperimentRow } from "./registry.js";
-import { DockerRuntime } from "./runtimes/docker.js";
-import { LocalRuntime } from "./runtimes/local.js";
+import { appRuntimes, type Runtime } from "./runtimes/index.js";
 import type {
   AppHealth,
   AppRelease,
@@ -158,10 +156,8 @@ export class Experiments {
     const docker = options.docker ?? dockerEngine();
     this.services = new Services({ home: options.home, state: options.state, secrets: this.secrets, docker });
     this.locks = new Registry(options.home);
-    this.runtimes = {
-      local: new LocalRuntime(join(options.home, "experiments"), options.answerTimeoutMs),
-      docker: new DockerRuntime(docker, this.locks, options.answerTimeoutMs),
-    };
+    const { home, answerTimeoutMs } = options;
+    this.runtimes = appRuntimes({ home, laboratory: this.locks, docker, answerTimeoutMs });
   }
 
   /**

@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import type { Runtime } from "./runtimes/names.js";
 
 /** An experiment as the laboratory records it. */
 export interface ExperimentRow {
@@ -10,7 +11,7 @@ export interface ExperimentRow {
   release: string;
   /** The subject of the release's commit, read when it was checked out ("" where unknown). */
   subject?: string;
-  runtime: "local" | "docker";
+  runtime: Runtime;
   /** creating: not yet answering; running: answering at its URL; failed: stopped by an error. */
   status: "creating" | "running" | "failed";
   /** The host name the router maps to it, and where the app listens. */

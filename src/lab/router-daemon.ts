@@ -1,12 +1,14 @@
 /**
  * The router as a long-running process: `node router-daemon.js <home> <port> <address>`. It keeps
- * the router's serving process (router-serve.js) running, starting it again when it dies: at once
- * after a while of service, ever more slowly while it keeps dying. On SIGTERM it stops it and exits.
+ * the router's serving process running, starting it again when it dies: at once after a while of
+ * service, ever more slowly while it keeps dying. On SIGTERM it stops it and exits. The serving
+ * process is the laboratory's (laboratory/router-process.js): it hands the router (lab/) its
+ * routes from the experiments, which the router does not know.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-const SERVE = fileURLToPath(new URL("./router-serve.js", import.meta.url));
+const SERVE = fileURLToPath(new URL("../laboratory/router-process.js", import.meta.url));
 const FIRST_PAUSE_MS = 100;
 let pause = FIRST_PAUSE_MS;
 let stopping = false;

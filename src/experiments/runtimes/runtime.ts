@@ -1,9 +1,9 @@
 import type { Writable } from "node:stream";
 import type { ExperimentConfig } from "../../config/resolve.js";
-import type { Runtime } from "../../config/schema.js";
 import type { Sweep } from "../../lab/garbage.js";
 import type { ExperimentIdentity } from "../environment.js";
 import type { ExperimentRow } from "../registry.js";
+import type { Runtime } from "./names.js";
 
 /** Steps of a long operation, for progress on a terminal. */
 export type Progress = (step: string) => void;

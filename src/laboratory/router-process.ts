@@ -1,0 +1,76 @@
+/**
+ * The router's serving process, run by its daemon: `node router-process.js <home> <port> <address>`.
+ * It serves the experiments recorded in the laboratory's registry, reading it for every request,
+ * and asks their runtimes why an app does not answer. It lives here, where the laboratory is put
+ * together, so that the router (lab/) knows nothing of experiments: it is handed its routes.
+ */
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import pTimeout from "p-timeout";
+import { ExperimentRegistry, type ExperimentRow } from "../experiments/registry.js";
+import { appRuntimes } from "../experiments/runtimes/index.js";
+import { dockerEngine } from "../lab/docker.js";
+import { Registry } from "../lab/registry.js";
+import type { NoAnswer, Route } from "../lab/router.js";
+import { LOOPBACK } from "../lab/router.js";
+import { serveRouter } from "../lab/router-serve.js";
+
+const [home = "", portText, address = LOOPBACK] = process.argv.slice(2);
+const file = join(home, "experiments.db");
+let opened: { registry: ExperimentRegistry; inode: number } | undefined;
+
+/**
+ * The registry, opened anew when its file was replaced (set aside when damaged, or lost) or when
+ * it could not be opened before. A damaged file it holds open fails the lookups (a 503) until a
+ * labtest command sets it aside and rebuilds it.
+ */
+function registry(): ExperimentRegistry {
+  const inode = statSync(file, { throwIfNoEntry: false })?.ino;
+  if (opened && opened.inode === inode) return opened.registry;
+  opened?.registry.close();
+  opened = undefined;
+  const fresh = new ExperimentRegistry(file);
+  opened = { registry: fresh, inode: statSync(file).ino };
+  return fresh;
+}
+
+const toRoute = (row: ExperimentRow): Route => ({
+  host: row.host,
+  target: `http://127.0.0.1:${row.port}`,
+  app: row.app,
+  name: row.name,
+  branch: row.branch,
+});
+
+// The engine is the one of the command that started the router (DOCKER_HOST is inherited).
+const runtimes = appRuntimes({ home, laboratory: new Registry(home), docker: dockerEngine() });
+
+/** What the app's runtime says of an app that did not answer, when it does not run as it should. */
+async function whyNoAnswer(route: Route): Promise<NoAnswer | undefined> {
+  const row = registry().byHost(route.host);
+  const runtime = row && runtimes[row.runtime];
+  if (!row || !runtime) return undefined;
+  // A runtime that cannot tell quickly leaves the bare 502.
+  const health = await pTimeout(runtime.health(row), { milliseconds: 3000 });
+  if (health.state === "running") return undefined;
+  const why =
+    health.problem ?? `it is ${health.state}${health.lastExit ? ` (last exit: ${health.lastExit})` : ""}`;
+  return {
+    reason: `app-${health.state}`,
+    text: `labtest: the app of experiment ${row.app}/${row.name} does not answer: ${why}.\nlabtest status ${row.name} shows more.\n`,
+  };
+}
+
+serveRouter(home, Number(portText), address, {
+  route(host) {
+    const row = registry().byHost(host);
+    return row && row.status === "running" ? toRoute(row) : undefined;
+  },
+  routes: () =>
+    registry()
+      .list()
+      .filter((r) => r.status === "running")
+      .map(toRoute),
+  whyNoAnswer,
+  close: () => opened?.registry.close(),
+});
