@@ -7,6 +7,7 @@ import { link, mkdir, readdir, readFile, rename, rmdir, stat, unlink, writeFile 
 import { join } from "node:path";
 import { LabtestError } from "../errors.js";
 import type { Sweep } from "./garbage.js";
+import { processIdentity } from "./processes.js";
 
 const SUFFIX = ".lock";
 /** Files a command writes beside the locks for a moment: its claim before it links it, a lock it moves aside. */
@@ -147,7 +148,7 @@ async function alive(holder: string): Promise<boolean> {
   const [pid, start] = holder.trim().split(" ");
   const id = Number(pid);
   if (!Number.isInteger(id) || id <= 0) return false;
-  const now = await startTime(id);
+  const now = (await processIdentity(id))?.startTime;
   if (now !== undefined) return !start || now === start;
   try {
     process.kill(id, 0);
@@ -160,14 +161,7 @@ async function alive(holder: string): Promise<boolean> {
 
 /** This process as a lock names it. */
 async function thisProcess(): Promise<string> {
-  return `${process.pid} ${(await startTime(process.pid)) ?? ""}`.trim();
-}
-
-/** When a process started (clock ticks since boot, from /proc); undefined where there is no such process or no /proc. */
-async function startTime(pid: number): Promise<string | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
-  // Fields after the command name (which may hold spaces and parentheses); starttime is field 22.
-  return stat?.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  return `${process.pid} ${(await processIdentity(process.pid))?.startTime ?? ""}`.trim();
 }
 
 function stillHeld(name: string, holder: Holder | undefined): LabtestError {

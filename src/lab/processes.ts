@@ -1,5 +1,38 @@
 import { readdir, readFile, readlink } from "node:fs/promises";
 
+/**
+ * What tells a process from a later one that was given the same pid (after a reboot, or once
+ * pids wrap around): when it started, its program and its arguments.
+ */
+export interface ProcessIdentity {
+  /** Clock ticks since boot at its start. */
+  startTime: string;
+  /** Its program file; undefined where this user may not read it. Servers that rename their title keep it. */
+  executable: string | undefined;
+  /** Its arguments as it was started (NUL-separated in /proc). */
+  argv: string[];
+}
+
+/** The identity of process `pid`; undefined when there is no such process (or no /proc). */
+export async function processIdentity(pid: number): Promise<ProcessIdentity | undefined> {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  const [fields, commandLine, executable] = await Promise.all([
+    statFields(pid),
+    readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => undefined),
+    readlink(`/proc/${pid}/exe`).catch(() => undefined),
+  ]);
+  // starttime is field 22 of stat, the 20th after the command name.
+  const startTime = fields?.[19];
+  if (startTime === undefined || commandLine === undefined) return undefined;
+  return { startTime, executable, argv: commandLine.split("\0").filter(Boolean) };
+}
+
+/** The fields of /proc/<pid>/stat after the command name (which may itself hold spaces and parentheses). */
+async function statFields(pid: number): Promise<string[] | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+  return stat?.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
 /** The command line of every process, by pid (its arguments as written, NUL-separated). */
 export async function commandLines(): Promise<Map<number, string>> {
   const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name));
@@ -49,11 +82,7 @@ export async function processesSharingNetwork(pid: number): Promise<number[]> {
 
 /** The processes of process group `pgid` (an app started as a group leader, and its children). */
 export function processGroup(pgid: number): Promise<number[]> {
-  return processesMatching(async (pid) => {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name, which may itself hold spaces and parentheses.
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) === pgid;
-  });
+  return processesMatching(async (pid) => Number((await statFields(pid))?.[2]) === pgid);
 }
 
 /** Stops a process politely (SIGTERM), then firmly (SIGKILL) after `graceMs`; resolves once it is gone. */

@@ -10,7 +10,7 @@ import pRetry, { AbortError } from "p-retry";
 import writeFileAtomic from "write-file-atomic";
 import { LabtestError } from "../errors.js";
 import { labtestHome } from "./home.js";
-import { commandLines } from "./processes.js";
+import { commandLines, processIdentity } from "./processes.js";
 import { Registry } from "./registry.js";
 import { experimentUrl, LABORATORY_HEADER, LOOPBACK, listenAddresses, ROUTER_PAGE_HEADER } from "./router.js";
 
@@ -53,9 +53,8 @@ function recorded(home: string): Partial<RouterStatus> {
 /** Whether the laboratory's router runs (its daemon's pid and command line, recorded in the home). */
 export async function routerStatus(home: string): Promise<RouterStatus> {
   const { pid = 0, port = 0, address = LOOPBACK } = recorded(home);
-  const commandLine = pid ? await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "") : "";
-  const args = commandLine.split("\0");
-  return { pid, port, address, running: args.includes(DAEMON) && args.includes(home) };
+  const argv = (await processIdentity(pid))?.argv ?? [];
+  return { pid, port, address, running: argv.includes(DAEMON) && argv.includes(home) };
 }
 
 /**

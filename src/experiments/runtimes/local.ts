@@ -14,7 +14,14 @@ import {
   sweepAppAccounts,
 } from "../../lab/accounts.js";
 import type { Sweep } from "../../lab/garbage.js";
-import { commandLines, processesIn, processesUsing, processGroup, stopProcess } from "../../lab/processes.js";
+import {
+  commandLines,
+  processesIn,
+  processesUsing,
+  processGroup,
+  processIdentity,
+  stopProcess,
+} from "../../lab/processes.js";
 import { listeningPorts } from "../../lab/sockets.js";
 import { commandArgv } from "../command.js";
 import { baseEnvironment, rowFromEnvironment } from "../environment.js";
@@ -380,9 +387,7 @@ async function readFrom(file: string, offset: number): Promise<string> {
 
 /** Whether `pid` is still the supervisor of that spec (a pid can be reused after a reboot). */
 async function supervising(pid: number, specFile: string): Promise<boolean> {
-  if (!pid) return false;
-  const commandLine = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-  return commandLine.split("\0").includes(specFile);
+  return (await processIdentity(pid))?.argv.includes(specFile) ?? false;
 }
 
 /** Stops the supervisor, which stops the app (it gives the app 10 s); waits until both are gone. */

@@ -6,7 +6,6 @@ import {
   open,
   readdir,
   readFile,
-  readlink,
   realpath,
   rm,
   stat,
@@ -17,7 +16,7 @@ import { execa } from "execa";
 import getPort from "get-port";
 import pRetry, { AbortError } from "p-retry";
 import { randomPassword } from "../../lab/passwords.js";
-import { processesUsing, stopProcess } from "../../lab/processes.js";
+import { processesUsing, processIdentity, stopProcess } from "../../lab/processes.js";
 import { findProgram, pathDirectories } from "../../lab/programs.js";
 import type { Registry } from "../../lab/registry.js";
 import { ProvisionError } from "../errors.js";
@@ -208,19 +207,16 @@ function serverEnvironment(record: ServerRecord): Record<string, string> {
  * unrelated process after a reboot, so its command line must name the program and the port.
  */
 async function isRunning(record: ServerRecord): Promise<boolean> {
-  const pid = Number(record.details.pid);
-  if (!pid) return false;
-  try {
-    // Servers rename their process title (redis-server), so the executable is compared instead.
-    const [executable, program, commandLine] = await Promise.all([
-      readlink(`/proc/${pid}/exe`),
-      realpath(String(record.details.program)),
-      readFile(`/proc/${pid}/cmdline`, "utf8"),
-    ]);
-    return executable === program && commandLine.includes(String(record.admin.port));
-  } catch {
-    return false;
-  }
+  const [identity, program] = await Promise.all([
+    processIdentity(Number(record.details.pid)),
+    realpath(String(record.details.program)).catch(() => undefined),
+  ]);
+  // Servers rename their process title (redis-server), so the executable is compared instead.
+  return (
+    identity?.executable !== undefined &&
+    identity.executable === program &&
+    identity.argv.join(" ").includes(String(record.admin.port))
+  );
 }
 
 async function findPrograms(recipe: NativeRecipe, spec: ServerSpec): Promise<Record<string, string>> {
