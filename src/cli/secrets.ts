@@ -1,9 +1,11 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { labtestHome } from "../lab/home.js";
-import { assignment, initAgeIdentity, SECRETS_KEY, Secrets } from "../secrets/index.js";
+import { PROTOCOL_VERSION as v } from "../laboratory/index.js";
+import { assignment, SECRETS_KEY, Secrets } from "../secrets/index.js";
 import { type CliIo, writeJson } from "./io.js";
-import { type StateGlobals, withState } from "./state.js";
+import { withLab } from "./laboratory.js";
+import type { StateGlobals } from "./state.js";
 
 /**
  * The shortest value `labtest encrypt` takes. A shorter one is guessed rather than stolen (8 is
@@ -38,12 +40,13 @@ export function registerSecretCommands(program: Command, io: CliIo): void {
           },
         ]);
       refuseShort(text, options.whole === true);
-      await withState(io, globals, async (opened) => {
-        const secrets = new Secrets({ state: opened.store, home: labtestHome(io.env) });
-        const encrypted = await secrets.encryptAssignment(text, options.whole === true);
-        if (globals.json) writeJson(io, { value: encrypted });
-        else io.stdout(`${encrypted}\n`);
-      });
+      // The value is encrypted here, on the client, with what the laboratory says to encrypt for:
+      // the plaintext never travels.
+      const config = await withLab(io, globals, undefined, (lab) => lab.secretsRecipients({ v }));
+      const secrets = new Secrets({ config, home: labtestHome(io.env) });
+      const encrypted = await secrets.encryptAssignment(text, options.whole === true);
+      if (globals.json) writeJson(io, { value: encrypted });
+      else io.stdout(`${encrypted}\n`);
     });
 
   const secrets = program.command("secrets").description("the laboratory's secrets");
@@ -53,14 +56,14 @@ export function registerSecretCommands(program: Command, io: CliIo): void {
       "create this laboratory's age identity (if missing) and print the /secrets state that encrypts for it",
     )
     .action(async (_options, command: Command) => {
-      const json = command.optsWithGlobals<{ json?: boolean }>().json === true;
-      const { recipient, created } = await initAgeIdentity(labtestHome(io.env));
-      const state = { provider: "local", service: "age", options: { recipients: [recipient] } };
-      if (json) writeJson(io, { recipient, created, state: { [SECRETS_KEY]: state } });
+      const globals = command.optsWithGlobals<StateGlobals & { json?: boolean }>();
+      const initialised = await withLab(io, globals, undefined, (lab) => lab.secretsInit({ v }));
+      const { recipient, created, state } = initialised;
+      if (globals.json) writeJson(io, initialised);
       else
         io.stdout(
           `${created ? "created" : "kept"} the laboratory's age identity; its recipient is\n  ${recipient}\n` +
-            `put this at ${SECRETS_KEY} in the laboratory's state, for labtest encrypt:\n  ${JSON.stringify(state)}\n`,
+            `put this at ${SECRETS_KEY} in the laboratory's state, for labtest encrypt:\n  ${JSON.stringify(state[SECRETS_KEY])}\n`,
         );
     });
 }

@@ -3,6 +3,7 @@ import { Experiments, OutputGoneError } from "../experiments/index.js";
 import { dockerEngine } from "../lab/docker.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
+import { initAgeIdentity, SECRETS_KEY, type SecretsConfig, secretsConfig } from "../secrets/index.js";
 import { experimentServices } from "../services/index.js";
 import { lookup, type OpenedState, openState } from "../state/index.js";
 import type { Laboratory } from "./laboratory.js";
@@ -125,6 +126,22 @@ export class EmbeddedLaboratory implements Laboratory {
   async stateGet(request: unknown) {
     const { key, merge } = parseRequest("stateGet", request);
     return lookup((await this.open()).state.store, key, merge);
+  }
+
+  async secretsInit(request: unknown) {
+    parseRequest("secretsInit", request);
+    const { recipient, created } = await initAgeIdentity(labtestHome(this.options.env));
+    const secrets: SecretsConfig = {
+      provider: "local",
+      service: "age",
+      options: { recipients: [recipient] },
+    };
+    return { recipient, created, state: { [SECRETS_KEY]: secrets } };
+  }
+
+  async secretsRecipients(request: unknown) {
+    parseRequest("secretsRecipients", request);
+    return secretsConfig((await this.open()).state.store);
   }
 
   async gc(request: unknown) {

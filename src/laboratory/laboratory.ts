@@ -1,5 +1,6 @@
 import type { ExperimentDetails, ExperimentStatus } from "../experiments/index.js";
 import type { Removal } from "../lab/garbage.js";
+import type { SecretsConfig } from "../secrets/index.js";
 import type { ServerStatus, ServiceStatus } from "../services/index.js";
 import type { Lookup } from "../state/index.js";
 import type { EventSink, Requests } from "./protocol.js";
@@ -9,6 +10,13 @@ import type { EventSink, Requests } from "./protocol.js";
  * protocol.ts); what a long operation does meanwhile arrives as events. The embedded laboratory
  * implements it in this process; remote ones carry the same requests over HTTPS or SSH.
  */
+/** What `secrets init` did: the identity's recipient, whether it is new, and the /secrets state for it. */
+export interface SecretsInitialised {
+  recipient: string;
+  created: boolean;
+  state: { [key: string]: SecretsConfig };
+}
+
 export interface Laboratory {
   create(request: Requests["create"], events?: EventSink): Promise<ExperimentStatus>;
   update(request: Requests["update"], events?: EventSink): Promise<ExperimentStatus>;
@@ -25,6 +33,10 @@ export interface Laboratory {
   servicesList(request: Requests["servicesList"]): Promise<ServiceStatus[]>;
   servicesEnv(request: Requests["servicesEnv"]): Promise<Record<string, string>>;
   stateGet(request: Requests["stateGet"]): Promise<Lookup>;
+  /** Creates the laboratory's age identity unless it has one; what to put at /secrets for it. */
+  secretsInit(request: Requests["secretsInit"]): Promise<SecretsInitialised>;
+  /** The laboratory's /secrets: what a client encrypts `ENC[…]` values with, on its side. */
+  secretsRecipients(request: Requests["secretsRecipients"]): Promise<SecretsConfig>;
   gc(request: Requests["gc"]): Promise<Removal[]>;
   servers(request: Requests["servers"]): Promise<ServerStatus[]>;
   /** Stops or removes one server, or every one no experiment uses; resolves to their ids. */

@@ -58,13 +58,19 @@ export function assignment(text: string, whole = false): { key?: string; value: 
   return !whole && eq > 0 && ENV_KEY.test(key) ? { key, value: text.slice(eq + 1) } : { value: text };
 }
 
-export interface SecretsOptions {
-  state: StateStore;
+/** What the laboratory's state says at /secrets: how values are encrypted for it and revealed on it. */
+export type SecretsConfig = z.infer<typeof secretsSchema>;
+
+export type SecretsOptions = {
   /** The laboratory's home, where its age identity is kept. */
   home: string;
   /** SDK settings for KMS beyond the state's options (tests give a request handler). */
   kms?: KMSClientConfig;
-}
+} & (
+  | { state: StateStore }
+  /** A client encrypting for a laboratory: the /secrets that laboratory sent (checked here as well). */
+  | { config: unknown }
+);
 
 /** The laboratory's secrets: encrypting for it, and revealing `ENC[…]` values on it. */
 export class Secrets {
@@ -139,34 +145,44 @@ export class Secrets {
   }
 
   private async openProvider(): Promise<SecretProvider> {
-    const values = await this.options.state.read([SECRETS_KEY]);
-    if (!values.has(SECRETS_KEY))
-      throw new SecretError(
-        `the laboratory's state has no ${SECRETS_KEY}: nothing says how to encrypt or decrypt`,
-        [
-          {
-            where: `state ${SECRETS_KEY}`,
-            what: "missing",
-            fix: `run \`labtest secrets init\` on the laboratory and put what it prints at ${SECRETS_KEY}, e.g. {"provider": "local", "service": "age", "options": {"recipients": ["age1…"]}}`,
-          },
-        ],
-      );
-    const parsed = secretsSchema.safeParse(values.get(SECRETS_KEY));
-    if (!parsed.success)
-      throw new SecretError(
-        `state ${SECRETS_KEY} does not name a secret provider labtest has`,
-        problemsFromIssues(parsed.error.issues, {
-          keyName: (path) => dottedKey([SECRETS_KEY, ...path]),
-          lineOf: () => undefined,
-          knownKeysAt: () => ["provider", "service", "options"],
-        }).map((p) => ({
-          ...p,
-          fix: p.fix ?? "use local/age (options.recipients) or aws/kms (options.key_id)",
-        })),
-      );
-    const config = parsed.data;
+    const { options } = this;
+    const config =
+      "config" in options ? checkSecretsConfig(options.config) : await secretsConfig(options.state);
     return config.provider === "local"
-      ? ageProvider(config.options.recipients, this.options.home)
-      : kmsProvider(config.options, this.options.kms);
+      ? ageProvider(config.options.recipients, options.home)
+      : kmsProvider(config.options, options.kms);
   }
+}
+
+/** The laboratory's /secrets, checked: what `labtest encrypt` needs from it. */
+export async function secretsConfig(state: StateStore): Promise<SecretsConfig> {
+  const values = await state.read([SECRETS_KEY]);
+  if (!values.has(SECRETS_KEY))
+    throw new SecretError(
+      `the laboratory's state has no ${SECRETS_KEY}: nothing says how to encrypt or decrypt`,
+      [
+        {
+          where: `state ${SECRETS_KEY}`,
+          what: "missing",
+          fix: `run \`labtest secrets init\` on the laboratory and put what it prints at ${SECRETS_KEY}, e.g. {"provider": "local", "service": "age", "options": {"recipients": ["age1…"]}}`,
+        },
+      ],
+    );
+  return checkSecretsConfig(values.get(SECRETS_KEY));
+}
+
+function checkSecretsConfig(value: unknown): SecretsConfig {
+  const parsed = secretsSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new SecretError(
+    `state ${SECRETS_KEY} does not name a secret provider labtest has`,
+    problemsFromIssues(parsed.error.issues, {
+      keyName: (path) => dottedKey([SECRETS_KEY, ...path]),
+      lineOf: () => undefined,
+      knownKeysAt: () => ["provider", "service", "options"],
+    }).map((p) => ({
+      ...p,
+      fix: p.fix ?? "use local/age (options.recipients) or aws/kms (options.key_id)",
+    })),
+  );
 }
