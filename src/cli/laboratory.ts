@@ -1,4 +1,5 @@
-import { gitBranch } from "../config/git.js";
+import { relative } from "node:path";
+import { gitBranch, gitToplevel } from "../config/git.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
 import { type EventSink, type Laboratory, openLaboratory, type Project } from "../laboratory/index.js";
@@ -35,7 +36,18 @@ export async function withProject<T>(
   use: (lab: Laboratory, project: Project, loaded: LoadedConfig) => Promise<T>,
 ): Promise<T> {
   const loaded = await commandConfig(io, globals);
-  return withLab(io, globals, loaded, (lab) => use(lab, { config: loaded }, loaded));
+  const project = { config: loaded, subdirectory: await configSubdirectory(loaded) };
+  return withLab(io, globals, loaded, (lab) => use(lab, project, loaded));
+}
+
+/**
+ * Where the configuration sits inside its repository: the app runs from the same place in the
+ * laboratory's checkouts (an app in a subdirectory of a larger repository). Read here, on the
+ * client, as the branch is: the laboratory does not see the working copy.
+ */
+async function configSubdirectory(loaded: LoadedConfig): Promise<string> {
+  const toplevel = await gitToplevel(loaded.directory);
+  return toplevel ? relative(toplevel, loaded.directory) : "";
 }
 
 /**

@@ -1,10 +1,9 @@
 // The steps of bringing a release up, shared by create and update.
 import { AsyncLocalStorage } from "node:async_hooks";
 import { access } from "node:fs/promises";
-import { basename, join, relative } from "node:path";
+import { basename, join } from "node:path";
 import { execa } from "execa";
 import pRetry, { AbortError } from "p-retry";
-import { gitToplevel } from "../config/git.js";
 import { type LoadedConfig, loadConfig } from "../config/resolve.js";
 import { resolvesInside } from "../lab/confine.js";
 import { commandArgv } from "./command.js";
@@ -42,15 +41,6 @@ export async function branchConfiguration(
     ]);
   const { app_name, code_repo_url } = local.config;
   return loadConfig({ configPath: file, identity: { app_name, code_repo_url }, env: local.variables });
-}
-
-/**
- * Where the configuration sits inside its repository: the app runs from the same place in the
- * checkout (an app in a subdirectory of a larger repository, like the bundled example).
- */
-export async function configSubdirectory(loaded: LoadedConfig): Promise<string> {
-  const toplevel = await gitToplevel(loaded.directory);
-  return toplevel ? relative(toplevel, loaded.directory) : "";
 }
 
 /**

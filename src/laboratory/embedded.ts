@@ -50,12 +50,12 @@ export class EmbeddedLaboratory implements Laboratory {
   async create(request: unknown, events = ignore) {
     const { project, branch, name } = parseRequest("create", request);
     const lab = await this.experiments();
-    return lab.create(project.config, { branch, ...(name ? { name } : {}) }, step(events));
+    return lab.create(project, { branch, ...(name ? { name } : {}) }, step(events));
   }
 
   async update(request: unknown, events = ignore) {
     const { project, name } = parseRequest("update", request);
-    return (await this.experiments()).update(project.config, name, step(events));
+    return (await this.experiments()).update(project, name, step(events));
   }
 
   async delete(request: unknown) {
@@ -73,7 +73,7 @@ export class EmbeddedLaboratory implements Laboratory {
     const { project, name } = parseRequest("status", request);
     const lab = await this.experiments();
     // The app may print its own secrets: revealing them here has them masked in what is shown.
-    await lab.revealSecrets(project.config, name).catch(() => undefined);
+    await lab.revealSecrets(project, name).catch(() => undefined);
     const { app_name, health_check_path } = project.config.config;
     return (await lab.details(app_name, name, health_check_path)) ?? null;
   }
@@ -82,7 +82,7 @@ export class EmbeddedLaboratory implements Laboratory {
     const { project, name, service, follow } = parseRequest("logs", request);
     const lab = await this.experiments();
     const app = project.config.config.app_name;
-    await lab.revealSecrets(project.config, name).catch(() => undefined);
+    await lab.revealSecrets(project, name).catch(() => undefined);
     const stdout = (text: string) => events({ type: "stdout", text });
     if (service) stdout(`${await lab.services.serverLogs(app, name, service)}\n`);
     else if (!follow) stdout(await keptWhenGone(lab.logs(app, name), stdout));
@@ -92,7 +92,7 @@ export class EmbeddedLaboratory implements Laboratory {
   async exec(request: unknown, events: EventSink) {
     const { project, name, argv } = parseRequest("exec", request);
     const output = { stdout: eventStream(events, "stdout"), stderr: eventStream(events, "stderr") };
-    const exitCode = await (await this.experiments()).exec(project.config, name, argv, output);
+    const exitCode = await (await this.experiments()).exec(project, name, argv, output);
     return { exitCode };
   }
 

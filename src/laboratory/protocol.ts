@@ -1,3 +1,4 @@
+import { isAbsolute } from "node:path";
 import { z } from "zod";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
@@ -13,15 +14,23 @@ export const PROTOCOL_VERSION = 1 as const;
 const version = z.literal(PROTOCOL_VERSION);
 const name = z.string().min(1);
 
+/** A path inside the repository: relative, and not climbing out of it. */
+const insideRepository = (path: string) => !isAbsolute(path) && !path.split(/[\\/]/).includes("..");
+
 /**
  * The project as the client read it: its configuration from the working copy (the laboratory
- * reads the branch's own over it, keeping the app's identity and the LABTEST_ variables).
+ * reads the branch's own over it, keeping the app's identity and the LABTEST_ variables), and
+ * where that configuration sits in its repository ("" at the top): the app runs from the same
+ * place in the laboratory's checkouts.
  */
 const project = z.object({
   config: z.custom<LoadedConfig>(
     (value) => typeof value === "object" && value !== null && "config" in value && "file" in value,
     "a loaded configuration",
   ),
+  subdirectory: z
+    .string()
+    .refine(insideRepository, "a path inside the repository: relative, without .. (e.g. apps/shop)"),
 });
 
 export const requestSchemas = {

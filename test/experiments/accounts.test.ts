@@ -41,8 +41,14 @@ describe.runIf(process.getuid?.() === 0)("apps on the local runtime run as accou
     await ageSecrets(lab);
     const repo = await exampleRepo();
     const loaded = await loadConfig({ cwd: repo });
-    const main = await lab.experiments.create(loaded, { branch: "main", name: "main" });
-    const other = await lab.experiments.create(loaded, { branch: "main", name: "other" });
+    const main = await lab.experiments.create(
+      { config: loaded, subdirectory: "" },
+      { branch: "main", name: "main" },
+    );
+    const other = await lab.experiments.create(
+      { config: loaded, subdirectory: "" },
+      { branch: "main", name: "other" },
+    );
     expect((await viaRouter(lab.routerPort, main.host)).status).toBe(200);
 
     const otherDirectory = lab.experiments.directory(other);
@@ -95,9 +101,9 @@ describe("a branch's configuration reads only the branch's files", () => {
     await rm(join(repo, ".labtest.yml"));
     await symlink(identity, join(repo, ".labtest.yml"));
     await commit(repo, "the configuration is a link to the laboratory's identity");
-    await expect(lab.experiments.create(loaded, { branch: "linked" })).rejects.toThrow(
-      /the branch.s .labtest.yml leads outside its checkout/,
-    );
+    await expect(
+      lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "linked" }),
+    ).rejects.toThrow(/the branch.s .labtest.yml leads outside its checkout/);
 
     await execa("git", ["-C", repo, "checkout", "-q", "-b", "loading", "main"]);
     await setConfig(repo, (text) =>
@@ -107,7 +113,7 @@ describe("a branch's configuration reads only the branch's files", () => {
       ),
     );
     await commit(repo, "initial data from the laboratory's identity");
-    const refused = lab.experiments.create(loaded, { branch: "loading" });
+    const refused = lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "loading" });
     await expect(refused).rejects.toBeInstanceOf(ProvisionError);
     await expect(refused).rejects.toThrow(/outside the branch's checkout/);
     expect(lab.experiments.registry.list()).toEqual([]);

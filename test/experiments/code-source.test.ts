@@ -24,7 +24,7 @@ it("on the embedded laboratory, a branch not pushed to origin is published from 
 
   const loaded = await loadConfig({ cwd: repo });
   expect(loaded.config.code_repo_url).toBe(origin);
-  const created = await lab.experiments.create(loaded, { branch: "feature/x" });
+  const created = await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "feature/x" });
   expect(created.release).toBe((await execa("git", ["-C", repo, "rev-parse", "HEAD"])).stdout);
   const host = new URL(created.url).hostname;
   expect((await viaRouter(lab.routerPort, host)).body).toContain("Hello from labtest");
@@ -37,9 +37,9 @@ it("on the embedded laboratory, a branch not pushed to origin is published from 
   // A repository named explicitly is where the branch must be.
   await setConfig(repo, (text) => text.replace("labtest:\n", `labtest:\n  code_repo_url: ${origin}\n`));
   const explicit = await loadConfig({ cwd: repo });
-  await expect(lab.experiments.create(explicit, { branch: "feature/x", name: "again" })).rejects.toThrow(
-    `branch feature/x does not exist in ${origin}`,
-  );
+  await expect(
+    lab.experiments.create({ config: explicit, subdirectory: "" }, { branch: "feature/x", name: "again" }),
+  ).rejects.toThrow(`branch feature/x does not exist in ${origin}`);
 
   // Outside git, with no code_repo_url, there is nothing to check out from.
   const elsewhere = await scratchDir();
@@ -48,7 +48,10 @@ it("on the embedded laboratory, a branch not pushed to origin is published from 
     "labtest:\n  app_name: hello\n  start_command: node x.js\n",
   );
   await expect(
-    lab.experiments.create(await loadConfig({ cwd: elsewhere }), { branch: "main", name: "nowhere" }),
+    lab.experiments.create(
+      { config: await loadConfig({ cwd: elsewhere }), subdirectory: "" },
+      { branch: "main", name: "nowhere" },
+    ),
   ).rejects.toThrow("no repository to check main out from");
   expect(lab.experiments.registry.get("hello", "nowhere")).toBeUndefined();
 });

@@ -40,7 +40,8 @@ test("logs shows each release's before_start_command output, masked, and the rep
   const env = { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) };
   const labtest = (...argv: string[]) => runCli(["--state", lab.statePath, ...argv], repo, env);
 
-  const first = (await lab.experiments.create(loaded, { branch: "main" })).release;
+  const first = (await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" }))
+    .release;
   const once = await labtest("logs", "main");
   expect(once.code, once.stderr).toBe(0);
   // The build step's output too: each configured step's, under its name.
@@ -58,7 +59,7 @@ test("logs shows each release's before_start_command output, masked, and the rep
 
   await setConfig(repo, (t) => t.replace("GREETING=Hello from labtest", "GREETING=Hello again"));
   await commit(repo, "greet again");
-  const second = (await lab.experiments.update(loaded, "main")).release;
+  const second = (await lab.experiments.update({ config: loaded, subdirectory: "" }, "main")).release;
   const twice = await labtest("logs", "main");
   expect(twice.code, twice.stderr).toBe(0);
   const sections = [...twice.stdout.matchAll(/^# labtest: release (\w+): ([^,\n]+)/gm)].map(

@@ -43,8 +43,8 @@ describe("experiments on the docker runtime", () => {
     await commit(repo, "greet in French");
     const loaded = await loadConfig({ cwd: repo });
 
-    const main = await lab.experiments.create(loaded, { branch: "main" });
-    const feature = await lab.experiments.create(loaded, { branch: "feature" });
+    const main = await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" });
+    const feature = await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "feature" });
     expect(main).toMatchObject({
       runtime: "docker",
       status: "running",
@@ -111,7 +111,7 @@ describe("experiments on the docker runtime", () => {
     await setConfig(repo, (t) => t.replace("GREETING=Hello from labtest", "GREETING=Hello again"));
     await commit(repo, "greet again");
     const before = await dockerObjects(lab.registry.id, "main");
-    const updated = await lab.experiments.update(loaded, "main");
+    const updated = await lab.experiments.update({ config: loaded, subdirectory: "" }, "main");
     expect(updated.release).not.toBe(main.release);
     const afterUpdate = await viaRouter(lab.routerPort, main.host);
     expect(afterUpdate.body).toContain(`Hello again from main (release ${updated.release})`);
@@ -169,7 +169,9 @@ describe("experiments on the docker runtime", () => {
       await execa("git", ["-C", repo, "checkout", "-q", "-b", branch, "main"]);
       await change(repo);
       await commit(repo, branch);
-      const error = await lab.experiments.create(loaded, { branch }).catch((e: unknown) => e);
+      const error = await lab.experiments
+        .create({ config: loaded, subdirectory: "" }, { branch })
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ExperimentError);
       expect(lab.experiments.registry.get("hello", branch)).toBeUndefined();
       expect(await dockerObjects(lab.registry.id, branch)).toEqual(NOTHING);

@@ -40,7 +40,7 @@ describe("the kutt-like example (an app reading its own variable names)", () => 
     const lab = await experimentLab();
     const loaded = await loadConfig({ cwd: await kuttLikeRepo() });
 
-    const experiment = await lab.experiments.create(loaded, { branch: "main" });
+    const experiment = await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" });
     expect(experiment).toMatchObject({ app: "shortener", name: "main", status: "running" });
     // Each visit shortens a link; the readiness checks have visited already, so count from there.
     const first = await viaRouter(lab.routerPort, experiment.host);
@@ -58,10 +58,12 @@ describe("the kutt-like example (an app reading its own variable names)", () => 
   test("misconfigured (no Redis password), it says why on stderr and dies, and create says so", async () => {
     const lab = await experimentLab();
     const repo = await kuttLikeRepo((text) => text.replace(/ +- REDIS_PASSWORD=.*\n/, ""));
-    const error = await lab.experiments.create(await loadConfig({ cwd: repo }), { branch: "main" }).then(
-      () => new Error("it succeeded"),
-      (e: Error) => e,
-    );
+    const error = await lab.experiments
+      .create({ config: await loadConfig({ cwd: repo }), subdirectory: "" }, { branch: "main" })
+      .then(
+        () => new Error("it succeeded"),
+        (e: Error) => e,
+      );
     expect(error).toBeInstanceOf(ExperimentError);
     expect(error.message).toMatch(/shortener: Redis: NOAUTH/);
     expect(error.message).toContain("shortener: cannot use Redis");

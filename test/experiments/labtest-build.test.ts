@@ -49,7 +49,10 @@ test("LabTest's built-in build: the script works in /build, LabTest's container_
   await chmod(join(repo, "bin/app-build"), 0o755);
   await commit(repo, "a LabTest project");
 
-  const experiment = await lab.experiments.create(await loadConfig({ cwd: repo }), { branch: "main" });
+  const experiment = await lab.experiments.create(
+    { config: await loadConfig({ cwd: repo }), subdirectory: "" },
+    { branch: "main" },
+  );
 
   const page = await viaRouter(lab.routerPort, experiment.host);
   expect(page.body).toBe("built in /build, for main of main");

@@ -22,8 +22,11 @@ describe("experiments on the local runtime", () => {
     await commit(repo, "greet in French");
     const loaded = await loadConfig({ cwd: repo });
 
-    const main = await lab.experiments.create(loaded, { branch: "main" });
-    const feature = await lab.experiments.create(loaded, { branch: "feature/greeting" });
+    const main = await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" });
+    const feature = await lab.experiments.create(
+      { config: loaded, subdirectory: "" },
+      { branch: "feature/greeting" },
+    );
     expect(main).toMatchObject({
       app: "hello",
       name: "main",
@@ -77,14 +80,14 @@ describe("experiments on the local runtime", () => {
     const lab = await experimentLab();
     const repo = await exampleRepo();
     const loaded = await loadConfig({ cwd: repo });
-    const first = await lab.experiments.create(loaded, { branch: "main" });
+    const first = await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" });
     expect((await viaRouter(lab.routerPort, first.host)).body).toContain(
       "visits in PostgreSQL database hello_main_db: 3",
     );
 
     await setConfig(repo, (text) => text.replace("GREETING=Hello from labtest", "GREETING=Hello again"));
     await commit(repo, "a new greeting");
-    const second = await lab.experiments.update(loaded, "main");
+    const second = await lab.experiments.update({ config: loaded, subdirectory: "" }, "main");
     expect(second.release).not.toBe(first.release);
     const page = await viaRouter(lab.routerPort, second.host);
     expect(page.body).toContain(`Hello again from main (release ${second.release})`);
@@ -99,7 +102,7 @@ describe("experiments on the local runtime", () => {
       ),
     );
     await commit(repo, "a migration that fails");
-    await expect(lab.experiments.update(loaded, "main")).rejects.toThrow(
+    await expect(lab.experiments.update({ config: loaded, subdirectory: "" }, "main")).rejects.toThrow(
       /before_start_command failed \(exit 4\)/,
     );
     const still = await lab.experiments.status("hello", "main");
@@ -112,13 +115,15 @@ describe("experiments on the local runtime", () => {
     const repo = await exampleRepo();
     const loaded = await loadConfig({ cwd: repo });
 
-    await expect(lab.experiments.create(loaded, { branch: "nope" })).rejects.toThrow(
-      /branch nope does not exist in/,
-    );
+    await expect(
+      lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "nope" }),
+    ).rejects.toThrow(/branch nope does not exist in/);
     expect(await lab.experiments.list()).toEqual([]);
 
-    await lab.experiments.create(loaded, { branch: "main" });
-    const again = await lab.experiments.create(loaded, { branch: "main" }).catch((e: unknown) => e);
+    await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" });
+    const again = await lab.experiments
+      .create({ config: loaded, subdirectory: "" }, { branch: "main" })
+      .catch((e: unknown) => e);
     expect(again).toBeInstanceOf(ExperimentError);
     expect((again as Error).message).toMatch(
       /experiment main of hello exists already[\s\S]*labtest update main/,
@@ -133,9 +138,9 @@ describe("experiments on the local runtime", () => {
     );
     await commit(repo, "a migration that fails");
     const failing = await loadConfig({ cwd: repo });
-    await expect(lab.experiments.create(failing, { branch: "main", name: "broken" })).rejects.toThrow(
-      /before_start_command failed \(exit 3\)/,
-    );
+    await expect(
+      lab.experiments.create({ config: failing, subdirectory: "" }, { branch: "main", name: "broken" }),
+    ).rejects.toThrow(/before_start_command failed \(exit 3\)/);
     expect(await lab.experiments.list()).toEqual([]);
     expect(await exists(join(lab.home, "experiments", "hello", "broken"))).toBe(false);
     expect(await lab.services.list()).toEqual([]);
@@ -153,7 +158,9 @@ describe("experiments on the local runtime", () => {
     );
     await commit(repo, "an app that never listens");
     const loaded = await loadConfig({ cwd: repo });
-    const failed = await lab.experiments.create(loaded, { branch: "main" }).catch((e: unknown) => e);
+    const failed = await lab.experiments
+      .create({ config: loaded, subdirectory: "" }, { branch: "main" })
+      .catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(ExperimentError);
     expect((failed as Error).message).toMatch(
       /the app did not answer on port \d+ within 3 s[\s\S]*starting,but-never-listening/,

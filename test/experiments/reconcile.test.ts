@@ -8,7 +8,10 @@ import { exampleRepo, experimentLab, viaRouter } from "../support/experiments.js
 test("a lost or damaged registry is rebuilt from what runs; gc does not take a running experiment for garbage", async () => {
   const lab = await experimentLab();
   const repo = await exampleRepo();
-  const created = await lab.experiments.create(await loadConfig({ cwd: repo }), { branch: "main" });
+  const created = await lab.experiments.create(
+    { config: await loadConfig({ cwd: repo }), subdirectory: "" },
+    { branch: "main" },
+  );
   const database = join(lab.home, "experiments.db");
   const reopen = () => {
     const experiments = new Experiments({ home: lab.home, state: lab.state, routerPort: lab.routerPort });

@@ -34,8 +34,8 @@ async function otherLaboratory(port: number): Promise<string> {
 test("create and update ask the app for its health_check_path, directly and through the router, never for /", async () => {
   const lab = await experimentLab({ answerTimeoutMs: 10_000 });
   const loaded = await loadConfig({ cwd: await tinyRepo() });
-  const created = await lab.experiments.create(loaded, { branch: "main" });
-  await lab.experiments.update(loaded, "main");
+  const created = await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" });
+  await lab.experiments.update({ config: loaded, subdirectory: "" }, "main");
   const requests = (await lab.experiments.logs("tiny", "main"))
     .split("\n")
     .filter((line) => line.startsWith("GET"));
@@ -51,7 +51,9 @@ test("create and update on a port where another laboratory's router runs fail, n
   const loaded = await loadConfig({ cwd: await tinyRepo() });
   const other = await otherLaboratory(lab.routerPort);
 
-  const refused = await lab.experiments.create(loaded, { branch: "main" }).catch((error: Error) => error);
+  const refused = await lab.experiments
+    .create({ config: loaded, subdirectory: "" }, { branch: "main" })
+    .catch((error: Error) => error);
   expect(refused).toBeInstanceOf(Error);
   expect((refused as Error).message).toContain(
     `port ${lab.routerPort} is taken by the router of another laboratory`,
@@ -60,10 +62,12 @@ test("create and update on a port where another laboratory's router runs fail, n
   expect(await lab.experiments.list()).toEqual([]);
 
   await stopRouter(other);
-  const created = await lab.experiments.create(loaded, { branch: "main" });
+  const created = await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" });
   expect(created.status).toBe("running");
   await stopRouter(lab.home);
   await ensureRouter(other, lab.routerPort);
-  const updating = await lab.experiments.update(loaded, "main").catch((error: Error) => error);
+  const updating = await lab.experiments
+    .update({ config: loaded, subdirectory: "" }, "main")
+    .catch((error: Error) => error);
   expect((updating as Error).message).toContain(other);
 });

@@ -30,7 +30,9 @@ describe("starting an app", () => {
     const { loaded } = await appStartingWith(
       `node -e "console.error('ReplyError NOAUTH Authentication required'); for (let i = 0; i < 200; i++) console.error('  at frame ' + i); process.exit(1)"`,
     );
-    const error = await failure(lab.experiments.create(loaded, { branch: "main" }));
+    const error = await failure(
+      lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" }),
+    );
     expect(error).toBeInstanceOf(ExperimentError);
     expect(error.message).toMatch(/^the app exited before it answered/);
     expect(error.message).toContain("ReplyError NOAUTH Authentication required");
@@ -51,7 +53,9 @@ describe("starting an app", () => {
     const { loaded } = await appStartingWith(
       `node -e "const s = require('http').createServer((q, r) => r.end()).listen(0, '127.0.0.1', () => console.log('listening on', s.address().port))"`,
     );
-    const error = await failure(lab.experiments.create(loaded, { branch: "main" }));
+    const error = await failure(
+      lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" }),
+    );
     const port = /listening on (\d+)/.exec(error.message)?.[1];
     expect(port, error.message).toBeDefined();
     expect(error.message).toMatch(
@@ -65,7 +69,7 @@ describe("starting an app", () => {
     const lab = await experimentLab();
     const repo = await exampleRepo();
     const loaded = await loadConfig({ cwd: repo });
-    const created = await lab.experiments.create(loaded, { branch: "main" });
+    const created = await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" });
     const directory = lab.experiments.directory(created);
 
     // The app dies: the supervisor counts it and says how it ended.
@@ -88,7 +92,9 @@ describe("starting an app", () => {
       ),
     );
     await commit(repo, "a release that dies");
-    await expect(lab.experiments.update(loaded, "main")).rejects.toThrow(/exited before it answered/);
+    await expect(lab.experiments.update({ config: loaded, subdirectory: "" }, "main")).rejects.toThrow(
+      /exited before it answered/,
+    );
     expect(await lab.experiments.logs("hello", "main")).toContain("release-two-broke");
     // Only the running release's supervisor spec (it holds the environment) is on disk.
     const specs = (await readdir(directory)).filter((f) => /^supervisor-\d+\.json$/.test(f));

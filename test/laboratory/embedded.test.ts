@@ -1,3 +1,6 @@
+import { readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
 import { expect, onTestFinished, test } from "vitest";
 import { loadConfig } from "../../src/config/resolve.js";
 import { UsageError } from "../../src/errors.js";
@@ -8,7 +11,9 @@ import {
   PROTOCOL_VERSION,
 } from "../../src/laboratory/index.js";
 import { runCli } from "../support/cli.js";
-import { exampleRepo, experimentLab, setConfig, viaRouter } from "../support/experiments.js";
+import { copyExample } from "../support/example-app.js";
+import { commit, exampleRepo, experimentLab, setConfig, viaRouter } from "../support/experiments.js";
+import { gitRepo, scratchDir } from "../support/project.js";
 
 /** A request as it crosses a wire: only what JSON carries arrives. */
 const wire = <T>(request: T): T => JSON.parse(JSON.stringify(request)) as T;
@@ -19,7 +24,7 @@ test("a whole lifecycle through the Laboratory interface, every request plain JS
   const env = { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) };
   const laboratory = new EmbeddedLaboratory({ env, cwd: repo, statePath: lab.statePath });
   onTestFinished(() => laboratory.close());
-  const project = { config: await loadConfig({ cwd: repo }) };
+  const project = { config: await loadConfig({ cwd: repo }), subdirectory: "" };
   const v = PROTOCOL_VERSION;
 
   const steps: LaboratoryEvent[] = [];
@@ -97,4 +102,56 @@ test("create, list and status against host: ssh://… or https://… say the lab
       expect(stderr).toMatch(/cannot be reached yet[\s\S]*fix: run labtest on the laboratory itself/);
     }
   }
+});
+
+test("an app in a subdirectory of its repository runs from there, from where the request says, with the working copy gone", async () => {
+  const lab = await experimentLab();
+  // The example app in apps/hello of a larger repository, its build linking this project's packages.
+  const origin = await gitRepo("monorepo");
+  const app = join(origin, "apps", "hello");
+  await copyExample(app);
+  const config = join(app, ".labtest.yml");
+  const linked = `app_build_command: ln -s ${join(import.meta.dirname, "../../node_modules")} node_modules`;
+  await writeFile(config, (await readFile(config, "utf8")).replace(/app_build_command: .*/, linked));
+  await commit(origin, "the example app, in a subdirectory");
+  const workingCopy = join(await scratchDir(), "monorepo");
+  await execa("git", ["clone", "-q", origin, workingCopy]);
+
+  const env = { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) };
+  const laboratory = new EmbeddedLaboratory({ env, cwd: workingCopy, statePath: lab.statePath });
+  onTestFinished(() => laboratory.close());
+  const v = PROTOCOL_VERSION;
+  const project = {
+    config: await loadConfig({ cwd: join(workingCopy, "apps", "hello") }),
+    subdirectory: join("apps", "hello"),
+  };
+  const create = wire({ v, project, branch: "main" });
+  const update = wire({ v, project, name: "main" });
+  const exec = wire({ v, project, name: "main", argv: ["node", "-e", "console.log(process.cwd())"] });
+  // What the laboratory knows of the working copy is in the requests: it may be gone by now.
+  await rename(workingCopy, `${workingCopy}-moved`);
+
+  const created = await laboratory.create(create);
+  expect(created).toMatchObject({ name: "main", status: "running" });
+  expect((await viaRouter(lab.routerPort, created.host)).body).toContain("Hello from labtest");
+  const output: LaboratoryEvent[] = [];
+  expect(await laboratory.exec(exec, (e) => output.push(e))).toEqual({ exitCode: 0 });
+  expect(output.map((e) => e.text).join("")).toMatch(/\/releases\/\d+\/apps\/hello\n$/);
+  await writeFile(join(app, "VERSION"), "2\n");
+  await commit(origin, "a second commit");
+  const updated = await laboratory.update(update);
+  expect(updated.release).not.toBe(created.release);
+  expect((await viaRouter(lab.routerPort, updated.host)).body).toContain("Hello from labtest");
+});
+
+test("a project whose subdirectory leaves its repository is refused as the client's error", async () => {
+  const laboratory = new EmbeddedLaboratory({ env: process.env, cwd: process.cwd() });
+  onTestFinished(() => laboratory.close());
+  const config = await loadConfig({ cwd: await exampleRepo() });
+  for (const subdirectory of ["../elsewhere", "/etc", "apps/../../up"])
+    await expect(
+      laboratory.create(wire({ v: PROTOCOL_VERSION, project: { config, subdirectory }, branch: "main" })),
+    ).rejects.toThrow(
+      /cannot take this create request[\s\S]*project\.subdirectory: a path inside the repository/,
+    );
 });

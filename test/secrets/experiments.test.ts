@@ -56,7 +56,7 @@ test("a value a developer encrypted reaches the app; no command's output nor the
   const printed = text(stdout);
   const loaded = await loadConfig({ cwd: repo });
   expect(
-    await lab.experiments.exec(loaded, "main", ["printenv", "API_TOKEN"], {
+    await lab.experiments.exec({ config: loaded, subdirectory: "" }, "main", ["printenv", "API_TOKEN"], {
       stdout,
       stderr: new PassThrough(),
     }),

@@ -113,7 +113,10 @@ export async function execIn(experiments: Experiments, loaded: LoadedConfig, nam
   const stderr = new PassThrough();
   const output = text(stdout);
   const errors = text(stderr);
-  const exitCode = await experiments.exec(loaded, name, argv, { stdout, stderr });
+  const exitCode = await experiments.exec({ config: loaded, subdirectory: "" }, name, argv, {
+    stdout,
+    stderr,
+  });
   stdout.end();
   stderr.end();
   return { exitCode, output: await output, errors: await errors };

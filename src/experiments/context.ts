@@ -1,0 +1,56 @@
+import { join } from "node:path";
+import type { LoadedConfig } from "../config/resolve.js";
+import type { Registry } from "../lab/registry.js";
+import { experimentUrl } from "../lab/router.js";
+import type { Secrets } from "../secrets/index.js";
+import type { Services } from "../services/index.js";
+import { ExperimentError } from "./errors.js";
+import type { FailedOutputs } from "./failed-output.js";
+import type { ExperimentRegistry } from "./registry.js";
+import type { Runtime } from "./runtimes/names.js";
+import type { AppRuntime } from "./runtimes/runtime.js";
+
+/**
+ * The project as the client read it: its configuration, and where that sits in its repository
+ * (`""` at the top; an app in a subdirectory of a larger repository runs from the same place in
+ * its checkouts). The laboratory never reads the client's working copy itself.
+ */
+export interface Project {
+  config: LoadedConfig;
+  subdirectory: string;
+}
+
+/** What the jobs of the experiments (create, update, logs, gc, …) share on one laboratory. */
+export interface ExperimentsContext {
+  home: string;
+  /** The router's port: URLs are given out with it. */
+  routerPort: number;
+  registry: ExperimentRegistry;
+  services: Services;
+  /** Serialises commands on one experiment across processes (and tells gc whose command died). */
+  locks: Registry;
+  runtimes: Record<Runtime, AppRuntime>;
+  secrets: Secrets;
+  failedOutputs: FailedOutputs;
+}
+
+/** Where an experiment's releases (and a local app's log and supervisor specs) live. */
+export function experimentDirectory(home: string, experiment: { app: string; name: string }): string {
+  return join(home, "experiments", experiment.app, experiment.name);
+}
+
+/** The lock that serialises commands on one experiment. */
+export function experimentLock(app: string, name: string): string {
+  return `experiment-${app}-${name}`;
+}
+
+/** Where the router serves the experiment at `host`: scheme, host and port. */
+export function experimentOrigin(host: string, routerPort: number): string {
+  return new URL(experimentUrl(host, routerPort)).origin;
+}
+
+export function noExperiment(app: string, name: string): ExperimentError {
+  return new ExperimentError(`no experiment ${name} of ${app}`, [
+    { where: name, what: "not on this laboratory", fix: "labtest list shows the experiments" },
+  ]);
+}

@@ -1,0 +1,160 @@
+// Creating, updating and removing an experiment: the work done under its lock.
+import { rm } from "node:fs/promises";
+import { type ExperimentsContext, experimentDirectory, experimentLock, type Project } from "./context.js";
+import { describe, type ExperimentStatus } from "./details.js";
+import { ExperimentError, withUndoFailure } from "./errors.js";
+import { keepFailedOutput, outputKeeper, releaseOutputs } from "./logs.js";
+import type { ExperimentRow } from "./registry.js";
+import { checkOut, launch, verifyRoute } from "./release.js";
+import type { Progress, StartedApp } from "./runtimes/runtime.js";
+import { withOutputKeeper } from "./steps.js";
+
+export function alreadyExists(app: string, name: string): ExperimentError {
+  return new ExperimentError(`experiment ${name} of ${app} exists already`, [
+    {
+      where: name,
+      what: "create makes a new experiment",
+      fix: `labtest update ${name} moves it to the newest commit; or choose another --name`,
+    },
+  ]);
+}
+
+/**
+ * Creates experiment `name` of `branch`, fetched from `source`: its record first, then checkout,
+ * services, before_start_command, app, route. On any failure, everything made so far is removed;
+ * what cannot be is named in the error, with how to remove it.
+ */
+export async function createExperiment(
+  lab: ExperimentsContext,
+  project: Project,
+  experiment: { name: string; branch: string; source: string },
+  progress: Progress,
+): Promise<ExperimentStatus> {
+  const config = project.config.config;
+  const { name, branch, source } = experiment;
+  return lab.locks.withLock(experimentLock(config.app_name, name), async () => {
+    const now = new Date().toISOString();
+    const row: ExperimentRow = {
+      app: config.app_name,
+      name,
+      branch,
+      release: "",
+      runtime: config.runtime,
+      status: "creating",
+      host: `creating:${config.app_name}/${name}`,
+      port: 0,
+      handle: "",
+      checkout: "",
+      createdAt: now,
+      updatedAt: now,
+    };
+    // Recorded first: whatever happens next, delete (or a failed create) finds it all.
+    // A create of the same name by another command may have won the race since the caller's check.
+    if (!lab.registry.insert(row)) throw alreadyExists(config.app_name, name);
+    try {
+      const release = await checkOut(lab, project, row, source, progress);
+      // The branch's configuration may choose another runtime: record it before it makes anything.
+      lab.registry.update(row.app, name, {
+        release: release.release,
+        subject: release.subject,
+        host: release.host,
+        checkout: release.checkout,
+        runtime: release.loaded.config.runtime,
+      });
+      const started = await withOutputKeeper(outputKeeper(lab, row, release), () =>
+        launch(lab, release, undefined, progress),
+      );
+      lab.registry.update(row.app, name, { status: "running", port: started.port, handle: started.handle });
+      await verifyRoute(lab, release);
+    } catch (error) {
+      progress("failed: removing what was made");
+      // What its app printed helps to find the cause; a create that cannot keep it still failed for its own reason.
+      await keepFailedOutput(lab, row.app, name, error).catch(() => undefined);
+      const undone = await removeExperiment(lab, row.app, name).then(
+        () => undefined,
+        (undoError: unknown) => undoError,
+      );
+      if (undone === undefined) throw error;
+      throw withUndoFailure(error, {
+        where: `experiment ${row.app}/${name}`,
+        what: `removing what the failed create made failed too (${firstLine(undone)}): it is left half-created`,
+        fix: `labtest delete ${name} removes it, or labtest gc once it is old enough`,
+      });
+    }
+    await lab.failedOutputs.forget(row.app, name);
+    return describe(lab, lab.registry.get(row.app, name) ?? row);
+  });
+}
+
+/**
+ * Moves an experiment to its branch's newest commit, fetched from `source`. The new release is
+ * built, migrated and started beside the running one; the route switches once it answers. On
+ * failure the running release stays as it was.
+ */
+export async function updateExperiment(
+  lab: ExperimentsContext,
+  project: Project,
+  row: ExperimentRow,
+  source: string,
+  progress: Progress,
+): Promise<ExperimentStatus> {
+  const name = row.name;
+  const release = await checkOut(lab, project, row, source, progress);
+  let started: StartedApp;
+  try {
+    started = await withOutputKeeper(outputKeeper(lab, row, release), () =>
+      launch(lab, release, row, progress),
+    );
+  } catch (error) {
+    progress("failed: the running release stays");
+    const undone = await Promise.all([
+      rm(release.checkout, { recursive: true, force: true }),
+      releaseOutputs(lab, row).prune(row.checkout),
+    ]).then(
+      () => undefined,
+      (undoError: unknown) => undoError,
+    );
+    if (undone === undefined) throw error;
+    throw withUndoFailure(error, {
+      where: release.checkout,
+      what: `removing the release that failed failed too (${firstLine(undone)}); the running release stays`,
+      fix: "labtest gc removes it once it is old enough",
+    });
+  }
+  lab.registry.update(row.app, name, {
+    status: "running",
+    release: release.release,
+    subject: release.subject,
+    host: release.host,
+    checkout: release.checkout,
+    runtime: release.loaded.config.runtime,
+    port: started.port,
+    handle: started.handle,
+  });
+  progress("stopping the previous release");
+  await withOutputKeeper(outputKeeper(lab, row, row), () => lab.runtimes[row.runtime].retire(row, started));
+  await releaseOutputs(lab, row).prune(release.checkout);
+  if (row.checkout !== release.checkout) await rm(row.checkout, { recursive: true, force: true });
+  await verifyRoute(lab, release);
+  const updated = lab.registry.get(row.app, name);
+  return describe(lab, updated ?? row);
+}
+
+/**
+ * Removes an experiment and all it has. Nothing is touched when other experiments share its
+ * services. The app goes before its services (an app may crash and restart when they vanish);
+ * every app of the experiment goes, recorded or not (a command may have died before recording it).
+ */
+export async function removeExperiment(lab: ExperimentsContext, app: string, name: string): Promise<void> {
+  const row = lab.registry.get(app, name);
+  await lab.services.assertUnshared(app, name);
+  await lab.runtimes[row?.runtime ?? "local"].remove({ app, name });
+  await lab.services.down(app, name);
+  await rm(experimentDirectory(lab.home, { app, name }), { recursive: true, force: true });
+  lab.registry.remove(app, name);
+}
+
+/** The first line of an error's message: its summary. */
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0] ?? "";
+}
