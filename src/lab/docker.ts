@@ -7,11 +7,13 @@ import Docker from "dockerode";
 import pRetry from "p-retry";
 import protobuf from "protobufjs";
 import { resourceName } from "../config/names.js";
+import { DockerEngineError, engineError, type ImageChoice, imageMissing } from "./docker-errors.js";
 import { LABELS } from "./labels.js";
 import type { Registry } from "./registry.js";
 
 /** The Docker Engine client: this module is the one that knows it is dockerode. */
 export type { default as Docker } from "dockerode";
+export { DockerEngineError, engineUnreachable } from "./docker-errors.js";
 
 /** The variables through which docker clients (and docker-modem) find their engine. */
 const ENGINE_VARIABLES = [
@@ -24,7 +26,7 @@ const ENGINE_VARIABLES = [
 
 /** The Docker Engine that `env` names (DOCKER_HOST and its companions), else the local socket. */
 export function dockerEngine(env: NodeJS.ProcessEnv = process.env): Docker {
-  if (env === process.env) return new Docker();
+  if (env === process.env) return reportingEngineErrors(new Docker());
   // docker-modem reads these from process.env alone, once, as it is made: lend it `env`'s.
   const saved = ENGINE_VARIABLES.map((key) => [key, process.env[key]] as const);
   const set = (key: string, value: string | undefined) => {
@@ -33,24 +35,32 @@ export function dockerEngine(env: NodeJS.ProcessEnv = process.env): Docker {
   };
   try {
     for (const key of ENGINE_VARIABLES) set(key, env[key]);
-    return new Docker();
+    return reportingEngineErrors(new Docker());
   } finally {
     for (const [key, value] of saved) set(key, value);
   }
 }
 
-/** Socket errors that mean the engine itself cannot be reached, as opposed to refusing a request. */
-const UNREACHABLE = new Set(["ENOENT", "ECONNREFUSED", "EACCES", "ETIMEDOUT", "EHOSTUNREACH", "ENOTFOUND"]);
+/** The part of docker-modem every request of dockerode goes through. */
+interface Modem {
+  socketPath?: string;
+  protocol?: string;
+  host?: string;
+  port?: string | number;
+  dial(options: unknown, callback: (error: unknown, data: unknown) => void): void;
+}
 
-/** What to tell a user when `error` is the engine not answering at all; undefined for any other error. */
-export function engineUnreachable(error: unknown): string | undefined {
-  const { code, statusCode, message } = (error ?? {}) as {
-    code?: string;
-    statusCode?: number;
-    message?: string;
-  };
-  if (statusCode !== undefined || code === undefined || !UNREACHABLE.has(code)) return undefined;
-  return `the Docker engine of the laboratory is unreachable (${message})`;
+/**
+ * `docker`, its requests failing with a DockerEngineError (what, where, fix) when the engine
+ * cannot be reached: one place for every call of every caller, rather than a catch at each.
+ */
+function reportingEngineErrors(docker: Docker): Docker {
+  const modem = docker.modem as Modem;
+  const engine = modem.socketPath ?? `${modem.protocol ?? "http"}://${modem.host}:${modem.port}`;
+  const dial = modem.dial.bind(modem);
+  modem.dial = (options, callback) =>
+    dial(options, (error, data) => callback(error ? engineError(error, engine) : error, data));
+  return docker;
 }
 
 /**
@@ -172,18 +182,26 @@ export async function inspectContainer(
   }
 }
 
-/** Pulls `image` unless the engine has it; rejects with the engine's reason when it cannot. */
-export async function pullIfMissing(docker: Docker, image: string): Promise<void> {
+/**
+ * Pulls `image` unless the engine has it. When it can be neither found nor pulled, rejects
+ * naming the image, how to put it on the laboratory, and where it was `chosen`.
+ */
+export async function pullIfMissing(docker: Docker, image: string, chosen: ImageChoice): Promise<void> {
   try {
     await docker.getImage(image).inspect();
     return;
   } catch (error) {
     if ((error as { statusCode?: number }).statusCode !== 404) throw error;
   }
-  const stream = await docker.pull(image);
-  await new Promise((resolve, reject) =>
-    docker.modem.followProgress(stream, (error) => (error ? reject(error) : resolve(undefined))),
-  );
+  try {
+    const stream = await docker.pull(image);
+    await new Promise((resolve, reject) =>
+      docker.modem.followProgress(stream, (error) => (error ? reject(error) : resolve(undefined))),
+    );
+  } catch (error) {
+    if (error instanceof DockerEngineError) throw error;
+    throw imageMissing(image, error, chosen);
+  }
 }
 
 /** Runs a command in a running container and collects its output and exit code. */

@@ -448,14 +448,9 @@ export class DockerRuntime implements AppRuntime {
     const { config, identity } = release;
     const image = config.app_build_image ?? "";
     const command = config.app_build_command ?? "";
-    await pullIfMissing(this.docker, image).catch((error: Error) => {
-      throw new ExperimentError(`app_build_image ${image} is not on the laboratory and could not be pulled`, [
-        {
-          where: `${release.configFile}: labtest.app_build_image`,
-          what: error.message.split("\n")[0] ?? "pull failed",
-          fix: "use an image the laboratory has, or make its registry reachable",
-        },
-      ]);
+    await pullIfMissing(this.docker, image, {
+      where: `${release.configFile}: labtest.app_build_image`,
+      fix: "use an image the laboratory has",
     });
     progress(`running app_build_command in ${image}`);
     const uid = process.getuid?.() ?? 0;

@@ -50,23 +50,11 @@ export function dockerProvider(registry: Registry, docker: Docker = dockerEngine
 
   const inspect = (name: string) => inspectContainer(docker, name);
 
-  async function ensureImage(image: string): Promise<void> {
-    try {
-      await pullIfMissing(docker, image);
-    } catch (error) {
-      throw new ProvisionError(
-        `image ${image} is not on the laboratory and could not be pulled`,
-        [
-          {
-            where: `image ${image}`,
-            what: (error as Error).message.split("\n")[0] ?? "pull failed",
-            fix: "set options.image (or the state default /services/docker/<kind>/<app> image) to an image the laboratory has, or make its registry reachable",
-          },
-        ],
-        { cause: error },
-      );
-    }
-  }
+  const ensureImage = (image: string) =>
+    pullIfMissing(docker, image, {
+      where: "the service's options.image (or the state default /services/docker/<kind>/<app> image)",
+      fix: "set it to an image the laboratory has",
+    });
 
   const ensureNetwork = (owner: Owner) =>
     ensureExperimentNetwork(docker, registry, owner.app, owner.experiment);
