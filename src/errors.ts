@@ -11,6 +11,8 @@ export interface Problem {
  * anything that is not a LabtestError is a bug and is reported as one.
  */
 export class LabtestError extends Error {
+  /** The message's first part, before the problems are listed. */
+  readonly summary: string;
   readonly problems: Problem[];
   readonly exitCode: number;
 
@@ -21,6 +23,7 @@ export class LabtestError extends Error {
   ) {
     super(formatMessage(summary, problems), { cause: options.cause });
     this.name = new.target.name;
+    this.summary = summary;
     this.problems = problems;
     this.exitCode = options.exitCode ?? 1;
   }

@@ -1,17 +1,9 @@
 // The Docker Engine's failures as the user can act on them: an engine that cannot be reached
 // (no socket, no permission, nothing listening) and an image the laboratory neither has nor can pull.
-import { LabtestError, type Problem } from "../errors.js";
+import { LabtestError } from "../errors.js";
 
 /** A request the Docker Engine of the laboratory could not serve: what, where, and how to fix it. */
-export class DockerEngineError extends LabtestError {
-  /** The first line of the message, for a one-line status (`labtest list`, the router's page). */
-  readonly summary: string;
-
-  constructor(summary: string, problems: Problem[], options: { cause?: unknown } = {}) {
-    super(summary, problems, options);
-    this.summary = summary;
-  }
-}
+export class DockerEngineError extends LabtestError {}
 
 /** Why a connection to the engine failed, by socket error code, and what to do about it. */
 const UNREACHABLE: Record<string, { what: string; fix: string }> = {
