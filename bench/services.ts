@@ -38,7 +38,6 @@ const ms = (n: number) => `${n.toFixed(n < 100 ? 1 : 0)} ms`;
  */
 async function communalTenant(
   services: Services,
-  home: string,
   kind: "postgresql" | "mariadb",
   experiments: Set<string>,
 ): Promise<{ idle: number; burst: number }> {
@@ -47,7 +46,6 @@ async function communalTenant(
     return services.up({
       app: APP,
       experiment,
-      directory: home,
       services: { db: serviceConfig("local", kind, "communal") },
     });
   };
@@ -63,7 +61,7 @@ async function communalTenant(
   return { idle: median(idle), burst: median(burst) };
 }
 
-function labtestContender(services: Services, home: string, kind: "postgresql" | "redis"): Contender {
+function labtestContender(services: Services, kind: "postgresql" | "redis"): Contender {
   return {
     name: "labtest",
     async start(round) {
@@ -71,7 +69,6 @@ function labtestContender(services: Services, home: string, kind: "postgresql" |
       const up = services.up({
         app: APP,
         experiment,
-        directory: home,
         services: { db: serviceConfig("docker", kind, "independent") },
       });
       // Taken down whether or not it came up (a failed up leaves a record that down removes).
@@ -166,8 +163,8 @@ async function main(): Promise<void> {
   const services = new Services({ home, state: store, docker });
   const communal = new Set<string>();
   try {
-    const postgresqlTenant = await communalTenant(services, home, "postgresql", communal);
-    const mariadbTenant = await communalTenant(services, home, "mariadb", communal);
+    const postgresqlTenant = await communalTenant(services, "postgresql", communal);
+    const mariadbTenant = await communalTenant(services, "mariadb", communal);
     console.log(`communal tenant creation on native servers (provider local), median of ${TENANTS}:`);
     console.log(
       `  idle laboratory:  postgresql  ${ms(postgresqlTenant.idle)} (target < 100 ms)   mariadb  ${ms(mariadbTenant.idle)}`,
@@ -177,7 +174,7 @@ async function main(): Promise<void> {
     );
 
     const [pgLabtest, pgPort, pgLog] = await race(STARTS, [
-      labtestContender(services, home, "postgresql"),
+      labtestContender(services, "postgresql"),
       testcontainersContender("port wait", () =>
         new GenericContainer(IMAGES.postgresql)
           .withEnvironment({ POSTGRES_PASSWORD: "x" })
@@ -192,7 +189,7 @@ async function main(): Promise<void> {
     ]);
     const redis = () => new GenericContainer(IMAGES.redis).withExposedPorts(6379);
     const [redisLabtest, redisPort, redisNetwork] = await race(STARTS, [
-      labtestContender(services, home, "redis"),
+      labtestContender(services, "redis"),
       testcontainersContender("port wait", redis),
       testcontainersContender("port wait, own network", redis, true),
     ]);

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { initialDataOf } from "../config/initial-data.js";
 import { experimentName } from "../config/names.js";
 import { UsageError } from "../errors.js";
 import {
@@ -42,6 +43,8 @@ export function registerServicesCommands(program: Command, io: CliIo): void {
             project,
             experiment,
             ...(names.length ? { names } : {}),
+            // The laboratory may be another machine: the working copy's files travel as contents.
+            initialData: await initialDataOf(project.config, names),
           });
           if (json) writeJson(io, { experiment, services: statuses });
           else io.stdout(statuses.map(describe).join(""));

@@ -1,17 +1,22 @@
 import { z } from "zod";
 import { RUNTIMES } from "../experiments/runtimes/names.js";
-import { SERVICE_KINDS, type ServiceKind } from "../services/kinds/index.js";
+import { SERVICE_KINDS, type ServiceKind, serviceKind } from "../services/kinds/index.js";
+import {
+  PROVIDER_NAMES as PROVIDERS,
+  type Provider,
+  providersOffering,
+  serviceProvider,
+} from "../services/providers/index.js";
 import { shellOperator } from "./commands.js";
 import { parseLaboratoryAddress } from "./host.js";
 import { envPrefix, isValidName, suggestedName } from "./names.js";
 import { normalizePattern, PLACEHOLDERS } from "./patterns.js";
 import { REPOSITORY_FORMS, repositoryProblem } from "./repository.js";
 
-export const PROVIDERS = ["local", "docker", "external", "aws"] as const;
 export const PROVISION_TYPES = ["communal", "independent", "shared"] as const;
-export { RUNTIMES };
 
-export type Provider = (typeof PROVIDERS)[number];
+export type { Provider };
+export { PROVIDERS, RUNTIMES };
 export type ProvisionType = (typeof PROVISION_TYPES)[number];
 export type Runtime = (typeof RUNTIMES)[number];
 export { SERVICE_KINDS, type ServiceKind };
@@ -257,11 +262,19 @@ const serviceShape = z
           );
       }
     }
-    if (s.provider === "external" && s.provision_type === "independent") {
+    const kind = serviceKind(s.service);
+    if (!serviceProvider(s.provider).offers(kind)) {
       problem(
         ctx,
-        "the external provider serves communal tenants only: it cannot create a server",
-        "use provision_type: communal, or provider: docker/local",
+        `provider ${s.provider} cannot run ${s.service}`,
+        `use provider: ${providersOffering(kind).join(" or ")}`,
+        ["provider"],
+      );
+    } else if (!serviceProvider(s.provider).createsServers && s.provision_type === "independent") {
+      problem(
+        ctx,
+        `the ${s.provider} provider serves communal tenants only: it cannot create a server`,
+        `use provision_type: communal, or provider: ${providersOffering(kind, true).join(" or ")}`,
         ["provision_type"],
       );
     }

@@ -4,7 +4,7 @@ import { dockerEngine } from "../lab/docker.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
 import { initAgeIdentity, SECRETS_KEY, type SecretsConfig, secretsConfig } from "../secrets/index.js";
-import { experimentServices } from "../services/index.js";
+import { sentInitialData } from "../services/index.js";
 import { lookup, type OpenedState, openState } from "../state/index.js";
 import type { Laboratory } from "./laboratory.js";
 import { type EventSink, parseRequest } from "./protocol.js";
@@ -97,8 +97,11 @@ export class EmbeddedLaboratory implements Laboratory {
   }
 
   async servicesUp(request: unknown) {
-    const { project, experiment, names } = parseRequest("servicesUp", request);
-    return (await this.experiments()).services.up(experimentServices(project.config, experiment), names);
+    const { project, experiment, names, initialData } = parseRequest("servicesUp", request);
+    const { app_name, services } = project.config.config;
+    // The client read its working copy's initial data: the laboratory never reads the client's files.
+    const up = { app: app_name, experiment, services, initialData: sentInitialData(initialData ?? {}) };
+    return (await this.experiments()).services.up(up, names);
   }
 
   async servicesDown(request: unknown) {

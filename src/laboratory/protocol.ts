@@ -41,7 +41,14 @@ export const requestSchemas = {
   status: z.object({ v: version, project, name }),
   logs: z.object({ v: version, project, name, service: name.optional(), follow: z.boolean().optional() }),
   exec: z.object({ v: version, project, name, argv: z.array(z.string()).min(1) }),
-  servicesUp: z.object({ v: version, project, experiment: name, names: z.array(name).optional() }),
+  servicesUp: z.object({
+    v: version,
+    project,
+    experiment: name,
+    names: z.array(name).optional(),
+    /** The contents of the services' initial_data files, read by the client, by service name. */
+    initialData: z.record(z.string(), z.string()).optional(),
+  }),
   servicesDown: z.object({
     v: version,
     app: name,

@@ -1,28 +1,29 @@
 import pMap from "p-map";
+import { readInitialData } from "../config/initial-data.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
 import { type Removal, Sweep } from "../lab/garbage.js";
 import { serviceEnvironment } from "./env.js";
 import { ProvisionError } from "./errors.js";
+import { collectGarbage } from "./gc.js";
 import { serviceKind } from "./kinds/index.js";
 import type { Connection, Endpoint, Owner } from "./model.js";
 import type { ServerRecord } from "./providers/provider.js";
 import {
   type ExperimentServices,
-  type Liveness,
-  ownerName,
+  type InitialData,
   Provisioner,
   type ProvisionOptions,
-  type ServiceRecord,
-  tenantCount,
-  unknownServer,
 } from "./provision.js";
+import { ownerName, type Records, type ServiceRecord, tenantCount } from "./records.js";
+import { type Liveness, type Servers, unknownServer } from "./servers.js";
 
 export type { Removal } from "../lab/garbage.js";
 export { serviceEnvironment } from "./env.js";
 export { ProvisionError } from "./errors.js";
 export type { Connection, Endpoint, Owner, Tenant } from "./model.js";
-export type { ExperimentServices, ProvisionOptions, ServiceRecord } from "./provision.js";
+export type { ExperimentServices, InitialData, ProvisionOptions } from "./provision.js";
+export type { ServiceRecord } from "./records.js";
 
 /** A server as `servers list` shows it: no credentials. */
 export interface ServerStatus {
@@ -63,7 +64,11 @@ export interface ServiceStatus {
   hostEndpoint: Endpoint | null;
 }
 
-/** The services part of an experiment's configuration, for an experiment name. */
+/**
+ * The services part of an experiment's configuration, for an experiment name, with its
+ * initial data read next to the configuration; `within`: the branch's checkout, which files
+ * the configuration names must not leave (links resolved).
+ */
 export function experimentServices(
   loaded: LoadedConfig,
   experiment: string,
@@ -73,8 +78,23 @@ export function experimentServices(
     app: loaded.config.app_name,
     experiment,
     services: loaded.config.services,
-    directory: loaded.directory,
-    ...(within ? { within } : {}),
+    initialData: (service, path) => readInitialData(path, loaded.directory, service, within),
+  };
+}
+
+/** Initial data a client sent with its request (the contents of its files), by service name. */
+export function sentInitialData(contents: Record<string, string>): InitialData {
+  return async (service, path) => {
+    const script = contents[service];
+    if (script === undefined)
+      throw new ProvisionError(`the initial data of service ${service} was not sent`, [
+        {
+          where: `service ${service}: options.initial_data`,
+          what: `the request carries no contents for ${path}`,
+          fix: "use a labtest client of the laboratory's version: it sends the files' contents",
+        },
+      ]);
+    return script;
   };
 }
 
@@ -84,9 +104,14 @@ export function experimentServices(
  */
 export class Services {
   private readonly provisioner: Provisioner;
+  private readonly records: Records;
+  /** The laboratory's servers and their administrator sessions. */
+  private readonly fleet: Servers;
 
   constructor(options: ProvisionOptions) {
     this.provisioner = new Provisioner(options);
+    this.records = this.provisioner.records;
+    this.fleet = this.provisioner.servers;
   }
 
   /**
@@ -97,7 +122,7 @@ export class Services {
     const selected = selectNames(Object.keys(request.services), names, "configured");
     const prepared = await Promise.all(selected.map((name) => this.provisioner.prepare(request, name)));
     const records = await settleAll(prepared.map((p) => this.provisioner.up(p)));
-    return this.statuses(records, await this.provisioner.records());
+    return this.statuses(records, await this.records.services());
   }
 
   /**
@@ -109,25 +134,33 @@ export class Services {
     experiment: string,
     options: { names?: string[]; force?: boolean } = {},
   ): Promise<string[]> {
-    const recorded = (await this.provisioner.records(app, experiment)).map((r) => r.owner.service);
+    const recorded = (await this.records.services(app, experiment)).map((r) => r.owner.service);
     const selected = options.names ? selectNames(recorded, options.names, "up") : recorded;
     const owners = selected.map((service): Owner => ({ app, experiment, service }));
     if (!options.force) await this.assertUnshared(app, experiment, selected);
-    const removed = await settleAll(
-      owners.map((owner) => this.provisioner.down(owner, options.force === true)),
-    );
-    await this.provisioner.releaseExperiment(app, experiment);
+    const removed = await settleAll(owners.map((owner) => this.provisioner.down(owner)));
+    await this.fleet.releaseExperiment(app, experiment);
     return removed.filter((r): r is ServiceRecord => r !== undefined).map((r) => r.owner.service);
   }
 
   /**
    * Rejects, naming them, when other experiments share services of this one (all, or `names`):
-   * taking it down would take theirs.
+   * taking it down would take theirs. The one check of every way services are taken down.
    */
   async assertUnshared(app: string, experiment: string, names?: string[]): Promise<void> {
-    const recorded = (await this.provisioner.records(app, experiment)).map((r) => r.owner.service);
-    for (const service of names ?? recorded)
-      await this.provisioner.assertUnshared({ app, experiment, service });
+    const recorded = (await this.records.services(app, experiment)).map((r) => r.owner.service);
+    for (const service of names ?? recorded) {
+      const owner: Owner = { app, experiment, service };
+      const dependants = (await this.records.dependants(owner)).map(ownerName);
+      if (dependants.length > 0)
+        throw new ProvisionError(`service ${ownerName(owner)} is shared by other experiments`, [
+          {
+            where: ownerName(owner),
+            what: `used by ${dependants.join(", ")}`,
+            fix: "take those down first, or pass --force to take it down anyway (they lose the service)",
+          },
+        ]);
+    }
   }
 
   /**
@@ -136,7 +169,7 @@ export class Services {
    */
   async list(app?: string, experiment?: string, options: { ping?: boolean } = {}): Promise<ServiceStatus[]> {
     // Every record is read once, whatever the scope: a service's sharers may be of any app.
-    const all = await this.provisioner.records();
+    const all = await this.records.services();
     const inScope = (r: ServiceRecord) =>
       (app === undefined || r.owner.app === app) &&
       (experiment === undefined || r.owner.experiment === experiment);
@@ -149,7 +182,7 @@ export class Services {
     experiment: string,
     options: { hostReachable?: boolean } = {},
   ): Promise<Record<string, Connection>> {
-    const records = (await this.provisioner.records(app, experiment)).filter((r) => r.status === "ready");
+    const records = (await this.records.services(app, experiment)).filter((r) => r.status === "ready");
     const entries = await Promise.all(
       records.map(async (record): Promise<[string, Connection]> => {
         const endpoint = options.hostReachable ? await this.hostEndpoint(record) : record.appEndpoint;
@@ -182,13 +215,13 @@ export class Services {
    */
   async collectGarbage(graceMs = 5 * 60_000, options: { dryRun?: boolean } = {}): Promise<Removal[]> {
     const sweep = new Sweep(graceMs, options.dryRun);
-    await this.provisioner.collectGarbage(sweep);
+    await collectGarbage(this.provisioner, sweep);
     return sweep.removals;
   }
 
   /** The servers recorded on the laboratory (or the one of `id`), with their tenants and state. */
   async servers(id?: string): Promise<ServerStatus[]> {
-    const [servers, records] = await Promise.all([this.provisioner.servers(), this.provisioner.records()]);
+    const [servers, records] = await Promise.all([this.records.servers(), this.records.services()]);
     const shown = id === undefined ? servers : servers.filter((s) => s.id === id);
     if (id !== undefined && shown.length === 0) throw unknownServer(id);
     return pMap(
@@ -202,7 +235,7 @@ export class Services {
           provisionType: server.provisionType,
           tenants: tenantCount(users),
           usedBy: users.map((r) => ownerName(r.owner)),
-          state: (await this.provisioner.running(server)) ? "running" : "stopped",
+          state: (await this.fleet.running(server)) ? "running" : "stopped",
           createdAt: server.createdAt,
         } satisfies ServerStatus;
       },
@@ -216,17 +249,17 @@ export class Services {
    * while experiments' services are on it, unless `force`.
    */
   stopServer(id: string, options: { force?: boolean } = {}): Promise<void> {
-    return this.provisioner.retireServer(id, "stop", options.force === true);
+    return this.fleet.retire(id, "stop", options.force === true);
   }
 
   /** Removes a server with its data. Refused while experiments' services are on it, unless `force`. */
   removeServer(id: string, options: { force?: boolean } = {}): Promise<void> {
-    return this.provisioner.retireServer(id, "remove", options.force === true);
+    return this.fleet.retire(id, "remove", options.force === true);
   }
 
   /** The last log lines of the server behind an experiment's service. */
   async serverLogs(app: string, experiment: string, service: string): Promise<string> {
-    const record = await this.provisioner.record({ app, experiment, service });
+    const record = await this.records.service({ app, experiment, service });
     if (!record)
       throw new UsageError(`no service ${service} of ${app}/${experiment}`, [
         {
@@ -235,23 +268,23 @@ export class Services {
           fix: "labtest services list shows the services",
         },
       ]);
-    return this.provisioner.serverLogs(record.server);
+    return this.fleet.logs(record.server);
   }
 
   /** Resolves when background work (spare databases being prepared) is done. */
   settled(): Promise<void> {
-    return this.provisioner.settled();
+    return this.fleet.admins.settled();
   }
 
   close(): Promise<void> {
-    return this.provisioner.close();
+    return this.fleet.admins.close();
   }
 
   /** Where the laboratory host reaches a service's server now; an error saying why when it cannot. */
   private async hostEndpoint(record: ServiceRecord): Promise<Endpoint> {
-    const server = await this.provisioner.server(record.server);
+    const server = await this.records.server(record.server);
     const { endpoint, problem } = server
-      ? await this.provisioner.liveness(server, record.owner)
+      ? await this.fleet.liveness(server, record.owner)
       : { endpoint: null, problem: "its server's record is gone" };
     if (endpoint) return endpoint;
     throw new ProvisionError(
@@ -275,7 +308,7 @@ export class Services {
     all: ServiceRecord[],
     ping = false,
   ): Promise<ServiceStatus[]> {
-    const servers = new Map((await this.provisioner.servers()).map((s) => [s.id, s]));
+    const servers = new Map((await this.records.servers()).map((s) => [s.id, s]));
     const sharers = new Map<string, string[]>();
     for (const r of all) {
       if (!r.shared) continue;
@@ -285,7 +318,7 @@ export class Services {
     // Several services may be on one server: it is asked to answer once.
     const answers = new Map<string, Promise<string | null>>();
     const answer = (server: ServerRecord, at: Endpoint) => {
-      if (!answers.has(server.id)) answers.set(server.id, this.provisioner.answers(server, at));
+      if (!answers.has(server.id)) answers.set(server.id, this.fleet.admins.answers(server, at));
       return answers.get(server.id) as Promise<string | null>;
     };
     return pMap(
@@ -294,7 +327,7 @@ export class Services {
         const server = servers.get(record.server);
         const live: Liveness = !server
           ? { status: "stopped", endpoint: null, problem: "its server's record is gone" }
-          : await this.provisioner.liveness(server, record.owner);
+          : await this.fleet.liveness(server, record.owner);
         const silent =
           ping && server && live.status === "ready" && live.endpoint && (await answer(server, live.endpoint));
         return {

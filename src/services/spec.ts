@@ -1,15 +1,10 @@
-import { readdir, readFile, stat } from "node:fs/promises";
-import { isAbsolute, join } from "node:path";
 import { resourceName, shortHash } from "../config/names.js";
 import type { ServiceConfig } from "../config/resolve.js";
-import { imageTag } from "../config/schema.js";
-import { resolvesInside } from "../lab/confine.js";
 import { type StateStore, serviceDefaults } from "../state/index.js";
 import { ProvisionError } from "./errors.js";
 import { serviceKind } from "./kinds/index.js";
 import type { Owner } from "./model.js";
-import { imageReference } from "./providers/docker.js";
-import type { ServerSpec } from "./providers/provider.js";
+import type { CommunalIdentity, ServerProvider, ServerSpec } from "./providers/provider.js";
 
 /** A server's spec, with the name an earlier labtest gave the same server (null: the same name). */
 export type ConfiguredServer = ServerSpec & { formerId: string | null };
@@ -17,14 +12,15 @@ export type ConfiguredServer = ServerSpec & { formerId: string | null };
 /**
  * The server a service needs: the configuration's options over the administrator's state
  * defaults for its provider and kind (`/services/<provider>/<kind>/<app>`). A communal server
- * is named by the version it runs and a hash of what makes it distinct (kind, image or version,
- * durability) within `laboratory`.
+ * is named by the version it runs and a hash of what makes it distinct (kind, what its
+ * `provider` tells its servers apart by, durability) within `laboratory`.
  */
 export async function serverSpec(
   state: StateStore,
   laboratory: string,
   owner: Owner,
   config: ServiceConfig,
+  provider: ServerProvider,
 ): Promise<ConfiguredServer> {
   const module = serviceKind(config.service);
   const defaults = await serviceDefaults(state, config.provider, config.service, owner.app);
@@ -56,14 +52,6 @@ export async function serverSpec(
     tenantConnectionLimit:
       config.provision_type === "independent" ? null : connectionLimit(defaults.tenant_connection_limit),
   };
-  if (config.provider === "aws")
-    throw new ProvisionError("provider aws is not available yet", [
-      {
-        where: `service ${owner.service}`,
-        what: "RDS and ElastiCache come later",
-        fix: "use provider: docker, local or external",
-      },
-    ]);
   if (base.provisionType === "independent")
     // The laboratory's id keeps two laboratories on one engine from wanting one container name.
     return {
@@ -71,21 +59,21 @@ export async function serverSpec(
       id: resourceName(owner.app, owner.experiment, owner.service, laboratory),
       formerId: null,
     };
-  const image = config.provider === "docker" ? imageReference({ ...base, id: "" }) : null;
-  const distinct =
-    image ??
-    (config.provider === "external"
-      ? (base.url ?? "").replace(/\/\/[^@/]*@/, "//")
-      : (base.version ?? "default"));
+  const spec = { ...base, id: "" };
+  const { distinct, version, formerVersion } = provider.communalIdentity?.(spec) ?? byVersion(spec);
   const hash = shortHash(
     `${laboratory}|${config.provider}|${distinct}|${ephemeral ? "ephemeral" : "durable"}`,
   );
-  const named = (version: string) => resourceName("communal", config.service, version, hash);
-  // An image's tag says what it runs: the version option only tags an image that has none.
-  const id = named((image && imageTag(image)) ?? base.version ?? "default");
-  // Earlier, a docker server was named for the version option or the kind's default version.
-  const formerId = named(base.version ?? (image ? module.container.version : "default"));
+  const named = (shown: string) => resourceName("communal", config.service, shown, hash);
+  const id = named(version);
+  const formerId = named(formerVersion);
   return { ...base, id, formerId: formerId === id ? null : formerId };
+}
+
+/** A communal server told apart and named by its version alone. */
+function byVersion(spec: ServerSpec): CommunalIdentity {
+  const version = spec.version ?? "default";
+  return { distinct: version, version, formerVersion: version };
 }
 
 /** How long, and how many times, labtest tries to reach a new server before giving up. */
@@ -120,48 +108,4 @@ function connectionLimit(value: unknown): number | null {
       fix: "set it with labtest state set",
     },
   ]);
-}
-
-/**
- * The SQL of `options.initial_data`: a file, or a directory whose newest file is taken (as
- * LabTest did, so a nightly dump dropped into the directory is picked up).
- */
-export async function initialData(
-  path: string,
-  directory: string,
-  service: string,
-  within?: string,
-): Promise<string> {
-  const where = `service ${service}: options.initial_data`;
-  const full = isAbsolute(path) ? path : join(directory, path);
-  const info = await stat(full).catch(() => undefined);
-  if (!info)
-    throw new ProvisionError(`initial data ${full} does not exist`, [
-      {
-        where,
-        what: `no file or directory at ${full}`,
-        fix: "point it at an SQL dump, relative to the configuration file",
-      },
-    ]);
-  let file = full;
-  if (info.isDirectory()) {
-    const files = await Promise.all(
-      (await readdir(full)).map(async (name) => ({ name, info: await stat(join(full, name)) })),
-    );
-    const newest = files.filter((f) => f.info.isFile()).sort((a, b) => b.info.mtimeMs - a.info.mtimeMs)[0];
-    if (!newest)
-      throw new ProvisionError(`initial data directory ${full} is empty`, [
-        { where, what: "no file to load", fix: "put an SQL dump in it" },
-      ]);
-    file = join(full, newest.name);
-  }
-  if (within && !(await resolvesInside(within, file)))
-    throw new ProvisionError(`initial data ${file} is outside the branch's checkout`, [
-      {
-        where,
-        what: "a branch's configuration may load only files of its own checkout (links are followed)",
-        fix: "commit the dump to the branch, or load it with labtest services up from your working copy",
-      },
-    ]);
-  return readFile(file, "utf8");
 }

@@ -24,7 +24,6 @@ test("gc --dry-run says what it would remove and why, and removes nothing; gc th
   await lab.services.up({
     app: "shop",
     experiment: "crashed",
-    directory: lab.home,
     services: { cache: serviceConfig("local", "redis", "independent") },
   });
   const record = (await lab.registry.read<ServiceRecord>(

@@ -32,7 +32,6 @@ test("servers list shows each server; stop and remove are refused while it has t
       services.up({
         app: "shop",
         experiment,
-        directory: lab.home,
         services: { cache: serviceConfig("local", "redis", provisionType) },
       }),
     );
@@ -101,7 +100,7 @@ test("a communal docker server no experiment uses is stopped and removed with it
   const labtest = (...argv: string[]) =>
     runCli(["--state", lab.statePath, ...argv], lab.home, { ...process.env, LABTEST_HOME: lab.home });
   const services = { cache: serviceConfig("docker", "redis") };
-  const [cache] = await lab.services.up({ app: "shop", experiment: "one", directory: lab.home, services });
+  const [cache] = await lab.services.up({ app: "shop", experiment: "one", services });
   await lab.services.down("shop", "one");
   const id = cache?.server ?? "";
 

@@ -1,18 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/resolve.js";
-import { ConfigError } from "../../src/errors.js";
+import { problemsOf } from "../support/config.js";
 import { gitRepo, writeFiles } from "../support/project.js";
-
-async function problemsOf(yaml: string): Promise<ConfigError["problems"]> {
-  const repo = await gitRepo("app");
-  await writeFiles(repo, { ".labtest.yml": yaml });
-  const error = await loadConfig({ cwd: repo }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConfigError);
-  return (error as ConfigError).problems;
-}
 
 describe("configuration validation", () => {
   it("reports every problem at once, each with its line, key and a fix", async () => {

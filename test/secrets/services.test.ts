@@ -10,7 +10,6 @@ test("ENC values in a service's options.environment reach its server; a damaged 
   const request = (environment: Record<string, string>) => ({
     app: "vault",
     experiment: "main",
-    directory: lab.home,
     services: {
       cache: serviceConfig("docker", "redis", "independent", { options: { environment } }),
       db: serviceConfig("docker", "postgresql", "independent"),

@@ -64,7 +64,7 @@ async function upEnvironment(
   services: Parameters<TestLaboratory["services"]["up"]>[0]["services"],
   explicit: Record<string, string> = {},
 ): Promise<Record<string, string>> {
-  await lab.services.up({ app: "shop", experiment, directory: lab.home, services });
+  await lab.services.up({ app: "shop", experiment, services });
   return lab.services.environment("shop", experiment, explicit, { hostReachable: true });
 }
 

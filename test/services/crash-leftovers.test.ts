@@ -9,7 +9,6 @@ test("down removes a dedicated docker server that a killed command made but did 
   const request = {
     app: "shop",
     experiment: "crashed",
-    directory: lab.home,
     services: { db: serviceConfig("docker", "postgresql", "independent") },
   };
   const [db] = await lab.services.up(request);

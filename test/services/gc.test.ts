@@ -18,7 +18,7 @@ const alive = (pid: number) => exists(`/proc/${pid}`);
 test("gc removes what crashes left (half-created services, unrecorded containers and server processes) and keeps the rest", async () => {
   const lab = await testLaboratory();
   const up = (experiment: string, services: Record<string, ReturnType<typeof serviceConfig>>) =>
-    lab.services.up({ app: "shop", experiment, directory: lab.home, services });
+    lab.services.up({ app: "shop", experiment, services });
 
   // Kept: a ready communal tenant.
   await up("main", { db: serviceConfig("local", "postgresql") });

@@ -11,7 +11,6 @@ describe("communal tenants are isolated", () => {
       const request = (experiment: string) => ({
         app: "shop",
         experiment,
-        directory: lab.home,
         services: { store: serviceConfig("local", kind) },
       });
       const [a] = await lab.services.up(request("a"));
@@ -47,7 +46,6 @@ describe("communal tenants are isolated", () => {
     const request = (experiment: string, service: string) => ({
       app: "x",
       experiment,
-      directory: lab.home,
       services: { [service]: serviceConfig("local", "mariadb") },
     });
     await lab.services.up(request("a", "b_db"));
@@ -66,7 +64,6 @@ describe("concurrent ups on one communal server", () => {
     const request = (experiment: string) => ({
       app: "shop",
       experiment,
-      directory: lab.home,
       services: { db: serviceConfig("local", "postgresql") },
     });
     const experiments = Array.from({ length: 10 }, (_, i) => `e${i}`);

@@ -11,15 +11,14 @@ const children = (path: string) => readdir(path).catch(() => [] as string[]);
 test("taking an experiment's last service down leaves no empty directories of it or of its app", async () => {
   const lab = await testLaboratory();
   const services = { cache: serviceConfig("local", "redis") };
-  for (const experiment of ["one", "two"])
-    await lab.services.up({ app: "shop", experiment, directory: lab.home, services });
+  for (const experiment of ["one", "two"]) await lab.services.up({ app: "shop", experiment, services });
 
   await lab.services.down("shop", "one");
   expect(await children(lab.registry.directory("services", "shop"))).toEqual(["two"]);
   await lab.services.down("shop", "two");
   expect(await children(lab.registry.directory("services"))).toEqual([]);
   // And the next experiment of the app is recorded as before.
-  await lab.services.up({ app: "shop", experiment: "three", directory: lab.home, services });
+  await lab.services.up({ app: "shop", experiment: "three", services });
   expect((await lab.services.list()).map((s) => `${s.experiment}/${s.name}`)).toEqual(["three/cache"]);
 });
 
@@ -29,7 +28,6 @@ test("a communal docker server is named for the version its image runs", async (
   const [db] = await lab.services.up({
     app: "shop",
     experiment: "main",
-    directory: lab.home,
     services: { db: serviceConfig("docker", "postgresql") },
   });
   const tag = localImage("postgresql").split(":").pop();
@@ -42,17 +40,16 @@ test("a communal server recorded under its former name is still the one experime
   const request = (experiment: string) => ({
     app: "shop",
     experiment,
-    directory: lab.home,
     services: { db: serviceConfig("docker", "postgresql") },
   });
   // What an earlier labtest made: the same server, named for the kind's default version.
   const earlier = new Provisioner({ home: lab.home, state: lab.state });
   const prepared = await earlier.prepare(request("old"), "db");
   const spec = prepared.spec as NonNullable<typeof prepared.spec>;
-  const formerId = spec.id.replace(/-postgresql-[^-]+-/, `-postgresql-${spec.module.container.version}-`);
+  const formerId = spec.id.replace(/-postgresql-[^-]+-/, `-postgresql-${spec.module.container?.version}-`);
   expect(formerId).not.toBe(spec.id);
   await earlier.up({ ...prepared, spec: { ...spec, id: formerId } });
-  await earlier.close();
+  await earlier.servers.admins.close();
 
   const [db] = await lab.services.up(request("new"));
   expect(db?.server).toBe(formerId);

@@ -9,7 +9,6 @@ test("PostgreSQL from the npm package runs where the system has not that version
   const [status] = await lab.services.up({
     app: "shop",
     experiment: "main",
-    directory: lab.home,
     services: { db: serviceConfig("local", "postgresql") },
   });
   const server = (await lab.registry.read<ServerRecord>("servers", status?.server ?? "")) as ServerRecord;
@@ -29,7 +28,6 @@ test("a version the laboratory does not have is an error naming what to install,
     lab.services.up({
       app: "shop",
       experiment: "main",
-      directory: lab.home,
       services: { db: serviceConfig("local", "postgresql") },
     }),
   ).rejects.toThrow(/initdb is not installed on the laboratory[\s\S]*install the Debian package postgresql/);

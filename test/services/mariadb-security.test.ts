@@ -32,7 +32,6 @@ function up(lab: TestLaboratory, experiment: string, options: Record<string, unk
   return lab.services.up({
     app: "shop",
     experiment,
-    directory: lab.home,
     services: { db: serviceConfig("local", "mariadb", "communal", { options }) },
   });
 }

@@ -266,7 +266,6 @@ async function upDatabase(
   await lab.services.up({
     app: "shop",
     experiment,
-    directory: lab.home,
     services: { db: serviceConfig("local", "postgresql", "communal", { options }) },
   });
   return lab.services.environment("shop", experiment);

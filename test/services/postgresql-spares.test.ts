@@ -9,7 +9,6 @@ test("two labtest processes claiming and refilling one server's spares never upd
   const [status] = await lab.services.up({
     app: "shop",
     experiment: "main",
-    directory: lab.home,
     services: { db: serviceConfig("local", "postgresql") },
   });
   const { admin } = (await lab.registry.read<ServerRecord>("servers", status?.server ?? "")) as ServerRecord;

@@ -24,7 +24,6 @@ describe.each(["docker", "local"] as const)("provider %s", (provider) => {
         const request = {
           app: "shop",
           experiment: "feature-a",
-          directory: lab.home,
           services: { store: serviceConfig(provider, kind, provisionType) },
         };
         const [status] = await lab.services.up(request);

@@ -87,7 +87,6 @@ describe.each(["docker", "local"] as const)("RabbitMQ on provider %s", (provider
       const request = (experiment: string) => ({
         app: "shop",
         experiment,
-        directory: lab.home,
         services: { queue: serviceConfig(provider, "rabbitmq", provisionType) },
       });
       const [[a], [b]] = [await lab.services.up(request("a")), await lab.services.up(request("b"))];

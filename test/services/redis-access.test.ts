@@ -55,7 +55,7 @@ async function upRedis(
   experiment: string,
   config: ReturnType<typeof serviceConfig>,
 ): Promise<Record<string, string>> {
-  await lab.services.up({ app: "shop", experiment, directory: lab.home, services: { cache: config } });
+  await lab.services.up({ app: "shop", experiment, services: { cache: config } });
   // The test runs on the laboratory host: it uses the host-reachable variant of the app's variables.
   return lab.services.environment("shop", experiment, {}, { hostReachable: true });
 }
@@ -109,7 +109,6 @@ describe("an independent Redis brought up again", () => {
     const request = {
       app: "shop",
       experiment: "main",
-      directory: lab.home,
       services: { cache: serviceConfig("local", "redis", "independent") },
     };
     await lab.services.up(request);

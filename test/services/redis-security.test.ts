@@ -28,7 +28,6 @@ async function twoTenants(): Promise<{ lab: TestLaboratory; a: Tenant; b: Tenant
     lab.services.up({
       app: "shop",
       experiment,
-      directory: lab.home,
       services: { kv: serviceConfig("local", "redis") },
     });
   const [record] = await up("a");
@@ -164,7 +163,6 @@ describe("communal Redis tenants cannot reach past their prefix", () => {
     await lab.services.up({
       app: "shop",
       experiment: "a",
-      directory: lab.home,
       services: { kv: serviceConfig("local", "redis") },
     });
     await expect(a.client.call("FUNCTION", "LIST")).rejects.toThrow(/NOPERM/);

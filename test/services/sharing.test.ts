@@ -1,11 +1,18 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { readInitialData } from "../../src/config/initial-data.js";
 import { demultiplex, experimentNetwork } from "../../src/lab/docker.js";
-import { ProvisionError, type ServiceRecord } from "../../src/services/index.js";
+import { type InitialData, ProvisionError, type ServiceRecord } from "../../src/services/index.js";
 import { type ClientKind, writeAndRead } from "../support/clients.js";
 import { docker, localImage } from "../support/docker.js";
 import { serviceConfig, testLaboratory } from "../support/laboratory.js";
+
+/** Initial data read as a configuration in the laboratory's home would name it. */
+const beside =
+  (home: string): InitialData =>
+  (service, path) =>
+    readInitialData(path, home, service);
 
 describe("shared services", () => {
   test("reuse the target's tenant; taking the target down is refused while it is shared, unless forced", async () => {
@@ -13,14 +20,12 @@ describe("shared services", () => {
     await lab.services.up({
       app: "shop",
       experiment: "main",
-      directory: lab.home,
       services: { db: serviceConfig("local", "postgresql") },
     });
     const shared = serviceConfig("local", "postgresql", "shared", { shared_experiment_name: "main" });
     const [status] = await lab.services.up({
       app: "shop",
       experiment: "feature",
-      directory: lab.home,
       services: { db: shared },
     });
     expect(status).toMatchObject({ provisionType: "shared", shares: "shop/main/db" });
@@ -46,7 +51,6 @@ describe("shared services", () => {
     await lab.services.up({
       app: "shop",
       experiment: "feature",
-      directory: lab.home,
       services: { db: shared },
     });
     expect(await lab.services.down("shop", "main", { force: true })).toEqual(["db"]);
@@ -55,12 +59,11 @@ describe("shared services", () => {
   test("a missing target, or one without the service, is a clear error and creates nothing", async () => {
     const lab = await testLaboratory();
     const shared = serviceConfig("local", "redis", "shared", { shared_experiment_name: "nowhere" });
-    const request = { app: "shop", experiment: "feature", directory: lab.home, services: { cache: shared } };
+    const request = { app: "shop", experiment: "feature", services: { cache: shared } };
     await expect(lab.services.up(request)).rejects.toThrow(/nowhere of app shop has no services up/);
     await lab.services.up({
       app: "shop",
       experiment: "nowhere",
-      directory: lab.home,
       services: { db: serviceConfig("local", "memcached") },
     });
     await expect(lab.services.up(request)).rejects.toThrow(
@@ -74,13 +77,11 @@ describe("shared services", () => {
     await lab.services.up({
       app: "shop",
       experiment: "main",
-      directory: lab.home,
       services: { cache: serviceConfig("docker", "redis", "independent") },
     });
     await lab.services.up({
       app: "shop",
       experiment: "feature",
-      directory: lab.home,
       services: { kv: serviceConfig("docker", "redis", "shared", { shared_experiment_name: "main" }) },
     });
     const env = await lab.services.environment("shop", "feature");
@@ -114,14 +115,14 @@ describe("data at creation", () => {
       await lab.services.up({
         app: "shop",
         experiment: "main",
-        directory: lab.home,
         services: { db: seeded },
+        initialData: beside(lab.home),
       });
       const main = await lab.services.environment("shop", "main");
       expect(await readNotes(kind, main)).toEqual(["seed"]);
 
       const copy = serviceConfig("local", kind, "communal", { options: { copy_from: "main" } });
-      await lab.services.up({ app: "shop", experiment: "copy", directory: lab.home, services: { db: copy } });
+      await lab.services.up({ app: "shop", experiment: "copy", services: { db: copy } });
       const copied = await lab.services.environment("shop", "copy");
       expect(await readNotes(kind, copied)).toEqual(["seed"]);
       await writeAndRead(kind, copied, "DB", "only in the copy");
@@ -146,8 +147,8 @@ describe("data at creation", () => {
       await lab.services.up({
         app: "shop",
         experiment: "main",
-        directory: lab.home,
         services: { db: seeded },
+        initialData: beside(lab.home),
       });
       const main = await lab.services.environment("shop", "main", {}, { hostReachable: true });
       // The source's app holds a session open: PostgreSQL cannot use its database as a template.
@@ -159,7 +160,6 @@ describe("data at creation", () => {
         await lab.services.up({
           app: "shop",
           experiment: "copy",
-          directory: lab.home,
           services: { db: copy },
         });
       } finally {
@@ -181,10 +181,10 @@ describe("data at creation", () => {
     const request = {
       app: "shop",
       experiment: "main",
-      directory: lab.home,
       services: {
         db: serviceConfig("local", "postgresql", "communal", { options: { initial_data: "seed.sql" } }),
       },
+      initialData: beside(lab.home),
     };
     await lab.services.up(request);
     const env = await lab.services.environment("shop", "main");
@@ -208,11 +208,11 @@ describe("data at creation", () => {
     const request = {
       app: "shop",
       experiment: "main",
-      directory: lab.home,
       services: {
         cache: serviceConfig("local", "redis"),
         db: serviceConfig("local", "postgresql", "independent", { options: { initial_data: "missing.sql" } }),
       },
+      initialData: beside(lab.home),
     };
     await expect(lab.services.up(request)).rejects.toThrow(/initial data .*missing\.sql does not exist/);
     expect(await lab.services.list()).toEqual([]);
@@ -226,7 +226,6 @@ describe("external provider", () => {
     const [status] = await existing.services.up({
       app: "infra",
       experiment: "x",
-      directory: existing.home,
       services: { db: serviceConfig("local", "postgresql") },
     });
     const server = await existing.registry.read<{ admin: { port: number; password: string } }>(
@@ -239,7 +238,6 @@ describe("external provider", () => {
     const [external] = await lab.services.up({
       app: "shop",
       experiment: "main",
-      directory: lab.home,
       services: { db: serviceConfig("external", "postgresql") },
     });
     expect(external).toMatchObject({
@@ -258,7 +256,6 @@ describe("external provider", () => {
       lab.services.up({
         app: "shop",
         experiment: "main",
-        directory: lab.home,
         services: { db: serviceConfig("external", "mariadb") },
       }),
     ).rejects.toThrow(/no external mariadb server is configured/);
@@ -316,7 +313,6 @@ describe("ephemeral servers", () => {
     const [status] = await lab.services.up({
       app: "shop",
       experiment: "tmp",
-      directory: lab.home,
       services: { db },
     });
     const env = await lab.services.environment("shop", "tmp", {}, { hostReachable: true });

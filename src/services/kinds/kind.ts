@@ -123,7 +123,10 @@ export interface ServiceKindModule {
    * set only where no other service of the experiment sets the same one.
    */
   clientEnv?(connection: Connection): Record<string, string>;
-  /** An SQL script recreating the tenant's data (no owners, no grants), made with the server's tools. */
+  /**
+   * An SQL script recreating the tenant's data (no owners, no grants), made with the server's
+   * tools. A kind with it takes initial_data and copy_from: its TenantAdmin loads such scripts.
+   */
   dump?(tools: ServerTools, tenant: Tenant): Promise<string>;
   /**
    * Connects as administrator; fails (quickly) when the server does not answer yet. `communal`:
@@ -134,6 +137,8 @@ export interface ServiceKindModule {
     access: AdminAccess,
     options: { communal: boolean; tools?: () => Promise<ServerTools> },
   ): Promise<TenantAdmin>;
-  container: ContainerRecipe;
-  native: NativeRecipe;
+  /** How it runs in a container; without it, providers running containers do not offer the kind. */
+  container?: ContainerRecipe;
+  /** How it runs as a process of the laboratory host; without it, the local provider does not offer the kind. */
+  native?: NativeRecipe;
 }

@@ -1,3 +1,4 @@
+import { imageTag } from "../../config/schema.js";
 import {
   containerLogs,
   type Docker,
@@ -16,14 +17,15 @@ import type { Registry } from "../../lab/registry.js";
 import { ProvisionError } from "../errors.js";
 import type { RunProgram } from "../kinds/kind.js";
 import type { Endpoint, Owner } from "../model.js";
-import type { ServerProvider, ServerRecord, ServerSpec } from "./provider.js";
+import { kindRecipe, type ServerProvider, type ServerRecord, type ServerSpec } from "./provider.js";
 
 /** The image of a spec: its image (official repository by default), tagged with its version unless it has a tag. */
 export function imageReference(spec: ServerSpec): string {
-  const image = spec.image ?? spec.module.container.repository;
+  const { repository, version } = kindRecipe(spec.kind, spec.module, "container");
+  const image = spec.image ?? repository;
   const name = image.slice(image.lastIndexOf("/") + 1);
   if (name.includes(":") || name.includes("@")) return image;
-  return `${image}:${spec.version ?? spec.module.container.version}`;
+  return `${image}:${spec.version ?? version}`;
 }
 
 /** Where the laboratory host reaches a container's `port`: published afresh at each start, so asked for each time. */
@@ -65,11 +67,24 @@ export function dockerProvider(registry: Registry, docker: Docker = dockerEngine
   }
 
   return {
+    // An image's tag says what it runs: the version option only tags an image that has none.
+    // Earlier, a server was named for the version option or the kind's default version.
+    communalIdentity(spec) {
+      const image = imageReference(spec);
+      return {
+        distinct: image,
+        version: imageTag(image) ?? spec.version ?? "default",
+        formerVersion: spec.version ?? kindRecipe(spec.kind, spec.module, "container").version,
+      };
+    },
     check: (spec) => ensureImage(imageReference(spec)),
 
     async ensure(spec, previous, save) {
       const image = imageReference(spec);
-      const volume = spec.module.container.dataDirectory && !spec.ephemeral ? `${spec.id}-data` : null;
+      const volume =
+        kindRecipe(spec.kind, spec.module, "container").dataDirectory && !spec.ephemeral
+          ? `${spec.id}-data`
+          : null;
       let info = await inspect(spec.id);
       if (info && !previous) {
         // Ours (labelled) and unrecorded: a command crashed between creating and recording it,
@@ -105,7 +120,7 @@ export function dockerProvider(registry: Registry, docker: Docker = dockerEngine
           spec.owner ? ensureNetwork(spec.owner) : null,
           volume ? docker.createVolume({ Name: volume, Labels: labels }) : null,
         ]);
-        const recipe = spec.module.container;
+        const recipe = kindRecipe(spec.kind, spec.module, "container");
         const { entrypoint, cmd } = spec.command
           ? { entrypoint: undefined, cmd: spec.command }
           : recipe.command({ ephemeral: spec.ephemeral, adminPassword: password });

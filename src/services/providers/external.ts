@@ -8,6 +8,11 @@ import type { ServerProvider, ServerRecord, ServerSpec } from "./provider.js";
  */
 export function externalProvider(): ServerProvider {
   return {
+    // One server per admin URL; its password may change without making it another server.
+    communalIdentity(spec) {
+      const version = spec.version ?? "default";
+      return { distinct: (spec.url ?? "").replace(/\/\/[^@/]*@/, "//"), version, formerVersion: version };
+    },
     check: async (spec) => {
       adminUrl(spec);
     },

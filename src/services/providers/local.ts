@@ -22,7 +22,7 @@ import type { Registry } from "../../lab/registry.js";
 import { ProvisionError } from "../errors.js";
 import { serviceKind } from "../kinds/index.js";
 import type { NativeContext, NativeRecipe, RunProgram } from "../kinds/kind.js";
-import type { ServerProvider, ServerRecord, ServerSpec } from "./provider.js";
+import { kindRecipe, type ServerProvider, type ServerRecord, type ServerSpec } from "./provider.js";
 
 const INITIALIZED = ".labtest-initialized";
 const CONFIGURED = ".labtest-configured";
@@ -42,11 +42,11 @@ interface Account {
 export function localProvider(registry: Registry): ServerProvider {
   return {
     async check(spec) {
-      await findPrograms(spec.module.native, spec);
+      await findPrograms(kindRecipe(spec.kind, spec.module, "native"), spec);
     },
 
     async ensure(spec, previous, save) {
-      const recipe = spec.module.native;
+      const recipe = kindRecipe(spec.kind, spec.module, "native");
       const programs = await findPrograms(recipe, spec);
       const account = await serverAccount(recipe);
       const serverDirectory = registry.directory("servers", spec.id);
@@ -194,12 +194,12 @@ function ephemeralPrefix(registry: Registry): string {
 /** Stops the server's process and what it leaves running. */
 async function stopServer(record: ServerRecord): Promise<void> {
   if (await isRunning(record)) await stopProcess(Number(record.details.pid));
-  await serviceKind(record.kind).native.afterStop?.(String(record.details.dataDirectory));
+  await serviceKind(record.kind).native?.afterStop?.(String(record.details.dataDirectory));
 }
 
 /** The variables the recorded server runs with (its programs need them to find it). */
 function serverEnvironment(record: ServerRecord): Record<string, string> {
-  return serviceKind(record.kind).native.environment?.(String(record.details.dataDirectory)) ?? {};
+  return serviceKind(record.kind).native?.environment?.(String(record.details.dataDirectory)) ?? {};
 }
 
 /**

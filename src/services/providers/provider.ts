@@ -1,5 +1,7 @@
 import type { Provider, ServiceKind } from "../../config/schema.js";
+import type { Docker } from "../../lab/docker.js";
 import type { Sweep } from "../../lab/garbage.js";
+import type { Registry } from "../../lab/registry.js";
 import type { ServerTools, ServiceKindModule } from "../kinds/kind.js";
 import type { AdminAccess, Endpoint, Owner } from "../model.js";
 
@@ -47,8 +49,43 @@ export interface ServerState {
   problem: string | null;
 }
 
+/** What a communal server is told apart and named by (see ServerProvider.communalIdentity). */
+export interface CommunalIdentity {
+  /** What makes two of its servers of one kind different servers (an image, an admin URL, a version). */
+  distinct: string;
+  /** The version its name shows. */
+  version: string;
+  /** The version an earlier labtest named the same server by. */
+  formerVersion: string;
+}
+
+/** What a provider needs of the laboratory it serves. */
+export interface ProviderContext {
+  registry: Registry;
+  docker?: Docker;
+}
+
+/**
+ * A provider as the registry (providers/index.ts) knows it: what it can run, read by the
+ * configuration's schema, and its implementation, loaded on first use (engine clients are heavy).
+ */
+export interface ServiceProviderModule {
+  /**
+   * Whether it makes servers of its own; one that does not makes tenants on a server the
+   * administrator names, so it serves communal services only and has no durability to set.
+   */
+  createsServers: boolean;
+  /** Whether it can run a server of the kind (it has the kind's recipe for it). */
+  offers(kind: ServiceKindModule): boolean;
+  open(context: ProviderContext): Promise<ServerProvider>;
+  /** A provider configurations may name that this labtest cannot run yet: never suggested. */
+  planned?: true;
+}
+
 /** Where servers run. Providers start and stop servers; tenants are the kind's business. */
 export interface ServerProvider {
+  /** How its communal servers are told apart and named; without it, by their version (or "default"). */
+  communalIdentity?(spec: ServerSpec): CommunalIdentity;
   /** Fails, changing nothing, when the server could not be made here (a missing program, image or URL). */
   check(spec: ServerSpec): Promise<void>;
   /**
@@ -87,4 +124,18 @@ export interface ServerProvider {
    * period, so work in progress is never taken.
    */
   sweep(servers: ReadonlySet<string>, experiments: ReadonlySet<string>, sweep: Sweep): Promise<void>;
+}
+
+/**
+ * A kind's recipe for a provider. The configuration's schema refuses a kind its provider does
+ * not offer, so a missing one is labtest's bug, not the user's.
+ */
+export function kindRecipe<R extends "container" | "native">(
+  kind: ServiceKind,
+  module: ServiceKindModule,
+  which: R,
+): NonNullable<ServiceKindModule[R]> {
+  const found = module[which];
+  if (!found) throw new Error(`${kind} has no ${which} recipe, yet it reached a provider that needs one`);
+  return found;
 }
