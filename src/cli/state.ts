@@ -58,15 +58,7 @@ export function registerStateCommands(program: Command, io: CliIo): void {
     .description("validate state.json and reach the store it names")
     .action(async (_options, command: Command) => {
       const globals = command.optsWithGlobals<StateGlobals>();
-      const report = await withState(io, globals, async (opened) => {
-        await opened.store.read(["/default"]);
-        return {
-          file: opened.file ?? null,
-          provider: opened.provider ?? null,
-          service: opened.service ?? null,
-          reachable: true,
-        };
-      });
+      const report = await withLab(io, globals, undefined, (lab) => lab.stateCheck({ v }));
       if (globals.json) writeJson(io, report);
       else if (report.file === null) io.stdout("no state.json: state is empty and built-in defaults apply\n");
       else io.stdout(`state is ${report.provider}/${report.service} from ${report.file}: reachable\n`);
@@ -76,16 +68,19 @@ export function registerStateCommands(program: Command, io: CliIo): void {
     .command("set <key> <value>")
     .description("set KEY on a local file or directory store (VALUE is JSON, else a string)")
     .action(async (key: string, value: string, _options, command: Command) => {
+      const globals = command.optsWithGlobals<StateGlobals>();
+      // Checked here as well, so that a mistyped key is said before the laboratory is reached.
       validateKey(key);
-      await withWritable(io, command, (store) => store.write(key, parseValue(value)));
+      await withLab(io, globals, undefined, (lab) => lab.stateSet({ v, key, value: parseValue(value) }));
     });
 
   state
     .command("unset <key>")
     .description("remove KEY from a local file or directory store")
     .action(async (key: string, _options, command: Command) => {
+      const globals = command.optsWithGlobals<StateGlobals>();
       validateKey(key);
-      const removed = await withWritable(io, command, (store) => store.remove(key));
+      const { removed } = await withLab(io, globals, undefined, (lab) => lab.stateUnset({ v, key }));
       if (!removed) io.stderr(`labtest: ${key} was not set\n`);
     });
 }
@@ -96,50 +91,6 @@ export function stateOption(): Option {
     "--state <path>",
     "state.json to use (default: $LABTEST_STATE, else $LABTEST_HOME/state.json)",
   );
-}
-
-export async function withState<T>(
-  io: CliIo,
-  globals: StateGlobals,
-  use: (opened: OpenedState) => Promise<T>,
-): Promise<T> {
-  const opened = await openState({
-    env: io.env,
-    cwd: io.cwd,
-    ...(globals.state ? { statePath: globals.state } : {}),
-  });
-  try {
-    return await use(opened);
-  } finally {
-    await opened.store.close();
-  }
-}
-
-async function withWritable<T>(
-  io: CliIo,
-  command: Command,
-  use: (store: WritableStateStore) => Promise<T>,
-): Promise<T> {
-  return withState(io, command.optsWithGlobals<StateGlobals>(), async (opened) => {
-    if (!opened.file)
-      throw new UsageError("there is no state.json to write to", [
-        {
-          where: "state.json",
-          what: "missing",
-          fix: 'create it, e.g. {"provider": "local", "service": "file", "options": {"path": "state.yml"}}',
-        },
-      ]);
-    if (!isWritable(opened.store)) {
-      throw new UsageError(`labtest cannot write ${opened.provider}/${opened.service} state`, [
-        {
-          where: opened.file,
-          what: "only local/file and local/directory stores are written by labtest",
-          fix: "write it with the store's own tools",
-        },
-      ]);
-    }
-    return use(opened.store);
-  });
 }
 
 function explain(result: Lookup): string {

@@ -1,11 +1,19 @@
 import { Writable } from "node:stream";
+import { UsageError } from "../errors.js";
 import { Experiments, OutputGoneError } from "../experiments/index.js";
 import { dockerEngine } from "../lab/docker.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
 import { initAgeIdentity, SECRETS_KEY, type SecretsConfig, secretsConfig } from "../secrets/index.js";
 import { sentInitialData } from "../services/index.js";
-import { lookup, type OpenedState, openState } from "../state/index.js";
+import {
+  isWritable,
+  lookup,
+  type OpenedState,
+  openState,
+  validateKey,
+  type WritableStateStore,
+} from "../state/index.js";
 import type { Laboratory } from "./laboratory.js";
 import { type EventSink, parseRequest } from "./protocol.js";
 
@@ -131,6 +139,30 @@ export class EmbeddedLaboratory implements Laboratory {
     return lookup((await this.open()).state.store, key, merge);
   }
 
+  async stateCheck(request: unknown) {
+    parseRequest("stateCheck", request);
+    const { state } = await this.open();
+    await state.store.read(["/default"]);
+    return {
+      file: state.file ?? null,
+      provider: state.provider ?? null,
+      service: state.service ?? null,
+      reachable: true as const,
+    };
+  }
+
+  async stateSet(request: unknown) {
+    const { key, value } = parseRequest("stateSet", request);
+    validateKey(key);
+    await writableStore((await this.open()).state).write(key, value);
+  }
+
+  async stateUnset(request: unknown) {
+    const { key } = parseRequest("stateUnset", request);
+    validateKey(key);
+    return { removed: await writableStore((await this.open()).state).remove(key) };
+  }
+
   async secretsInit(request: unknown) {
     parseRequest("secretsInit", request);
     const { recipient, created } = await initAgeIdentity(labtestHome(this.options.env));
@@ -179,6 +211,27 @@ export class EmbeddedLaboratory implements Laboratory {
     await experiments.close();
     await state.store.close();
   }
+}
+
+/** The laboratory's state store, when it is one labtest writes (a local file or directory). */
+function writableStore(opened: OpenedState): WritableStateStore {
+  if (!opened.file)
+    throw new UsageError("there is no state.json to write to", [
+      {
+        where: "state.json",
+        what: "missing",
+        fix: 'create it, e.g. {"provider": "local", "service": "file", "options": {"path": "state.yml"}}',
+      },
+    ]);
+  if (!isWritable(opened.store))
+    throw new UsageError(`labtest cannot write ${opened.provider}/${opened.service} state`, [
+      {
+        where: opened.file,
+        what: "only local/file and local/directory stores are written by labtest",
+        fix: "write it with the store's own tools",
+      },
+    ]);
+  return opened.store;
 }
 
 /** The app's output; when it is gone, what labtest kept of it is written before the error says why. */

@@ -7,7 +7,7 @@ import type { Laboratory } from "./laboratory.js";
 export type { ExperimentDetails, ExperimentStatus } from "../experiments/index.js";
 export type { ServerStatus, ServiceStatus } from "../services/index.js";
 export { EmbeddedLaboratory, type EmbeddedOptions } from "./embedded.js";
-export type { Laboratory, SecretsInitialised } from "./laboratory.js";
+export type { Laboratory, SecretsInitialised, StateReport } from "./laboratory.js";
 export {
   type EventSink,
   type LaboratoryEvent,

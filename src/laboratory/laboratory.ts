@@ -17,6 +17,14 @@ export interface SecretsInitialised {
   state: { [key: string]: SecretsConfig };
 }
 
+/** The laboratory's state.json and the store it names; all null when there is none. */
+export interface StateReport {
+  file: string | null;
+  provider: string | null;
+  service: string | null;
+  reachable: true;
+}
+
 export interface Laboratory {
   create(request: Requests["create"], events?: EventSink): Promise<ExperimentStatus>;
   update(request: Requests["update"], events?: EventSink): Promise<ExperimentStatus>;
@@ -33,6 +41,11 @@ export interface Laboratory {
   servicesList(request: Requests["servicesList"]): Promise<ServiceStatus[]>;
   servicesEnv(request: Requests["servicesEnv"]): Promise<Record<string, string>>;
   stateGet(request: Requests["stateGet"]): Promise<Lookup>;
+  /** Where the laboratory's state is kept, once it has been reached. */
+  stateCheck(request: Requests["stateCheck"]): Promise<StateReport>;
+  /** Sets (or removes) a key of the laboratory's state, when labtest can write its store. */
+  stateSet(request: Requests["stateSet"]): Promise<void>;
+  stateUnset(request: Requests["stateUnset"]): Promise<{ removed: boolean }>;
   /** Creates the laboratory's age identity unless it has one; what to put at /secrets for it. */
   secretsInit(request: Requests["secretsInit"]): Promise<SecretsInitialised>;
   /** The laboratory's /secrets: what a client encrypts `ENC[…]` values with, on its side. */

@@ -59,6 +59,13 @@ export const requestSchemas = {
   servicesList: z.object({ v: version, app: name.optional(), experiment: name.optional() }),
   servicesEnv: z.object({ v: version, project, experiment: name, hostReachable: z.boolean().optional() }),
   stateGet: z.object({ v: version, key: z.string().min(1), merge: z.enum(MERGE_STRATEGIES).optional() }),
+  stateCheck: z.object({ v: version }),
+  stateSet: z.object({
+    v: version,
+    key: z.string().min(1),
+    value: z.json(),
+  }),
+  stateUnset: z.object({ v: version, key: z.string().min(1) }),
   secretsInit: z.object({ v: version }),
   secretsRecipients: z.object({ v: version }),
   gc: z.object({ v: version, graceMs: z.number().min(0), dryRun: z.boolean().optional() }),

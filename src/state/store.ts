@@ -16,10 +16,13 @@ export function isWritable(store: StateStore): store is WritableStateStore {
   return "write" in store && "remove" in store;
 }
 
+/** What JSON holds: the values a state store keeps. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
 /** Values in stores are JSON; text that does not parse is kept as a string. */
-export function parseValue(text: string): unknown {
+export function parseValue(text: string): JsonValue {
   try {
-    return JSON.parse(text);
+    return JSON.parse(text) as JsonValue;
   } catch {
     return text;
   }
