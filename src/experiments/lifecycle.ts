@@ -149,7 +149,8 @@ export async function removeExperiment(lab: ExperimentsContext, app: string, nam
   const row = lab.registry.get(app, name);
   await lab.services.assertUnshared(app, name);
   await lab.runtimes[row?.runtime ?? "local"].remove({ app, name });
-  await lab.services.down(app, name);
+  // Checked for sharers above, before the app went: the delete's one check.
+  await lab.services.down(app, name, { force: true });
   await rm(experimentDirectory(lab.home, { app, name }), { recursive: true, force: true });
   lab.registry.remove(app, name);
 }
