@@ -11,8 +11,36 @@ import { ExperimentError } from "./errors.js";
  * of the account's git configuration, so no repository URL reaches `ext::` or another helper
  * even where configuration validation was bypassed. A local path is the `file` transport.
  */
-function git(args: string[], options: Pick<Options, "reject"> = {}) {
+function git(args: string[], options: Pick<Options, "reject" | "timeout"> = {}) {
   return execa("git", args, { ...options, env: { GIT_ALLOW_PROTOCOL: REPOSITORY_SCHEMES.join(":") } });
+}
+
+/** Seconds git may wait on a repository's server: LABTEST_GIT_TIMEOUT, else a minute. */
+function gitTimeoutSeconds(): number {
+  const seconds = Number(process.env.LABTEST_GIT_TIMEOUT);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : 60;
+}
+
+/**
+ * Git settings that give up on an HTTP server that sends nothing for `seconds`: a clone may take
+ * long, but not stall. (Over SSH, the account's ssh configuration decides.)
+ */
+function stallLimits(seconds: number): string[] {
+  return ["-c", "http.lowSpeedLimit=1", "-c", `http.lowSpeedTime=${seconds}`];
+}
+
+/** A repository git cannot read: a user error (exit 2, as for a wrong setting) naming it. */
+function unreadable(repository: string, what: string, cause?: unknown): ExperimentError {
+  return new ExperimentError(
+    `cannot read ${repository}`,
+    [{ where: "code_repo_url", what, fix: "check code_repo_url and your access to it" }],
+    { cause, exitCode: 2 },
+  );
+}
+
+/** The last lines of what git said, where it says why it failed. */
+function gitReason(stderr: string): string {
+  return stderr.trim().split("\n").slice(-3).join("\n");
 }
 
 /**
@@ -53,9 +81,24 @@ export async function checkBranch(repository: string, branch: string): Promise<v
         fix: "name an existing branch",
       },
     ]);
-  const found = await git(["ls-remote", "--exit-code", "--heads", "--", repository, `refs/heads/${branch}`], {
-    reject: false,
-  });
+  const seconds = gitTimeoutSeconds();
+  const found = await git(
+    [
+      ...stallLimits(seconds),
+      "ls-remote",
+      "--exit-code",
+      "--heads",
+      "--",
+      repository,
+      `refs/heads/${branch}`,
+    ],
+    { reject: false, timeout: seconds * 1000 },
+  );
+  if (found.timedOut)
+    throw unreadable(
+      repository,
+      `no answer within ${seconds} s (LABTEST_GIT_TIMEOUT sets how long git waits)`,
+    );
   if (found.exitCode === 2)
     throw new ExperimentError(`branch ${branch} does not exist in ${repository}`, [
       {
@@ -64,14 +107,7 @@ export async function checkBranch(repository: string, branch: string): Promise<v
         fix: "push the branch first, or name another",
       },
     ]);
-  if (found.exitCode !== 0)
-    throw new ExperimentError(`cannot read ${repository}`, [
-      {
-        where: "code_repo_url",
-        what: found.stderr.trim().split("\n").slice(-3).join("\n"),
-        fix: "check code_repo_url and your access to it",
-      },
-    ]);
+  if (found.exitCode !== 0) throw unreadable(repository, gitReason(found.stderr));
 }
 
 /**
@@ -86,16 +122,25 @@ export async function checkout(
   await rm(directory, { recursive: true, force: true });
   // --no-local: a clone of a path hard-links the repository's objects, and handing the checkout
   // to the app's account would hand it those files of the repository too.
-  await git([
-    "clone",
-    "--quiet",
-    "--no-local",
-    "--single-branch",
-    `--branch=${branch}`,
-    "--",
-    repository,
-    directory,
-  ]);
+  const cloned = await git(
+    [
+      ...stallLimits(gitTimeoutSeconds()),
+      "clone",
+      "--quiet",
+      "--no-local",
+      "--single-branch",
+      `--branch=${branch}`,
+      "--",
+      repository,
+      directory,
+    ],
+    { reject: false },
+  );
+  if (cloned.failed) {
+    // A full disk is the machine's fault, not the repository's: the CLI reports it as such.
+    if (cloned.stderr.includes("No space left on device")) throw cloned;
+    throw unreadable(repository, gitReason(cloned.stderr), cloned);
+  }
   const [commit = "", subject = ""] = (
     await git(["-C", directory, "log", "-1", "--format=%H%n%s"])
   ).stdout.split("\n");
