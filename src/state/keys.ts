@@ -8,16 +8,18 @@ const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$/;
  */
 export function validateKey(key: string): string {
   const fix = "write an absolute key such as /services/docker/postgresql/my-app";
-  if (!key.startsWith("/")) throw new StateError(`state key "${key}" is not absolute`, fix);
+  const at = { where: `state key ${key}` };
+  if (!key.startsWith("/")) throw new StateError(`state key "${key}" is not absolute`, fix, at);
   const segments = key.slice(1).split("/");
   for (const segment of segments) {
-    if (segment === "") throw new StateError(`state key "${key}" has an empty segment`, fix);
+    if (segment === "") throw new StateError(`state key "${key}" has an empty segment`, fix, at);
     if (segment === "." || segment === "..")
-      throw new StateError(`state key "${key}" contains "${segment}"`, fix);
+      throw new StateError(`state key "${key}" contains "${segment}"`, fix, at);
     if (!SEGMENT.test(segment)) {
       throw new StateError(
         `state key "${key}" has a segment "${segment}" with characters outside [A-Za-z0-9_.@+-]`,
         fix,
+        at,
       );
     }
   }

@@ -51,7 +51,7 @@ export async function openState(options: StateOptions = {}): Promise<OpenedState
     throw new StateError(
       `${file} is not valid JSON: ${(error as Error).message}`,
       "correct the JSON syntax",
-      { cause: error },
+      { cause: error, where: file },
     );
   }
   const parsed = stateFileSchema.safeParse(data, { reportInput: true });
@@ -63,6 +63,7 @@ export async function openState(options: StateOptions = {}): Promise<OpenedState
     throw new StateError(
       `${file}: unknown state provider/service ${provider}/${service}`,
       `use one of ${known}`,
+      { where: file },
     );
   }
   const parsedOptions = definition.options.safeParse(parsed.data.options, { reportInput: true });
@@ -87,7 +88,7 @@ async function firstStateFile(
       throw new StateError(
         `cannot read ${file}: ${(error as Error).message}`,
         named ? "check --state or LABTEST_STATE" : undefined,
-        { cause: error },
+        { cause: error, where: file },
       );
     }
   }
@@ -111,5 +112,6 @@ function invalid(
       .map((p) => p.fix)
       .filter(Boolean)
       .join("; "),
+    { where: file },
   );
 }

@@ -54,6 +54,7 @@ export function directoryStore(root: string): WritableStateStore {
         throw new StateError(
           `the state directory ${root} does not exist`,
           "create it, or fix options.path in state.json",
+          { where: root },
         );
       }
       const entries = await Promise.all(
@@ -72,6 +73,7 @@ export function directoryStore(root: string): WritableStateStore {
         throw new StateError(
           `cannot set ${key}: a parent key is a value, not a directory (${error.message})`,
           "unset the parent key first",
+          { where: key },
         );
       });
       await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o644 });

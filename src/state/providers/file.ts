@@ -28,7 +28,7 @@ export function fileStore(path: string): WritableStateStore {
       throw new StateError(
         `cannot read the state file ${path}: ${(error as Error).message}`,
         "create it, or fix options.path in state.json",
-        { cause: error },
+        { cause: error, where: path },
       );
     }
     const doc = parseDocument(text);
@@ -36,6 +36,7 @@ export function fileStore(path: string): WritableStateStore {
       throw new StateError(
         `the state file ${path} does not parse: ${doc.errors[0]?.message.split("\n")[0]}`,
         "correct its JSON/YAML syntax",
+        { where: path },
       );
     }
     const data: unknown = doc.toJS();
@@ -43,6 +44,7 @@ export function fileStore(path: string): WritableStateStore {
       throw new StateError(
         `the state file ${path} is not a map from key to value`,
         'write it as {"/key": value, …}',
+        { where: path },
       );
     }
     for (const key of Object.keys(data ?? {})) {
@@ -52,7 +54,7 @@ export function fileStore(path: string): WritableStateStore {
         throw new StateError(
           `the state file ${path} has an invalid key: ${(error as Error).message.split("\n")[0]}`,
           "use absolute keys such as /default",
-          { cause: error },
+          { cause: error, where: path },
         );
       }
     }

@@ -57,7 +57,7 @@ export function redisStore(url: string, prefix: string): StateStore {
         throw new StateError(
           `cannot read state from Redis at ${where}: ${reason}`,
           "check options.url in state.json and that the server is up",
-          { cause: error },
+          { cause: error, where: `Redis at ${where}` },
         );
       }
     },

@@ -88,7 +88,7 @@ export function s3Store(o: S3StateOptions, defaultCacheDir: string): StateStore 
       throw new StateError(
         `cannot read state s3://${o.bucket}/${objectKey(key)}${o.endpoint ? ` at ${o.endpoint}` : ""}: ${(error as Error).message || (error as Error).name}`,
         "check the bucket, endpoint and AWS credentials in state.json and the environment",
-        { cause: error },
+        { cause: error, where: `s3://${o.bucket}` },
       );
     }
   }

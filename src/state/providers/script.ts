@@ -32,12 +32,14 @@ export function scriptStore(program: string, args: readonly string[]): StateStor
       throw new StateError(
         `the state script ${program} did not answer for ${key} within ${TIMEOUT_MS / 1000} s`,
         "make it answer faster, or fix it",
+        { where: `state script ${program}` },
       );
     if (result.failed) {
       const detail = result.stderr.trim() || result.shortMessage;
       throw new StateError(
         `the state script ${program} failed for ${key}: ${detail}`,
         "fix the script, or options.command in state.json",
+        { where: `state script ${program}` },
       );
     }
     return result.stdout.trim() === "" ? undefined : [key, parseValue(result.stdout)];
