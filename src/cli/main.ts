@@ -12,6 +12,7 @@ import { registerSecretCommands } from "./secrets.js";
 import { registerServersCommands } from "./servers.js";
 import { registerServicesCommands } from "./services.js";
 import { registerStateCommands, stateOption } from "./state.js";
+import { registerAccessCommands } from "./tokens.js";
 
 const VERSION = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
@@ -43,6 +44,7 @@ export function buildProgram(io: CliIo): Command {
   registerExperimentCommands(program, io);
   registerLabCommands(program, io);
   registerSecretCommands(program, io);
+  registerAccessCommands(program, io);
   registerLabtestCommands(program, io, VERSION);
   return program;
 }

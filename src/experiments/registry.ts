@@ -1,6 +1,7 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openDatabase, preparedStatements } from "../lab/sqlite.js";
 import type { Runtime } from "./runtimes/names.js";
 
 /** An experiment as the laboratory records it. */
@@ -56,20 +57,21 @@ const COLUMNS = `app, name, branch, release, subject, runtime, status, host, por
  */
 export class ExperimentRegistry {
   private readonly db: Database.Database;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statement: (sql: string) => Database.Statement;
 
   constructor(readonly file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o711 });
     try {
-      this.db = open(file);
+      this.db = openDatabase(file, MIGRATIONS);
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code !== "SQLITE_NOTADB" && code !== "SQLITE_CORRUPT") throw error;
       const aside = `${file}.damaged-${Date.now()}`;
       for (const suffix of ["", "-wal", "-shm"])
         if (existsSync(file + suffix)) renameSync(file + suffix, aside + suffix);
-      this.db = open(file);
+      this.db = openDatabase(file, MIGRATIONS);
     }
+    this.statement = preparedStatements(this.db);
   }
 
   get(app: string, name: string): ExperimentRow | undefined {
@@ -118,63 +120,5 @@ export class ExperimentRegistry {
 
   close(): void {
     this.db.close();
-  }
-
-  /** The statement of `sql`, prepared once for this database and kept (see `kept`). */
-  private statement(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = keep(this.db.prepare(sql));
-      this.statements.set(sql, statement);
-    }
-    return statement;
-  }
-}
-
-/**
- * Every better-sqlite3 object this process makes stays reachable until it exits: on Node 24,
- * collecting one outside a JavaScript context aborts the process (`Assertion failed: (env) !=
- * nullptr` in Node's ObjectWrap; WiseLibs/better-sqlite3#1515, closed without a fix). So
- * statements are prepared once per text, and nothing here prepares one behind our back
- * (`pragma()` and `transaction()` do).
- */
-const kept = new Set<object>();
-
-function keep<T extends object>(object: T): T {
-  kept.add(object);
-  return object;
-}
-
-function open(file: string): Database.Database {
-  // The laboratory's alone (SQLite gives its -wal and -shm files the database file's mode): it
-  // names every experiment, and apps run under accounts of their own.
-  closeSync(openSync(file, "a", 0o600));
-  chmodSync(file, 0o600);
-  const db = keep(new Database(file, { timeout: 10_000 }));
-  const value = (pragma: string) =>
-    keep(db.prepare(`PRAGMA ${pragma}`))
-      .pluck()
-      .get();
-  try {
-    db.exec("PRAGMA journal_mode = WAL");
-    // A file damaged past its first page opens without complaint: every page is read before it is trusted.
-    if (value("quick_check") !== "ok")
-      throw Object.assign(new Error(`${file} is damaged`), { code: "SQLITE_CORRUPT" });
-    const version = value("user_version") as number;
-    if (version < MIGRATIONS.length) {
-      db.exec("BEGIN IMMEDIATE");
-      try {
-        for (const migration of MIGRATIONS.slice(version)) db.exec(migration);
-        db.exec(`PRAGMA user_version = ${MIGRATIONS.length}`);
-        db.exec("COMMIT");
-      } catch (error) {
-        db.exec("ROLLBACK");
-        throw error;
-      }
-    }
-    return db;
-  } catch (error) {
-    db.close();
-    throw error;
   }
 }

@@ -5,6 +5,8 @@ import { dockerEngine } from "../lab/docker.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
 import { initAgeIdentity, SECRETS_KEY, type SecretsConfig, secretsConfig } from "../secrets/index.js";
+import { AuditLog } from "../server/audit.js";
+import { TokenStore } from "../server/tokens.js";
 import { sentInitialData } from "../services/index.js";
 import {
   isWritable,
@@ -33,6 +35,7 @@ const ignore: EventSink = () => undefined;
  */
 export class EmbeddedLaboratory implements Laboratory {
   private opened: Promise<{ state: OpenedState; experiments: Experiments }> | undefined;
+  private accessOpened: { tokens: TokenStore; audit: AuditLog } | undefined;
 
   constructor(private readonly options: EmbeddedOptions) {}
 
@@ -49,6 +52,13 @@ export class EmbeddedLaboratory implements Laboratory {
       return { state, experiments };
     })();
     return this.opened;
+  }
+
+  /** Who may use the laboratory and what they did: apart from the state, which they do not need. */
+  private access(): { tokens: TokenStore; audit: AuditLog } {
+    const home = labtestHome(this.options.env);
+    this.accessOpened ??= { tokens: new TokenStore(home), audit: new AuditLog(home) };
+    return this.accessOpened;
   }
 
   private async experiments(): Promise<Experiments> {
@@ -205,7 +215,30 @@ export class EmbeddedLaboratory implements Laboratory {
     return ids;
   }
 
+  async tokenCreate(request: unknown) {
+    const { v: _, ...token } = parseRequest("tokenCreate", request);
+    return this.access().tokens.create(token);
+  }
+
+  async tokenList(request: unknown) {
+    parseRequest("tokenList", request);
+    return this.access().tokens.list();
+  }
+
+  async tokenRevoke(request: unknown) {
+    const { name } = parseRequest("tokenRevoke", request);
+    this.access().tokens.revoke(name);
+    return { revoked: name };
+  }
+
+  async audit(request: unknown) {
+    const { since } = parseRequest("audit", request);
+    return this.access().audit.read(since);
+  }
+
   async close(): Promise<void> {
+    this.accessOpened?.tokens.close();
+    this.accessOpened?.audit.close();
     if (!this.opened) return;
     const { state, experiments } = await this.opened;
     await experiments.close();

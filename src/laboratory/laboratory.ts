@@ -3,7 +3,9 @@ import type { Removal } from "../lab/garbage.js";
 import type { SecretsConfig } from "../secrets/index.js";
 import type { ServerStatus, ServiceStatus } from "../services/index.js";
 import type { Lookup } from "../state/index.js";
+import type { AuditEntry } from "./identity.js";
 import type { EventSink, Requests } from "./protocol.js";
+import type { Scope } from "./wire.js";
 
 /**
  * Everything a client asks of a laboratory. Requests and results are plain data (see
@@ -23,6 +25,28 @@ export interface StateReport {
   provider: string | null;
   service: string | null;
   reachable: true;
+}
+
+/** A token as a laboratory lists it: everything but the token itself. */
+export interface TokenInfo {
+  name: string;
+  scope: Scope;
+  /** The apps it may touch; empty: every app. */
+  apps: string[];
+  /** ISO 8601, as the ones below; null where there is none. */
+  created: string;
+  expires: string | null;
+  lastUsed: string | null;
+  revoked: string | null;
+}
+
+/** A token just made: the only time its plaintext exists outside its holder's hands. */
+export interface CreatedToken {
+  name: string;
+  token: string;
+  scope: Scope;
+  apps: string[];
+  expires: string | null;
 }
 
 export interface Laboratory {
@@ -54,5 +78,11 @@ export interface Laboratory {
   servers(request: Requests["servers"]): Promise<ServerStatus[]>;
   /** Stops or removes one server, or every one no experiment uses; resolves to their ids. */
   retireServers(request: Requests["retireServers"]): Promise<string[]>;
+  /** Makes a token; the answer is the only place its plaintext ever is. */
+  tokenCreate(request: Requests["tokenCreate"]): Promise<CreatedToken>;
+  tokenList(request: Requests["tokenList"]): Promise<TokenInfo[]>;
+  tokenRevoke(request: Requests["tokenRevoke"]): Promise<{ revoked: string }>;
+  /** The audit log, oldest first. */
+  audit(request: Requests["audit"]): Promise<AuditEntry[]>;
   close(): Promise<void>;
 }

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
 import { MERGE_STRATEGIES } from "../state/index.js";
+import { SCOPES } from "./wire.js";
 
 /**
  * What a client asks of a laboratory, as plain data: every request is JSON as it is, so the
@@ -13,6 +14,15 @@ export const PROTOCOL_VERSION = 1 as const;
 
 const version = z.literal(PROTOCOL_VERSION);
 const name = z.string().min(1);
+
+/** A token's name, which the audit log records as who asked: a plain word, like a key name. */
+const tokenName = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9._-]*$/,
+    "lowercase letters, digits, '.', '_' and '-', beginning with a letter or digit (e.g. ci-shop)",
+  )
+  .max(64);
 
 /** A path inside the repository: relative, and not climbing out of it. */
 const insideRepository = (path: string) => !isAbsolute(path) && !path.split(/[\\/]/).includes("..");
@@ -76,6 +86,18 @@ export const requestSchemas = {
     id: name.optional(),
     force: z.boolean().optional(),
   }),
+  tokenCreate: z.object({
+    v: version,
+    name: tokenName,
+    scope: z.enum(SCOPES),
+    /** The apps it may touch; none: every app. */
+    apps: z.array(name).optional(),
+    expiresInSeconds: z.number().int().positive().optional(),
+  }),
+  tokenList: z.object({ v: version }),
+  tokenRevoke: z.object({ v: version, name: tokenName }),
+  /** The audit log's entries since an ISO 8601 time, or all of them. */
+  audit: z.object({ v: version, since: z.iso.datetime().optional() }),
 } as const;
 
 export type Requests = { [K in keyof typeof requestSchemas]: z.infer<(typeof requestSchemas)[K]> };

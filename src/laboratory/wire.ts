@@ -189,6 +189,38 @@ export const ROUTES: { [K in RequestKind]: Route<K> } = {
     app: noApp,
     run: (lab, r) => lab.retireServers(r),
   },
+  tokenCreate: {
+    method: "POST",
+    path: "/tokens",
+    scope: "admin",
+    streams: false,
+    app: noApp,
+    run: (lab, r) => lab.tokenCreate(r),
+  },
+  tokenList: {
+    method: "GET",
+    path: "/tokens",
+    scope: "admin",
+    streams: false,
+    app: noApp,
+    run: (lab, r) => lab.tokenList(r),
+  },
+  tokenRevoke: {
+    method: "DELETE",
+    path: "/tokens/{name}",
+    scope: "admin",
+    streams: false,
+    app: noApp,
+    run: (lab, r) => lab.tokenRevoke(r),
+  },
+  audit: {
+    method: "GET",
+    path: "/audit",
+    scope: "admin",
+    streams: false,
+    app: noApp,
+    run: (lab, r) => lab.audit(r),
+  },
 };
 
 /** The path of a request, its `{field}`s filled in (each one URL-encoded). */

@@ -1,0 +1,136 @@
+import { mkdirSync } from "node:fs";
+import { userInfo } from "node:os";
+import { join } from "node:path";
+import type Database from "better-sqlite3";
+import { labtestHome } from "../lab/home.js";
+import { openDatabase, preparedStatements } from "../lab/sqlite.js";
+import {
+  type AuditEntry,
+  type AuditSink,
+  authorize,
+  type Identity,
+  visibleTo,
+} from "../laboratory/identity.js";
+import type { Laboratory } from "../laboratory/laboratory.js";
+import { type RequestKind, ROUTES, scopeAllows, wireError } from "../laboratory/wire.js";
+
+const MIGRATIONS = [
+  `CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     who TEXT NOT NULL,
+     what TEXT NOT NULL,
+     target TEXT NOT NULL,
+     result TEXT NOT NULL,
+     origin TEXT NOT NULL
+   )`,
+  "CREATE INDEX audit_at ON audit (at)",
+];
+
+/**
+ * The laboratory's audit log, in `<home>/audit.db`. The server, SSH sessions and local commands
+ * write it at once: SQLite serialises their writes, and each entry is one row. The database is
+ * opened on first use, so a command that records nothing leaves no file behind.
+ */
+export class AuditLog implements AuditSink {
+  readonly file: string;
+  private opened: { db: Database.Database; statement: (sql: string) => Database.Statement } | undefined;
+
+  constructor(private readonly home: string) {
+    this.file = join(home, "audit.db");
+  }
+
+  async record(entry: AuditEntry): Promise<void> {
+    this.statement(
+      "INSERT INTO audit (at, who, what, target, result, origin) VALUES (@at, @who, @what, @target, @result, @from)",
+    ).run(entry);
+  }
+
+  /** The entries recorded at or after `since` (ISO 8601; all without it), oldest first. */
+  read(since?: string): AuditEntry[] {
+    return this.statement(
+      "SELECT at, who, what, target, result, origin AS 'from' FROM audit WHERE at >= ? ORDER BY at, id",
+    ).all(since ?? "") as AuditEntry[];
+  }
+
+  close(): void {
+    this.opened?.db.close();
+    this.opened = undefined;
+  }
+
+  private statement(sql: string): Database.Statement {
+    if (!this.opened) {
+      mkdirSync(this.home, { recursive: true, mode: 0o711 });
+      const db = openDatabase(this.file, MIGRATIONS);
+      this.opened = { db, statement: preparedStatements(db) };
+    }
+    return this.opened.statement(sql);
+  }
+}
+
+/**
+ * `lab` as `identity` may use it, for the server (a token's identity, `from` its address) and
+ * for local commands (the system user as an administrator, from "local"): every request is
+ * authorized (a PermissionError names what is missing), listings show the identity's apps only,
+ * and every request of scope deploy or admin is recorded in `sink` once it has ended — refused
+ * and failed ones too, with the error.
+ */
+export function auditedLaboratory(
+  lab: Laboratory,
+  identity: Identity,
+  sink: AuditSink,
+  from: string,
+): Laboratory {
+  const audited: Record<string, unknown> = { close: () => lab.close() };
+  for (const kind of Object.keys(ROUTES) as RequestKind[]) {
+    const method = (lab[kind] as (request: unknown, ...rest: unknown[]) => Promise<unknown>).bind(lab);
+    audited[kind] = async (request: never, ...rest: unknown[]) => {
+      const asks = async () => {
+        authorize(identity, kind, request);
+        const result = await method(request, ...rest);
+        return kind === "list" || kind === "servicesList"
+          ? visibleTo(identity, result as { app: string }[])
+          : result;
+      };
+      if (!scopeAllows(ROUTES[kind].scope, "deploy")) return asks();
+      const entry = { who: identity.name, what: kind, target: auditTarget(kind, request), from };
+      try {
+        const result = await asks();
+        await sink.record({ at: new Date().toISOString(), ...entry, result: "ok" });
+        return result;
+      } catch (error) {
+        const { type, summary } = wireError(error);
+        await sink.record({ at: new Date().toISOString(), ...entry, result: `${type}: ${summary}` });
+        throw error;
+      }
+    };
+  }
+  // Every method of the interface is a request kind (wire.ts's table has them all) or close.
+  return audited as unknown as Laboratory;
+}
+
+/** What a request is about, for the log: its app and experiment, a token's name, a state key, a server. */
+function auditTarget(kind: RequestKind, request: never): string {
+  const { name, experiment, key, id } = request as Record<string, unknown>;
+  const parts = [ROUTES[kind].app(request), name ?? experiment ?? key ?? id].filter(
+    (part) => part !== undefined,
+  );
+  return parts.join("/");
+}
+
+/**
+ * The laboratory of a command run on it: its user (the one sudo was run by, if any) acting as
+ * an administrator, its changes recorded in the home's audit log as coming from "local".
+ */
+export function locallyAudited(lab: Laboratory, env: NodeJS.ProcessEnv): Laboratory {
+  const log = new AuditLog(labtestHome(env));
+  const user = { name: env.SUDO_USER || userInfo().username, scope: "admin" as const, apps: [] };
+  const audited = auditedLaboratory(lab, user, log, "local");
+  return {
+    ...audited,
+    close: async () => {
+      log.close();
+      await lab.close();
+    },
+  };
+}
