@@ -1,0 +1,58 @@
+import { PassThrough } from "node:stream";
+import type { FastifyReply } from "fastify";
+import { LabtestError } from "../errors.js";
+import type { EventSink } from "../laboratory/protocol.js";
+import { type StreamLine, wireError } from "../laboratory/wire.js";
+
+/**
+ * The HTTP status of an error: its own when it has one (401, 403, 409, 429), 400 for a usage or
+ * configuration mistake (exit code 2), 422 for any other error a user can act on, 500 for a bug.
+ */
+export function httpStatus(error: unknown): number {
+  const own = (error as { status?: unknown } | null)?.status;
+  if (error instanceof LabtestError) {
+    if (typeof own === "number") return own;
+    return error.exitCode === 2 ? 400 : 422;
+  }
+  return 500;
+}
+
+/** Answers `error` as a plain status and `{error: WireError}`. */
+export function sendError(reply: FastifyReply, error: unknown): FastifyReply {
+  const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+  if (typeof retryAfter === "number") reply.header("retry-after", String(retryAfter));
+  return reply.code(httpStatus(error)).send({ error: wireError(error) });
+}
+
+/** How a streamed answer is framed: one JSON per line, or server-sent events for a browser. */
+export type StreamFraming = "ndjson" | "sse";
+
+const CONTENT_TYPES: Record<StreamFraming, string> = {
+  ndjson: "application/x-ndjson",
+  sse: "text/event-stream",
+};
+
+/**
+ * Answers with a stream: the events `operation` reports as they come, then its result or its
+ * error. The status is 200 from the first byte on, so an error arrives as the stream's last line.
+ */
+export function sendStream(
+  reply: FastifyReply,
+  framing: StreamFraming,
+  operation: (events: EventSink) => Promise<unknown>,
+): FastifyReply {
+  const body = new PassThrough();
+  const write = (line: StreamLine) =>
+    body.write(framing === "sse" ? `data: ${JSON.stringify(line)}\n\n` : `${JSON.stringify(line)}\n`);
+  operation((event) => write({ event }))
+    .then(
+      (result) => write({ result: result ?? {} }),
+      (error: unknown) => write({ error: wireError(error) }),
+    )
+    .finally(() => body.end());
+  return reply
+    .code(200)
+    .header("content-type", CONTENT_TYPES[framing])
+    .header("cache-control", "no-store")
+    .send(body);
+}

@@ -1,0 +1,102 @@
+import { readFile } from "node:fs/promises";
+import { request } from "node:https";
+import { onTestFinished } from "vitest";
+import {
+  type AuditEntry,
+  AuthenticationError,
+  type Authenticator,
+  type Identity,
+} from "../../src/laboratory/identity.js";
+import type { Laboratory } from "../../src/laboratory/laboratory.js";
+import type { FailedLoginLimit } from "../../src/server/failed-logins.js";
+import { type LaboratoryServer, startLaboratoryServer } from "../../src/server/http.js";
+import { initLaboratoryTls } from "../../src/server/tls.js";
+
+/** Tokens a test hands out: each stands for the identity it maps to. */
+export const TOKENS: Record<string, Identity> = {
+  "admin-token": { name: "alice", scope: "admin", apps: [] },
+  "read-token": { name: "reader", scope: "read", apps: [] },
+  "shop-token": { name: "shop-ci", scope: "deploy", apps: ["shop"] },
+};
+
+/** An authenticator over TOKENS, as the token store answers: 401 for a missing or unknown token. */
+export const testAuthenticator: Authenticator = {
+  async authenticate(credential) {
+    if (credential === undefined) throw new AuthenticationError("no token", "log in with labtest login");
+    const identity = TOKENS[credential];
+    if (!identity) throw new AuthenticationError("the token is not one of this laboratory's", "log in again");
+    return identity;
+  },
+};
+
+export interface TestServer {
+  server: LaboratoryServer;
+  /** The laboratory CA's certificate: what a client pins. */
+  ca: string;
+  audit: AuditEntry[];
+  log: string[];
+}
+
+/** The HTTPS laboratory on 127.0.0.1, a free port, with a CA made in `home`; closed when the test ends. */
+export async function testServer(
+  home: string,
+  laboratory: Laboratory,
+  options: { failedLogins?: FailedLoginLimit; authenticator?: Authenticator } = {},
+): Promise<TestServer> {
+  const { files } = await initLaboratoryTls(home);
+  const audit: AuditEntry[] = [];
+  const log: string[] = [];
+  const server = await startLaboratoryServer({
+    laboratory,
+    listen: { host: "127.0.0.1", port: 0 },
+    tls: { cert: await readFile(files.cert, "utf8"), key: await readFile(files.key, "utf8") },
+    authenticator: options.authenticator ?? testAuthenticator,
+    audit: { record: async (entry) => void audit.push(entry) },
+    log: (line) => void log.push(line),
+    ...(options.failedLogins ? { failedLogins: options.failedLogins } : {}),
+  });
+  onTestFinished(() => server.close(1000));
+  return { server, ca: await readFile(files.ca, "utf8"), audit, log };
+}
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One HTTPS request to `url` trusting only `ca`, as a client that pinned the laboratory's CA. */
+export function ask(
+  url: string,
+  ca: string,
+  options: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const req = request(
+      url,
+      {
+        method: options.method ?? "GET",
+        ca,
+        agent: false,
+        headers: {
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          ...(payload ? { "content-type": "application/json" } : {}),
+          ...options.headers,
+        },
+      },
+      (response) => {
+        let body = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => {
+          body += chunk;
+        });
+        response.on("end", () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
