@@ -1,4 +1,6 @@
+import { mkdir, rm } from "node:fs/promises";
 import { createServer, type Socket } from "node:net";
+import { join } from "node:path";
 import getPort from "get-port";
 import { describe, expect, test, vi } from "vitest";
 import { runCli } from "../support/cli.js";
@@ -30,6 +32,18 @@ describe("a code_repo_url git cannot read", () => {
     const url = `http://127.0.0.1:${await getPort()}/x.git`;
     const cli = await project(url);
     unreadable(await cli("create"), url, /Failed to connect to 127\.0\.0\.1/);
+    expect((await cli("list")).stdout).toBe("no experiments of unreachable\n");
+  });
+
+  test("a repository whose branch is listed but cannot be cloned (its objects lost): create says so and leaves nothing", async () => {
+    const broken = await gitRepo("broken");
+    await writeFiles(broken, { README: "hello\n" });
+    await commit(broken, "a commit whose objects go missing");
+    await rm(join(broken, ".git", "objects"), { recursive: true });
+    await mkdir(join(broken, ".git", "objects"));
+    const url = `file://${broken}`;
+    const cli = await project(url);
+    unreadable(await cli("create"), url, /fatal: /);
     expect((await cli("list")).stdout).toBe("no experiments of unreachable\n");
   });
 
