@@ -2,7 +2,14 @@ import { relative } from "node:path";
 import { gitBranch, gitToplevel } from "../config/git.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
-import { type EventSink, type Laboratory, openLaboratory, type Project } from "../laboratory/index.js";
+import {
+  EmbeddedLaboratory,
+  type EventSink,
+  type Laboratory,
+  openLaboratory,
+  type Project,
+} from "../laboratory/index.js";
+import { locallyAudited } from "../server/audit.js";
 import { commandConfig } from "./config.js";
 import type { CliIo, StreamedOutput } from "./io.js";
 import type { StateGlobals } from "./state.js";
@@ -17,11 +24,13 @@ export async function withLab<T>(
   loaded: LoadedConfig | undefined,
   use: (lab: Laboratory) => Promise<T>,
 ): Promise<T> {
-  const lab = openLaboratory(loaded?.config.laboratory ?? { kind: "local" }, {
+  const opened = openLaboratory(loaded?.config.laboratory ?? { kind: "local" }, {
     env: io.env,
     cwd: io.cwd,
     ...(globals.state ? { statePath: globals.state } : {}),
   });
+  // A command run on the laboratory itself is its user's, as an administrator: audited as a token's requests are.
+  const lab = opened instanceof EmbeddedLaboratory ? locallyAudited(opened, io.env) : opened;
   try {
     return await use(lab);
   } finally {

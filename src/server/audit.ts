@@ -83,11 +83,11 @@ export function auditedLaboratory(
 ): Laboratory {
   const audited: Record<string, unknown> = { close: () => lab.close() };
   for (const kind of Object.keys(ROUTES) as RequestKind[]) {
-    const method = (lab[kind] as (request: unknown, ...rest: unknown[]) => Promise<unknown>).bind(lab);
     audited[kind] = async (request: never, ...rest: unknown[]) => {
       const asks = async () => {
         authorize(identity, kind, request);
-        const result = await method(request, ...rest);
+        const method = lab[kind] as (request: unknown, ...rest: unknown[]) => Promise<unknown>;
+        const result = await method.call(lab, request, ...rest);
         return kind === "list" || kind === "servicesList"
           ? visibleTo(identity, result as { app: string }[])
           : result;
