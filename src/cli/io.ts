@@ -1,6 +1,10 @@
+import { openSync } from "node:fs";
+import { createInterface } from "node:readline/promises";
 import { Writable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { StringDecoder } from "node:string_decoder";
+import { ReadStream, WriteStream } from "node:tty";
+import { Option } from "commander";
 import { maskingStream, maskSecrets } from "../secrets/mask.js";
 
 /** Where a command writes, and what it runs in: the process by default, buffers in tests. */
@@ -15,6 +19,11 @@ export interface CliIo {
   exitCode?: number;
   /** All of standard input, for values that must stay out of the command line (`-`). */
   readStdin: () => Promise<string>;
+  /**
+   * Asks the user at the terminal and returns the answer (the terminal, not standard input,
+   * which may carry a token); undefined when there is no terminal to ask at.
+   */
+  askTerminal?: (question: string) => Promise<string | undefined>;
 }
 
 export function processIo(): CliIo {
@@ -25,7 +34,29 @@ export function processIo(): CliIo {
     env: process.env,
     isTTY: Boolean(process.stdout.isTTY),
     readStdin: () => text(process.stdin),
+    askTerminal,
   };
+}
+
+/** Asks at the controlling terminal (/dev/tty), as ssh asks whether to trust a host. */
+async function askTerminal(question: string): Promise<string | undefined> {
+  let input: ReadStream;
+  let output: WriteStream;
+  try {
+    input = new ReadStream(openSync("/dev/tty", "r"));
+    output = new WriteStream(openSync("/dev/tty", "w"));
+  } catch {
+    return undefined;
+  }
+  const terminal = createInterface({ input, output });
+  try {
+    return await terminal.question(question);
+  } finally {
+    // The streams own their descriptors and close them as they go.
+    terminal.close();
+    input.destroy();
+    output.destroy();
+  }
 }
 
 /**
@@ -89,6 +120,19 @@ export function writerStream(write: (text: string) => void): Writable {
 export interface GlobalOptions {
   config?: string;
   json?: boolean;
+  lab?: string;
+}
+
+/**
+ * `--lab`: the laboratory to talk to, over LABTEST_HOST and the configuration's `host`. Not
+ * `--host`: global options are read anywhere on the command line, and `services env --host`
+ * has long meant host-reachable addresses.
+ */
+export function labOption(): Option {
+  return new Option(
+    "-L, --lab <address>",
+    "the laboratory to talk to: https://lab.example.com[:port] (after labtest login) or local; default: LABTEST_HOST, else the configuration's host, else this machine",
+  );
 }
 
 /** Writes a value as the machine-readable output of a `--json` command. */

@@ -1,5 +1,6 @@
 import { relative } from "node:path";
 import { gitBranch, gitToplevel } from "../config/git.js";
+import { configuredHost, type LaboratoryAddress, parseLaboratoryAddress } from "../config/host.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
 import {
@@ -11,12 +12,12 @@ import {
 } from "../laboratory/index.js";
 import { locallyAudited } from "../server/audit.js";
 import { commandConfig } from "./config.js";
-import type { CliIo, StreamedOutput } from "./io.js";
+import type { CliIo, GlobalOptions, StreamedOutput } from "./io.js";
 import type { StateGlobals } from "./state.js";
 
 /**
- * Runs `use` with the laboratory a command talks to — the one the configuration's `host` names,
- * or this machine's when there is no configuration — and closes it afterwards.
+ * Runs `use` with the laboratory a command talks to (see `chosenLaboratory`) and closes it
+ * afterwards.
  */
 export async function withLab<T>(
   io: CliIo,
@@ -24,7 +25,7 @@ export async function withLab<T>(
   loaded: LoadedConfig | undefined,
   use: (lab: Laboratory) => Promise<T>,
 ): Promise<T> {
-  const opened = openLaboratory(loaded?.config.laboratory ?? { kind: "local" }, {
+  const opened = await openLaboratory(await chosenLaboratory(io, globals, loaded), {
     env: io.env,
     cwd: io.cwd,
     ...(globals.state ? { statePath: globals.state } : {}),
@@ -36,6 +37,31 @@ export async function withLab<T>(
   } finally {
     await lab.close();
   }
+}
+
+/**
+ * Which laboratory: `--lab`, else LABTEST_HOST, else the configuration's `host` (LABTEST_HOST
+ * already overrides it in a loaded configuration), else this machine. A command that needs no
+ * configuration still follows the `host` of the one found from where it runs.
+ */
+export async function chosenLaboratory(
+  io: CliIo,
+  globals: GlobalOptions,
+  loaded: LoadedConfig | undefined,
+): Promise<LaboratoryAddress> {
+  if (globals.lab !== undefined) return laboratoryAddress(globals.lab, "--lab");
+  if (loaded) return loaded.config.laboratory;
+  if (io.env.LABTEST_HOST) return laboratoryAddress(io.env.LABTEST_HOST, "LABTEST_HOST");
+  const configured = await configuredHost(io.cwd, globals.config);
+  return configured ? laboratoryAddress(configured.host, configured.where) : { kind: "local" };
+}
+
+function laboratoryAddress(host: string, where: string): LaboratoryAddress {
+  const address = parseLaboratoryAddress(host);
+  if (typeof address !== "string") return address;
+  throw new UsageError(`which laboratory? ${address}`, [
+    { where, what: address, fix: "use local, https://lab.example.com[:port] or ssh://user@host[:port]" },
+  ]);
 }
 
 /** What a command in an app's working copy tells the laboratory of it, and the laboratory it names. */

@@ -5,10 +5,12 @@ import { registerConfigCommands } from "./config.js";
 import { registerExperimentCommands } from "./experiments.js";
 import { diskFullError } from "./faults.js";
 import { registerGcCommand } from "./gc.js";
-import { type CliIo, maskedIo, processIo, writeJson } from "./io.js";
+import { type CliIo, labOption, maskedIo, processIo, writeJson } from "./io.js";
 import { registerLabCommands } from "./lab.js";
 import { registerLabtestCommands, withLabtestSpellings } from "./labtest.js";
+import { registerLoginCommands } from "./login.js";
 import { registerSecretCommands } from "./secrets.js";
+import { registerServeCommand } from "./serve.js";
 import { registerServersCommands } from "./servers.js";
 import { registerServicesCommands } from "./services.js";
 import { registerStateCommands, stateOption } from "./state.js";
@@ -33,6 +35,7 @@ export function buildProgram(io: CliIo): Command {
     .option("--json", "print machine-readable JSON instead of text")
     .option("-v, --verbose", "print each step of create and update, also when not on a terminal")
     .addOption(stateOption())
+    .addOption(labOption())
     .showHelpAfterError("(run labtest --help for usage)")
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
@@ -43,7 +46,9 @@ export function buildProgram(io: CliIo): Command {
   registerServersCommands(program, io);
   registerExperimentCommands(program, io);
   registerLabCommands(program, io);
+  registerServeCommand(program, io);
   registerSecretCommands(program, io);
+  registerLoginCommands(program, io);
   registerAccessCommands(program, io);
   registerLabtestCommands(program, io, VERSION);
   return program;

@@ -1,3 +1,7 @@
+import { ConfigError } from "../errors.js";
+import { findConfig } from "./discover.js";
+import type { ConfigDocument } from "./formats.js";
+
 /** Where the laboratory is, as the `host` option names it. */
 export type LaboratoryAddress =
   | { kind: "local" }
@@ -51,4 +55,26 @@ function sshAddress(
     ...(user === undefined ? {} : { user }),
     ...(portNumber === undefined ? {} : { port: portNumber }),
   };
+}
+
+/**
+ * The `host` of the configuration found from `cwd` (or at `configPath`), read alone: for commands
+ * that need no configuration, a configuration that is broken elsewhere — or unreadable — does
+ * not stop them; only where it sends them matters. Undefined when none names a host.
+ */
+export async function configuredHost(
+  cwd: string,
+  configPath?: string,
+): Promise<{ host: string; where: string } | undefined> {
+  let document: ConfigDocument;
+  try {
+    document = await findConfig(cwd, configPath);
+  } catch (error) {
+    if (error instanceof ConfigError) return undefined;
+    throw error;
+  }
+  const section = document.section as { host?: unknown } | null | undefined;
+  return typeof section?.host === "string"
+    ? { host: section.host, where: `${document.file} (labtest.host)` }
+    : undefined;
 }

@@ -1,12 +1,15 @@
 import type { LaboratoryAddress } from "../config/host.js";
 import { UsageError } from "../errors.js";
+import { laboratoryCredential } from "./credentials.js";
 import { EmbeddedLaboratory, type EmbeddedOptions } from "./embedded.js";
+import { HttpsLaboratory } from "./https.js";
 import type { Laboratory } from "./laboratory.js";
 
 /** What a laboratory answers with. */
 export type { ExperimentDetails, ExperimentStatus } from "../experiments/index.js";
 export type { ServerStatus, ServiceStatus } from "../services/index.js";
 export { EmbeddedLaboratory, type EmbeddedOptions } from "./embedded.js";
+export { HttpsLaboratory } from "./https.js";
 export type { Laboratory, SecretsInitialised, StateReport } from "./laboratory.js";
 export {
   type EventSink,
@@ -18,18 +21,22 @@ export {
 } from "./protocol.js";
 
 /**
- * The laboratory a configuration's `host` names. Only the embedded one exists yet: a remote
- * address is refused plainly rather than served by this machine, which would put a team's
- * experiment on a developer's laptop.
+ * The laboratory a configuration's `host` names: this machine's, or one across HTTPS with the
+ * credential of `labtest login` (or LABTEST_TOKEN). SSH is refused plainly rather than served by
+ * this machine, which would put a team's experiment on a developer's laptop.
  */
-export function openLaboratory(address: LaboratoryAddress, options: EmbeddedOptions): Laboratory {
+export async function openLaboratory(
+  address: LaboratoryAddress,
+  options: EmbeddedOptions,
+): Promise<Laboratory> {
   if (address.kind === "local") return new EmbeddedLaboratory(options);
-  const where = address.kind === "ssh" ? `ssh://${address.host}` : address.url;
-  throw new UsageError(`the laboratory at ${where} cannot be reached yet`, [
+  if (address.kind === "https")
+    return new HttpsLaboratory(await laboratoryCredential(address.url, options.env));
+  throw new UsageError(`the laboratory at ssh://${address.host} cannot be reached yet`, [
     {
       where: "labtest.host",
-      what: `labtest does not yet speak to remote laboratories over ${address.kind === "ssh" ? "SSH" : "HTTPS"}`,
-      fix: "run labtest on the laboratory itself (host: local), or leave host out",
+      what: "labtest does not yet speak to remote laboratories over SSH",
+      fix: "use the laboratory's HTTPS address (host: https://…, after labtest login), run labtest on the laboratory itself (host: local), or leave host out",
     },
   ]);
 }

@@ -74,20 +74,32 @@ test("a request of another protocol version, or malformed, is refused as the cli
   await expect(laboratory.delete({ v: PROTOCOL_VERSION, app: "hello" })).rejects.toBeInstanceOf(UsageError);
 });
 
-test("a remote laboratory is refused plainly until its transport exists, never served by this machine", () => {
-  const options = { env: process.env, cwd: process.cwd() };
-  expect(() => openLaboratory({ kind: "ssh", host: "lab.example.com" }, options)).toThrow(
+test("an SSH laboratory is refused plainly until its transport exists, an HTTPS one until logged in to; neither is served by this machine", async () => {
+  const options = { env: { ...process.env, LABTEST_CONFIG_DIR: await scratchDir() }, cwd: process.cwd() };
+  await expect(openLaboratory({ kind: "ssh", host: "lab.example.com" }, options)).rejects.toThrow(
     /the laboratory at ssh:\/\/lab\.example\.com cannot be reached yet/,
   );
-  expect(() => openLaboratory({ kind: "https", url: "https://lab.example.com" }, options)).toThrow(
-    UsageError,
+  await expect(openLaboratory({ kind: "https", url: "https://lab.example.com/" }, options)).rejects.toThrow(
+    /not logged in to the laboratory at https:\/\/lab\.example\.com[\s\S]*labtest login https:\/\/lab\.example\.com --token -/,
   );
-  expect(openLaboratory({ kind: "local" }, options)).toBeInstanceOf(EmbeddedLaboratory);
+  expect(await openLaboratory({ kind: "local" }, options)).toBeInstanceOf(EmbeddedLaboratory);
 });
 
-test("create, list and status against host: ssh://… or https://… say the laboratory cannot be reached yet, and change nothing here", async () => {
+test("create, status and services up against host: ssh://… say the laboratory cannot be reached yet, against an https:// one not logged in to say how to log in, and change nothing here", async () => {
   const repo = await exampleRepo();
-  for (const host of ["ssh://deploy@lab.example.com", "https://lab.example.com", "lab.example.com"]) {
+  const env = { ...process.env, LABTEST_CONFIG_DIR: await scratchDir() };
+  const refusals = {
+    "ssh://deploy@lab.example.com": {
+      code: 2,
+      says: /cannot be reached yet[\s\S]*fix: use the laboratory's HTTPS address/,
+    },
+    "lab.example.com": { code: 2, says: /cannot be reached yet/ },
+    "https://lab.example.com": {
+      code: 77,
+      says: /not logged in to the laboratory at https:\/\/lab\.example\.com[\s\S]*fix: labtest login/,
+    },
+  };
+  for (const [host, refusal] of Object.entries(refusals)) {
     await setConfig(repo, (text) =>
       text.replace(/^ {2}host: .*\n/m, "").replace("labtest:\n", `labtest:\n  host: ${host}\n`),
     );
@@ -96,10 +108,10 @@ test("create, list and status against host: ssh://… or https://… say the lab
       ["status", "main"],
       ["services", "up"],
     ]) {
-      const { code, stdout, stderr } = await runCli(argv, repo);
-      expect(code, `${host} ${argv.join(" ")}`).toBe(2);
+      const { code, stdout, stderr } = await runCli(argv, repo, env);
+      expect(code, `${host} ${argv.join(" ")}`).toBe(refusal.code);
       expect(stdout).toBe("");
-      expect(stderr).toMatch(/cannot be reached yet[\s\S]*fix: run labtest on the laboratory itself/);
+      expect(stderr).toMatch(refusal.says);
     }
   }
 });
