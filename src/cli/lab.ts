@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { type Command, InvalidArgumentError } from "commander";
 import { labtestHome } from "../lab/home.js";
 import {
@@ -8,6 +9,7 @@ import {
   routerStatus,
   stopRouter,
 } from "../lab/router-control.js";
+import { initLaboratoryTls } from "../server/tls.js";
 import { type CliIo, type GlobalOptions, writeJson } from "./io.js";
 
 function listenAddress(address: string): string {
@@ -23,11 +25,21 @@ function portNumber(text: string): number {
   return port;
 }
 
-/** `labtest lab start|stop|status`: the embedded laboratory's router. */
+/** Collects a repeated option's values. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function ipAddress(text: string): string {
+  if (isIP(text) === 0) throw new InvalidArgumentError(`'${text}' is not an IP address.`);
+  return text;
+}
+
+/** `labtest lab init|start|stop|status`: the laboratory's TLS files and its router. */
 export function registerLabCommands(program: Command, io: CliIo): void {
   const lab = program
     .command("lab")
-    .description("the embedded laboratory's router (reverse proxy to the experiments)");
+    .description("the laboratory's TLS files, and its router (reverse proxy to the experiments)");
   const report = (command: Command, status: RouterStatus) => {
     if (command.optsWithGlobals<GlobalOptions>().json) writeJson(io, status);
     else
@@ -37,6 +49,33 @@ export function registerLabCommands(program: Command, io: CliIo): void {
           : "router not running\n",
       );
   };
+  lab
+    .command("init")
+    .description(
+      "make the laboratory's CA and a server certificate for labtest serve (in <home>/tls/; kept when they exist) and print the CA's fingerprint, which clients pin",
+    )
+    .option("--name <host>", "a host name clients reach the laboratory by (repeatable)", collect, [])
+    .option(
+      "--ip <address>",
+      "an IP address clients reach the laboratory at (repeatable)",
+      (v, p: string[]) => collect(ipAddress(v), p),
+      [],
+    )
+    .option("--force", "renew the server certificate (the CA stays, so clients keep their pin)")
+    .action(async (options: { name: string[]; ip: string[]; force?: boolean }, command: Command) => {
+      const made = await initLaboratoryTls(labtestHome(io.env), {
+        names: options.name,
+        ips: options.ip,
+        force: options.force === true,
+      });
+      if (command.optsWithGlobals<GlobalOptions>().json) return writeJson(io, made);
+      const { files } = made;
+      io.stdout(
+        `${made.createdCa ? "made" : "kept"} the laboratory CA: ${files.ca}\n` +
+          `${made.createdServer ? "made" : "kept"} the server certificate: ${files.cert} (key: ${files.key})\n` +
+          `CA fingerprint: ${made.fingerprint}\n`,
+      );
+    });
   lab
     .command("start")
     .description(

@@ -15,7 +15,6 @@ import {
   type Authenticator,
   authorize,
   type Identity,
-  visibleTo,
 } from "../laboratory/identity.js";
 import type { Laboratory } from "../laboratory/laboratory.js";
 import {
@@ -27,6 +26,7 @@ import {
 } from "../laboratory/protocol.js";
 import { type RequestKind, ROUTES, type Route } from "../laboratory/wire.js";
 import { sendError, sendStream } from "./answers.js";
+import { auditedLaboratory } from "./audit.js";
 import { type FailedLoginLimit, FailedLogins } from "./failed-logins.js";
 
 export interface LaboratoryServerOptions {
@@ -149,15 +149,16 @@ function addRoute<K extends RequestKind>(app: FastifyInstance, kind: K, served: 
       const identity = identities.get(request) as Identity;
       const asked = requestOf(kind, request);
       checkPath(kind, asked, request.params as Record<string, string>);
+      // Refused before any answer, so a stream's 200 is never sent for a request that may not run.
       authorize(identity, kind, asked);
+      const lab = auditedLaboratory(options.laboratory, identity, options.audit, request.ip);
       const operation: InFlight = { kind, controller: new AbortController() };
       // A client that goes away ends what it watched (logs --follow); 'close' also follows a finished answer.
       reply.raw.on("close", () => operation.controller.abort());
       inFlight.add(operation);
       const run = async (events: EventSink) => {
         try {
-          const result = await route.run(options.laboratory, asked, events, operation.controller.signal);
-          return visibleResult(identity, kind, result);
+          return await route.run(lab, asked, events, operation.controller.signal);
         } catch (error) {
           if (!(error instanceof LabtestError)) logBug(options, request, error);
           throw error;
@@ -209,12 +210,6 @@ function checkPath<K extends RequestKind>(kind: K, request: Requests[K], params:
         fix: "send the request to the path wire.ts's requestPath gives",
       })),
     );
-}
-
-/** Of a listing, the entries an app-limited identity may see. */
-function visibleResult(identity: Identity, kind: RequestKind, result: unknown): unknown {
-  if (kind === "list" || kind === "servicesList") return visibleTo(identity, result as { app: string }[]);
-  return result;
 }
 
 function framingOf(kind: RequestKind, request: FastifyRequest): "ndjson" | "sse" {

@@ -1,0 +1,103 @@
+import { once } from "node:events";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { UsageError } from "../errors.js";
+import { labtestHome } from "../lab/home.js";
+import { ensureRouter, routerPort } from "../lab/router-control.js";
+import { EmbeddedLaboratory } from "../laboratory/index.js";
+import { AuditLog } from "../server/audit.js";
+import { startLaboratoryServer } from "../server/http.js";
+import { readServerTls, tlsFiles } from "../server/tls.js";
+import { TokenStore } from "../server/tokens.js";
+import type { CliIo } from "./io.js";
+import type { StateGlobals } from "./state.js";
+
+/** Every interface, on the usual alternative HTTPS port: a team's server is reached from other machines. */
+const DEFAULT_LISTEN = "0.0.0.0:8443";
+/** How long a stop waits for the operations in flight (a create building an image) before cutting them. */
+const SHUTDOWN_GRACE_MS = 60_000;
+
+interface ServeOptions {
+  listen: { host: string; port: number };
+  cert?: string;
+  key?: string;
+}
+
+/** `HOST:PORT`, an IPv6 host in brackets (`[::]:8443`). */
+function listenAddress(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(text);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535)
+    throw new InvalidArgumentError(`'${text}' is not HOST:PORT (e.g. 0.0.0.0:8443, [::]:8443, 127.0.0.1:0).`);
+  return { host: match[1] ?? match[2] ?? "", port };
+}
+
+/** `labtest serve`: this machine's laboratory over HTTPS, for the team's laptops and CI. */
+export function registerServeCommand(program: Command, io: CliIo): void {
+  program
+    .command("serve")
+    .description(
+      "serve this laboratory over HTTPS (its API under /api/v1, tokens from labtest token) and keep its router running; stops on SIGTERM or SIGINT once the operations in flight end (60 s at most)",
+    )
+    .addOption(
+      new Option("--listen <host:port>", "address and port to listen on")
+        .default(listenAddress(DEFAULT_LISTEN), DEFAULT_LISTEN)
+        .argParser(listenAddress),
+    )
+    .option(
+      "--cert <file>",
+      "the server's certificate chain (PEM); default: <home>/tls/server.pem from labtest lab init",
+    )
+    .option("--key <file>", "the key of --cert (PEM); default: <home>/tls/server-key.pem")
+    .action((options: ServeOptions, command: Command) =>
+      serve(io, options, command.optsWithGlobals<StateGlobals>()),
+    );
+}
+
+async function serve(io: CliIo, options: ServeOptions, globals: StateGlobals): Promise<void> {
+  if ((options.cert === undefined) !== (options.key === undefined))
+    throw new UsageError("--cert and --key go together", [
+      {
+        where: options.cert ? "--key" : "--cert",
+        what: "missing",
+        fix: "give both, or neither to use labtest lab init's",
+      },
+    ]);
+  const home = labtestHome(io.env);
+  const tls = await readServerTls(
+    options.cert && options.key ? { cert: options.cert, key: options.key } : tlsFiles(home),
+  );
+  // The router stays its own daemon: experiments keep answering while serve restarts or upgrades,
+  // and every create already checks that daemon (ensureRoute), which would start a second router
+  // beside one run in this process.
+  const router = await ensureRouter(home, routerPort(io.env));
+  const laboratory = new EmbeddedLaboratory({
+    env: io.env,
+    cwd: home,
+    ...(globals.state ? { statePath: globals.state } : {}),
+  });
+  const tokens = new TokenStore(home);
+  const audit = new AuditLog(home);
+  try {
+    const server = await startLaboratoryServer({
+      laboratory,
+      listen: options.listen,
+      tls,
+      authenticator: tokens,
+      audit,
+      log: (line) => io.stdout(`${line}\n`),
+    });
+    io.stdout(
+      `labtest serve: the laboratory's API on ${server.url}/api/v1, its router on port ${router.port} (pid ${router.pid})\n`,
+    );
+    const signal = await Promise.race([once(process, "SIGTERM"), once(process, "SIGINT")]);
+    io.stdout(
+      `labtest serve: stopping (${String(signal[0] ?? "signal")}): letting the operations in flight end\n`,
+    );
+    await server.close(SHUTDOWN_GRACE_MS);
+    io.stdout("labtest serve: stopped\n");
+  } finally {
+    await laboratory.close();
+    tokens.close();
+    audit.close();
+  }
+}
