@@ -11,7 +11,6 @@ import { registerLabtestCommands, withLabtestSpellings } from "./labtest.js";
 import { registerLoginCommands } from "./login.js";
 import { registerSecretCommands } from "./secrets.js";
 import { registerServeCommand } from "./serve.js";
-import { registerServeCommand } from "./serve.js";
 import { registerServersCommands } from "./servers.js";
 import { registerServicesCommands } from "./services.js";
 import { registerStateCommands, stateOption } from "./state.js";
@@ -47,7 +46,6 @@ export function buildProgram(io: CliIo): Command {
   registerServersCommands(program, io);
   registerExperimentCommands(program, io);
   registerLabCommands(program, io);
-  registerServeCommand(program, io);
   registerServeCommand(program, io);
   registerSecretCommands(program, io);
   registerLoginCommands(program, io);
