@@ -12,6 +12,7 @@ import {
   visibleTo,
 } from "../laboratory/identity.js";
 import type { Laboratory } from "../laboratory/laboratory.js";
+import { parseRequest, type Requests } from "../laboratory/protocol.js";
 import { type RequestKind, ROUTES, scopeAllows, wireError } from "../laboratory/wire.js";
 
 const MIGRATIONS = [
@@ -83,24 +84,28 @@ export function auditedLaboratory(
 ): Laboratory {
   const audited: Record<string, unknown> = { close: () => lab.close() };
   for (const kind of Object.keys(ROUTES) as RequestKind[]) {
-    audited[kind] = async (request: never, ...rest: unknown[]) => {
+    audited[kind] = async (request: unknown, ...rest: unknown[]) => {
+      let target = "";
       const asks = async () => {
-        authorize(identity, kind, request);
+        // Checked before its app is read from it: a request from a wire may be anything.
+        const parsed = parseRequest(kind, request);
+        target = auditTarget(kind, parsed);
+        authorize(identity, kind, parsed);
         const method = lab[kind] as (request: unknown, ...rest: unknown[]) => Promise<unknown>;
-        const result = await method.call(lab, request, ...rest);
+        const result = await method.call(lab, parsed, ...rest);
         return kind === "list" || kind === "servicesList"
           ? visibleTo(identity, result as { app: string }[])
           : result;
       };
       if (!scopeAllows(ROUTES[kind].scope, "deploy")) return asks();
-      const entry = { who: identity.name, what: kind, target: auditTarget(kind, request), from };
+      const entry = () => ({ at: new Date().toISOString(), who: identity.name, what: kind, target, from });
       try {
         const result = await asks();
-        await sink.record({ at: new Date().toISOString(), ...entry, result: "ok" });
+        await sink.record({ ...entry(), result: "ok" });
         return result;
       } catch (error) {
         const { type, summary } = wireError(error);
-        await sink.record({ at: new Date().toISOString(), ...entry, result: `${type}: ${summary}` });
+        await sink.record({ ...entry(), result: `${type}: ${summary}` });
         throw error;
       }
     };
@@ -110,7 +115,7 @@ export function auditedLaboratory(
 }
 
 /** What a request is about, for the log: its app and experiment, a token's name, a state key, a server. */
-function auditTarget(kind: RequestKind, request: never): string {
+function auditTarget<K extends RequestKind>(kind: K, request: Requests[K]): string {
   const { name, experiment, key, id } = request as Record<string, unknown>;
   const parts = [ROUTES[kind].app(request), name ?? experiment ?? key ?? id].filter(
     (part) => part !== undefined,

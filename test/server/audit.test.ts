@@ -101,3 +101,16 @@ test("a token limited to some apps lists the experiments and services of those a
   expect(await everyApp.list({ v })).toHaveLength(3);
   expect(log.read()).toEqual([]);
 });
+
+test("a malformed request is the client's error, recorded as such, not a bug of the laboratory", async () => {
+  const { lab, log } = await labAs(CI_SHOP);
+  // As a request may arrive over a wire: a create without its project.
+  const malformed = JSON.parse('{"v": 1, "branch": "main"}') as Parameters<Laboratory["create"]>[0];
+  await expect(lab.create(malformed)).rejects.toMatchObject({
+    exitCode: 2,
+    message: expect.stringMatching(/^the laboratory cannot take this create request\n {2}- project:/),
+  });
+  expect(log.read().map(({ what, target, result }) => [what, target, result])).toEqual([
+    ["create", "", "UsageError: the laboratory cannot take this create request"],
+  ]);
+});
