@@ -1,36 +1,17 @@
 import { readFile } from "node:fs/promises";
 import { request } from "node:https";
 import { onTestFinished } from "vitest";
-import {
-  type AuditEntry,
-  AuthenticationError,
-  type Authenticator,
-  type Identity,
-} from "../../src/laboratory/identity.js";
+import type { AuditEntry } from "../../src/laboratory/identity.js";
 import type { Laboratory } from "../../src/laboratory/laboratory.js";
 import type { FailedLoginLimit } from "../../src/server/failed-logins.js";
 import { type LaboratoryServer, startLaboratoryServer } from "../../src/server/http.js";
 import { initLaboratoryTls } from "../../src/server/tls.js";
-
-/** Tokens a test hands out: each stands for the identity it maps to. */
-export const TOKENS: Record<string, Identity> = {
-  "admin-token": { name: "alice", scope: "admin", apps: [] },
-  "read-token": { name: "reader", scope: "read", apps: [] },
-  "shop-token": { name: "shop-ci", scope: "deploy", apps: ["shop"] },
-};
-
-/** An authenticator over TOKENS, as the token store answers: 401 for a missing or unknown token. */
-export const testAuthenticator: Authenticator = {
-  async authenticate(credential) {
-    if (credential === undefined) throw new AuthenticationError("no token", "log in with labtest login");
-    const identity = TOKENS[credential];
-    if (!identity) throw new AuthenticationError("the token is not one of this laboratory's", "log in again");
-    return identity;
-  },
-};
+import { TokenStore } from "../../src/server/tokens.js";
 
 export interface TestServer {
   server: LaboratoryServer;
+  /** Tokens of the home's store: an administrator's, a reader's, a deployer of app shop only. */
+  tokens: { admin: string; read: string; shop: string };
   /** The laboratory CA's certificate: what a client pins. */
   ca: string;
   audit: AuditEntry[];
@@ -41,22 +22,31 @@ export interface TestServer {
 export async function testServer(
   home: string,
   laboratory: Laboratory,
-  options: { failedLogins?: FailedLoginLimit; authenticator?: Authenticator } = {},
+  options: { failedLogins?: FailedLoginLimit } = {},
 ): Promise<TestServer> {
   const { files } = await initLaboratoryTls(home);
+  const store = new TokenStore(home);
+  const tokens = {
+    admin: store.create({ name: "alice", scope: "admin" }).token,
+    read: store.create({ name: "reader", scope: "read" }).token,
+    shop: store.create({ name: "shop-ci", scope: "deploy", apps: ["shop"] }).token,
+  };
   const audit: AuditEntry[] = [];
   const log: string[] = [];
   const server = await startLaboratoryServer({
     laboratory,
     listen: { host: "127.0.0.1", port: 0 },
     tls: { cert: await readFile(files.cert, "utf8"), key: await readFile(files.key, "utf8") },
-    authenticator: options.authenticator ?? testAuthenticator,
+    authenticator: store,
     audit: { record: async (entry) => void audit.push(entry) },
     log: (line) => void log.push(line),
     ...(options.failedLogins ? { failedLogins: options.failedLogins } : {}),
   });
-  onTestFinished(() => server.close(1000));
-  return { server, ca: await readFile(files.ca, "utf8"), audit, log };
+  onTestFinished(async () => {
+    await server.close(1000);
+    store.close();
+  });
+  return { server, tokens, ca: await readFile(files.ca, "utf8"), audit, log };
 }
 
 export interface Answer {
