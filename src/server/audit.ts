@@ -9,6 +9,8 @@ import {
   type AuditSink,
   authorize,
   type Identity,
+  mayTouch,
+  PermissionError,
   visibleTo,
 } from "../laboratory/identity.js";
 import type { Laboratory } from "../laboratory/laboratory.js";
@@ -91,6 +93,7 @@ export function auditedLaboratory(
         const parsed = parseRequest(kind, request);
         target = auditTarget(kind, parsed);
         authorize(identity, kind, parsed);
+        if (kind === "tokenCreate") mayGrant(identity, parsed as Requests["tokenCreate"]);
         const method = lab[kind] as (request: unknown, ...rest: unknown[]) => Promise<unknown>;
         const result = await method.call(lab, parsed, ...rest);
         return kind === "list" || kind === "servicesList"
@@ -112,6 +115,20 @@ export function auditedLaboratory(
   }
   // Every method of the interface is a request kind (wire.ts's table has them all) or close.
   return audited as unknown as Laboratory;
+}
+
+/**
+ * Refuses a token wider than its maker: an administrator limited to some apps would otherwise
+ * make itself a token for every app.
+ */
+function mayGrant(identity: Identity, { apps = [] }: Requests["tokenCreate"]): void {
+  const beyond = apps.length === 0 ? ["every app"] : apps.filter((app) => !mayTouch(identity, app));
+  if (identity.apps.length > 0 && beyond.length > 0)
+    throw new PermissionError(
+      identity,
+      `tokenCreate for ${beyond.join(", ")}: it may touch ${identity.apps.join(", ")} only`,
+      `name only its apps: ${identity.apps.map((app) => `--app ${app}`).join(" ")}`,
+    );
 }
 
 /** What a request is about, for the log: its app and experiment, a token's name, a state key, a server. */

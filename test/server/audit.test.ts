@@ -114,3 +114,24 @@ test("a malformed request is the client's error, recorded as such, not a bug of 
     ["create", "", "UsageError: the laboratory cannot take this create request"],
   ]);
 });
+
+test("an administrator limited to some apps makes tokens for those apps only", async () => {
+  const { lab, log } = await labAs({ name: "shop-admin", scope: "admin", apps: ["shop"] });
+  await expect(lab.tokenCreate({ v, name: "everything", scope: "admin" })).rejects.toMatchObject({
+    status: 403,
+    message: expect.stringMatching(/^shop-admin may not tokenCreate for every app: it may touch shop only/),
+  });
+  await expect(lab.tokenCreate({ v, name: "blog", scope: "read", apps: ["shop", "blog"] })).rejects.toThrow(
+    /^shop-admin may not tokenCreate for blog: it may touch shop only/,
+  );
+  expect(await lab.tokenCreate({ v, name: "ci-shop", scope: "deploy", apps: ["shop"] })).toMatchObject({
+    apps: ["shop"],
+  });
+  expect((await lab.tokenList({ v })).map((t) => t.name)).toEqual(["ci-shop"]);
+  expect(log.read().map((e) => e.result.split(":")[0])).toEqual([
+    "PermissionError",
+    "PermissionError",
+    "ok",
+    "ok",
+  ]);
+});
