@@ -63,7 +63,7 @@ describe("Docker Engine failures are errors naming the engine or image and the f
       await new Promise<void>((resolve) => server.listen(socket, resolve));
       try {
         await chmod(socket, 0);
-        // Run as nobody: root may use any socket. Its directories must be nobody's to read and write.
+        // Run as nobody: root may use any socket. (tsx compiles labtest afresh for that user: slow under load.) Its directories must be nobody's to read and write.
         for (const directory of [place, home, join(repo, "..")]) await chmod(directory, 0o755);
         await execa("chown", ["-R", "nobody:nogroup", repo, home]);
         await chown(socket, 0, 0);
@@ -99,7 +99,7 @@ describe("Docker Engine failures are errors naming the engine or image and the f
         server.close();
       }
     },
-    60_000,
+    180_000,
   );
 
   test("an image the laboratory has not and cannot pull: which, how to get it, where it was chosen; nothing is left", async () => {
