@@ -13,7 +13,7 @@ import type { Registry } from "./registry.js";
 
 /** The Docker Engine client: this module is the one that knows it is dockerode. */
 export type { default as Docker } from "dockerode";
-export { DockerEngineError, engineUnreachable } from "./docker-errors.js";
+export { engineUnreachable } from "./docker-errors.js";
 
 /** The variables through which docker clients (and docker-modem) find their engine. */
 const ENGINE_VARIABLES = [
