@@ -8,8 +8,7 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import pTimeout from "p-timeout";
 import { ExperimentRegistry, type ExperimentRow } from "../experiments/registry.js";
-import { appRuntimes } from "../experiments/runtimes/index.js";
-import { dockerEngine } from "../lab/docker.js";
+import type { appRuntimes } from "../experiments/runtimes/index.js";
 import { Registry } from "../lab/registry.js";
 import type { NoAnswer, Route } from "../lab/router.js";
 import { LOOPBACK } from "../lab/router.js";
@@ -42,13 +41,28 @@ const toRoute = (row: ExperimentRow): Route => ({
   branch: row.branch,
 });
 
-// The engine is the one of the command that started the router (DOCKER_HOST is inherited).
-const runtimes = appRuntimes({ home, laboratory: new Registry(home), docker: dockerEngine() });
+type AppRuntimes = ReturnType<typeof appRuntimes>;
+
+let runtimes: Promise<AppRuntimes> | undefined;
+
+/**
+ * The apps' runtimes, loaded when an app first fails to answer rather than at start: loading them
+ * (the engine's client among them) takes seconds on a busy machine, and a router restarted after
+ * a crash should answer again at once. The engine is the one of the command that started the
+ * router (DOCKER_HOST is inherited).
+ */
+function loadedRuntimes(): Promise<AppRuntimes> {
+  runtimes ??= Promise.all([import("../experiments/runtimes/index.js"), import("../lab/docker.js")]).then(
+    ([{ appRuntimes }, { dockerEngine }]) =>
+      appRuntimes({ home, laboratory: new Registry(home), docker: dockerEngine() }),
+  );
+  return runtimes;
+}
 
 /** What the app's runtime says of an app that did not answer, when it does not run as it should. */
 async function whyNoAnswer(route: Route): Promise<NoAnswer | undefined> {
   const row = registry().byHost(route.host);
-  const runtime = row && runtimes[row.runtime];
+  const runtime = row && (await loadedRuntimes())[row.runtime];
   if (!row || !runtime) return undefined;
   // A runtime that cannot tell quickly leaves the bare 502.
   const health = await pTimeout(runtime.health(row), { milliseconds: 3000 });
