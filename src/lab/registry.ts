@@ -4,7 +4,7 @@ import pMap from "p-map";
 import writeFileAtomic from "write-file-atomic";
 import { shortHash } from "../config/names.js";
 import type { Sweep } from "./garbage.js";
-import { Locks } from "./locks.js";
+import { type HoldOptions, type LockHolder, type LockOwner, Locks } from "./locks.js";
 
 /**
  * Files a listing reads at once: a laboratory has hundreds of records, a process a limited
@@ -93,9 +93,17 @@ export class Registry {
     return records.filter((r): r is T => r !== undefined);
   }
 
-  /** Runs `work` holding the named lock; other processes (and callers in this one) wait their turn. */
-  withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
-    return this.locks.hold(name, work);
+  /**
+   * Runs `work` holding the named lock; other processes (and callers in this one) wait their
+   * turn. `work`'s signal aborts when another command cancels it (see `cancelLock`).
+   */
+  withLock<T>(name: string, work: (signal: AbortSignal) => Promise<T>, options?: HoldOptions): Promise<T> {
+    return this.locks.hold(name, work, options);
+  }
+
+  /** Asks the live holder of the named lock to stop, as `by`; resolves to it (undefined: none). */
+  cancelLock(name: string, by: LockOwner): Promise<LockHolder | undefined> {
+    return this.locks.cancel(name, by);
   }
 
   /** Whether a live command holds the named lock now (a killed command's lock is not held). */
