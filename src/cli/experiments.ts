@@ -124,8 +124,15 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
           ...(options.follow ? { follow: true } : {}),
         };
         const stop = new AbortController();
-        if (options.follow) process.once("SIGINT", () => stop.abort());
-        await withStreamedOutput(io, (output) => lab.logs(request, toOutput(output), stop.signal));
+        const interrupt = () => stop.abort();
+        // Listening until the end, not once: signal-exit (execa's cleanup of its subprocesses)
+        // re-raises a SIGINT that no other listener is left to hear, killing labtest by the signal.
+        if (options.follow) process.on("SIGINT", interrupt);
+        try {
+          await withStreamedOutput(io, (output) => lab.logs(request, toOutput(output), stop.signal));
+        } finally {
+          process.off("SIGINT", interrupt);
+        }
       });
     });
 
