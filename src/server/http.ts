@@ -167,7 +167,9 @@ function addRoute<K extends RequestKind>(app: FastifyInstance, kind: K, served: 
         }
       };
       if (route.streams) return sendStream(reply, framingOf(kind, request), run);
-      return reply.send((await run(() => undefined)) ?? {});
+      // A void answer is {}; null (status of no experiment) is an answer and stays null.
+      const answer = await run(() => undefined);
+      return reply.send(answer === undefined ? {} : answer);
     },
   });
 }

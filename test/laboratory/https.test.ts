@@ -1,20 +1,15 @@
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { expect, onTestFinished, test } from "vitest";
+import { expect, test } from "vitest";
 import { chosenLaboratory } from "../../src/cli/laboratory.js";
 import { credentialsFile, readCredentials } from "../../src/laboratory/credentials.js";
 import { EmbeddedLaboratory } from "../../src/laboratory/index.js";
-import { type LaboratoryServer, startLaboratoryServer } from "../../src/server/http.js";
-import { initLaboratoryTls } from "../../src/server/tls.js";
-import { TokenStore } from "../../src/server/tokens.js";
 import { runCli } from "../support/cli.js";
 import { testLaboratory } from "../support/laboratory.js";
 import { scratchDir } from "../support/project.js";
+import { laptopEnv, login, servedLaboratory } from "../support/remote.js";
 
-/**
- * A laboratory served over HTTPS on 127.0.0.1 with its own CA and a real token store, and a
- * laptop: a config directory of its own, and an admin token for the laboratory.
- */
+/** A laboratory served over HTTPS with a real token store; a laptop's environment; an admin token. */
 async function remoteLaboratory(port = 0) {
   const lab = await testLaboratory();
   const laboratory = new EmbeddedLaboratory({
@@ -22,43 +17,9 @@ async function remoteLaboratory(port = 0) {
     cwd: lab.home,
     statePath: lab.statePath,
   });
-  const tokens = new TokenStore(lab.home);
-  const { fingerprint, files } = await initLaboratoryTls(lab.home);
-  const requests: string[] = [];
-  const server = await startLaboratoryServer({
-    laboratory,
-    listen: { host: "127.0.0.1", port },
-    tls: { cert: await readFile(files.cert, "utf8"), key: await readFile(files.key, "utf8") },
-    authenticator: tokens,
-    audit: { record: async () => undefined },
-    log: (line) => void requests.push(line),
-  });
-  const stop = once(async () => {
-    await server.close(1000);
-    tokens.close();
-    await laboratory.close();
-  });
-  onTestFinished(stop);
-  const laptop = {
-    ...process.env,
-    LABTEST_CONFIG_DIR: join(await scratchDir("labtest-laptop-"), "config"),
-    LABTEST_TOKEN: "",
-    LABTEST_HOST: "",
-  };
-  const admin = tokens.create({ name: "alice", scope: "admin" }).token;
-  return { lab, server, tokens, fingerprint, laptop, admin, stop, requests };
-}
-
-function once(run: () => Promise<void>): () => Promise<void> {
-  let done: Promise<void> | undefined;
-  return () => {
-    done ??= run();
-    return done;
-  };
-}
-
-function login(server: LaboratoryServer, env: NodeJS.ProcessEnv, token: string, ...more: string[]) {
-  return runCli(["login", server.url, "--token", "-", ...more], process.cwd(), env, `${token}\n`);
+  const served = await servedLaboratory(lab.home, laboratory, port);
+  const admin = served.tokens.create({ name: "alice", scope: "admin" }).token;
+  return { ...served, laptop: await laptopEnv(), admin };
 }
 
 test("login pins the laboratory's CA only when --fingerprint names it; the token goes to a file only its owner reads", async () => {
@@ -84,7 +45,7 @@ test("login pins the laboratory's CA only when --fingerprint names it; the token
     stdout: `logged in to ${server.url} (certificate authority ${fingerprint} pinned)\n`,
   });
   expect((await stat(credentialsFile(laptop))).mode & 0o777).toBe(0o600);
-  expect((await stat(laptop.LABTEST_CONFIG_DIR)).mode & 0o777).toBe(0o700);
+  expect((await stat(laptop.LABTEST_CONFIG_DIR ?? "")).mode & 0o777).toBe(0o700);
   expect(await readCredentials(laptop)).toEqual([
     { url: server.url, token: admin, fingerprint, ca: expect.stringContaining("BEGIN CERTIFICATE") },
   ]);
