@@ -3,15 +3,17 @@ import { appName, experimentName } from "../config/names.js";
 import { printable } from "../config/report.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { type Problem, UsageError } from "../errors.js";
+import { releaseDelivery } from "../laboratory/code.js";
 import {
   type EventSink,
   type ExperimentDetails,
   type ExperimentStatus,
+  type Laboratory,
   PROTOCOL_VERSION as v,
 } from "../laboratory/index.js";
 import { listedApp } from "./config.js";
 import { type CliIo, withStreamedOutput, writeJson } from "./io.js";
-import { currentBranch, toOutput, withLab, withProject } from "./laboratory.js";
+import { chosenLaboratory, currentBranch, toOutput, withLab, withProject } from "./laboratory.js";
 import type { StateGlobals } from "./state.js";
 
 /** `labtest create|delete|list|status|logs|exec`: experiments, through the configuration's laboratory. */
@@ -20,6 +22,7 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .command("create [branch]")
     .description("create an experiment of BRANCH (default: the current branch) and print its URL")
     .option("-n, --name <name>", "the experiment's name (default: from the branch)")
+    .option(...PUSH_OPTION)
     .action(async (branch: string | undefined, options: { name?: string }, command: Command) => {
       const globals = command.optsWithGlobals<StateGlobals>();
       await withProject(io, globals, async (lab, project, loaded) => {
@@ -29,7 +32,13 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
           fix: "labtest create BRANCH",
         });
         const created = await lab.create(
-          { v, project, branch: given, ...(options.name ? { name: options.name } : {}) },
+          {
+            v,
+            project,
+            branch: given,
+            ...(options.name ? { name: options.name } : {}),
+            ...(await delivery(io, command, lab, loaded, given)),
+          },
           stepReporter(io, command, loaded),
         );
         if (globals.json) writeJson(io, created);
@@ -40,11 +49,21 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
   program
     .command("update <name>")
     .description("move an experiment to its branch's newest commit, keeping its services and data")
+    .option(...PUSH_OPTION)
     .action(async (name: string, _options, command: Command) => {
       const globals = command.optsWithGlobals<StateGlobals>();
       await withProject(io, globals, async (lab, project, loaded) => {
+        const experiment = experimentName(name);
+        const app = project.config.config.app_name;
+        // The code to send is its branch's: the laboratory knows which (an unknown name it reports itself).
+        const branch = (await lab.list({ v, app })).find((e) => e.name === experiment)?.branch;
         const updated = await lab.update(
-          { v, project, name: experimentName(name) },
+          {
+            v,
+            project,
+            name: experiment,
+            ...(branch ? await delivery(io, command, lab, loaded, branch) : {}),
+          },
           stepReporter(io, command, loaded),
         );
         if (globals.json) writeJson(io, updated);
@@ -124,15 +143,8 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
           ...(options.follow ? { follow: true } : {}),
         };
         const stop = new AbortController();
-        const interrupt = () => stop.abort();
-        // Listening until the end, not once: signal-exit (execa's cleanup of its subprocesses)
-        // re-raises a SIGINT that no other listener is left to hear, killing labtest by the signal.
-        if (options.follow) process.on("SIGINT", interrupt);
-        try {
-          await withStreamedOutput(io, (output) => lab.logs(request, toOutput(output), stop.signal));
-        } finally {
-          process.off("SIGINT", interrupt);
-        }
+        if (options.follow) process.once("SIGINT", () => stop.abort());
+        await withStreamedOutput(io, (output) => lab.logs(request, toOutput(output), stop.signal));
       });
     });
 
@@ -152,6 +164,22 @@ export function runInExperiment(io: CliIo) {
       io.exitCode = exitCode;
     });
   };
+}
+
+const PUSH_OPTION = [
+  "--push",
+  "send the branch's commits to the laboratory (only those it lacks) instead of letting it fetch code_repo_url",
+] as const;
+
+/** What create and update send besides the project (see releaseDelivery), chosen for the laboratory it goes to. */
+async function delivery(io: CliIo, command: Command, lab: Laboratory, loaded: LoadedConfig, branch: string) {
+  const globals = command.optsWithGlobals<StateGlobals & { push?: boolean }>();
+  const report = stepReporter(io, command, loaded);
+  return releaseDelivery(lab, loaded, branch, {
+    embedded: (await chosenLaboratory(io, globals, loaded)).kind === "local",
+    push: globals.push === true,
+    progress: (text) => report?.({ type: "step", text }),
+  });
 }
 
 /**

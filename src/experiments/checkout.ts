@@ -1,9 +1,6 @@
 import { rm } from "node:fs/promises";
 import { execa, type Options } from "execa";
-import { gitToplevel } from "../config/git.js";
 import { REPOSITORY_SCHEMES } from "../config/repository.js";
-import type { LoadedConfig } from "../config/resolve.js";
-import { ConfigError } from "../errors.js";
 import { ExperimentError } from "./errors.js";
 
 /**
@@ -11,12 +8,12 @@ import { ExperimentError } from "./errors.js";
  * of the account's git configuration, so no repository URL reaches `ext::` or another helper
  * even where configuration validation was bypassed. A local path is the `file` transport.
  */
-function git(args: string[], options: Pick<Options, "reject" | "timeout"> = {}) {
+export function git(args: string[], options: Pick<Options, "reject" | "timeout"> = {}) {
   return execa("git", args, { ...options, env: { GIT_ALLOW_PROTOCOL: REPOSITORY_SCHEMES.join(":") } });
 }
 
 /** Seconds git may wait on a repository's server: LABTEST_GIT_TIMEOUT, else a minute. */
-function gitTimeoutSeconds(): number {
+export function gitTimeoutSeconds(): number {
   const seconds = Number(process.env.LABTEST_GIT_TIMEOUT);
   return Number.isFinite(seconds) && seconds > 0 ? seconds : 60;
 }
@@ -43,35 +40,8 @@ function gitReason(stderr: string): string {
   return stderr.trim().split("\n").slice(-3).join("\n");
 }
 
-/**
- * Where the laboratory fetches `branch` from. On the embedded laboratory, when code_repo_url is
- * only the default (origin), the local repository itself when it has the branch: a branch not
- * pushed yet, or pushed behind, is published as it is here. A URL set on purpose is the source.
- */
-export async function branchSource(loaded: LoadedConfig, branch: string): Promise<string> {
-  const { config, sources } = loaded;
-  if (config.laboratory.kind === "local" && sources.code_repo_url.from === "default") {
-    const local = await gitToplevel(loaded.directory);
-    const found =
-      local &&
-      (await git(["-C", local, "rev-parse", "--verify", "--quiet", `refs/heads/${branch}`], {
-        reject: false,
-      }));
-    if (local && found && found.exitCode === 0) return local;
-  }
-  if (config.code_repo_url === null)
-    throw new ConfigError(`no repository to check ${branch} out from`, [
-      {
-        where: "labtest.code_repo_url",
-        what: `not set, and ${loaded.directory} is not inside a git repository to derive it from`,
-        fix: "set code_repo_url to the repository to check out",
-      },
-    ]);
-  return config.code_repo_url;
-}
-
-/** Whether `branch` is a valid branch name that exists in `repository` (a path or URL). */
-export async function checkBranch(repository: string, branch: string): Promise<void> {
+/** Whether `branch` is a name git takes for a branch. */
+export async function checkBranchName(branch: string): Promise<void> {
   const valid = await git(["check-ref-format", "--branch", branch], { reject: false });
   if (valid.exitCode !== 0)
     throw new ExperimentError(`"${branch}" is not a valid branch name`, [
@@ -81,6 +51,11 @@ export async function checkBranch(repository: string, branch: string): Promise<v
         fix: "name an existing branch",
       },
     ]);
+}
+
+/** Whether `branch` is a valid branch name that exists in `repository` (a path or URL). */
+export async function checkBranch(repository: string, branch: string): Promise<void> {
+  await checkBranchName(branch);
   const seconds = gitTimeoutSeconds();
   const found = await git(
     [
@@ -111,13 +86,15 @@ export async function checkBranch(repository: string, branch: string): Promise<v
 }
 
 /**
- * Clones `branch` of `repository` into `directory` (replacing a partial one); returns the commit
- * and its subject, read now: once the checkout is handed to the app's account, git is not run in it.
+ * Clones `branch` of `repository` into `directory` (replacing a partial one), at `commit` when one
+ * is asked for; returns the commit and its subject, read now: once the checkout is handed to the
+ * app's account, git is not run in it.
  */
 export async function checkout(
   repository: string,
   branch: string,
   directory: string,
+  commit?: string,
 ): Promise<{ commit: string; subject: string }> {
   await rm(directory, { recursive: true, force: true });
   // --no-local: a clone of a path hard-links the repository's objects, and handing the checkout
@@ -141,8 +118,17 @@ export async function checkout(
     if (cloned.stderr.includes("No space left on device")) throw cloned;
     throw unreadable(repository, gitReason(cloned.stderr), cloned);
   }
-  const [commit = "", subject = ""] = (
+  const [head = "", subject = ""] = (
     await git(["-C", directory, "log", "-1", "--format=%H%n%s"])
   ).stdout.split("\n");
-  return { commit, subject };
+  // Another push of the same branch may have moved it between the request and the clone.
+  if (commit !== undefined && head !== commit)
+    throw new ExperimentError(`branch ${branch} moved on the laboratory while it was checked out`, [
+      {
+        where: "BRANCH",
+        what: `asked for commit ${commit.slice(0, 12)}, the laboratory's branch is at ${head.slice(0, 12)}`,
+        fix: "run the command again",
+      },
+    ]);
+  return { commit: head, subject };
 }

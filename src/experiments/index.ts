@@ -6,7 +6,8 @@ import { Registry } from "../lab/registry.js";
 import { Secrets } from "../secrets/index.js";
 import { Services } from "../services/index.js";
 import type { StateStore } from "../state/index.js";
-import { branchSource, checkBranch } from "./checkout.js";
+import { checkBranch } from "./checkout.js";
+import { type CodeSource, receiveBundle, releaseSource, storedHeads } from "./code-store.js";
 import {
   type ExperimentsContext,
   experimentDirectory,
@@ -34,6 +35,8 @@ import { appRuntimes } from "./runtimes/index.js";
 import type { ExecOutput, Progress } from "./runtimes/runtime.js";
 import { withRerun } from "./steps.js";
 
+export type { CodeSource } from "./code-store.js";
+export { MAX_BUNDLE_BYTES } from "./code-store.js";
 export type { Project } from "./context.js";
 export type { AppAnswer, ExperimentDetails, ExperimentStatus } from "./details.js";
 export { ExperimentError } from "./errors.js";
@@ -50,6 +53,13 @@ export interface ExperimentsOptions {
   answerTimeoutMs?: number;
   /** The Docker Engine of the docker runtime (default: DOCKER_HOST or the local socket). */
   docker?: Docker;
+}
+
+/** What a client sends for a release besides its project: where its code is, and its initial data. */
+export interface Delivery {
+  code?: CodeSource;
+  /** The contents of the configuration's initial_data files, by service. */
+  initialData?: Record<string, string>;
 }
 
 /**
@@ -86,10 +96,12 @@ export class Experiments {
   /**
    * Creates an experiment of `branch` (named after it unless `name` is given): checkout,
    * services, before_start_command, app, route. On any failure, everything made so far is removed.
+   * The code comes from where `code` says (default: code_repo_url); `initialData`, the client's
+   * initial_data files, serve when the branch has no configuration of its own.
    */
   async create(
     project: Project,
-    request: { branch: string; name?: string },
+    request: { branch: string; name?: string } & Delivery,
     progress: Progress = () => undefined,
   ): Promise<ExperimentStatus> {
     const { branch } = request;
@@ -100,8 +112,8 @@ export class Experiments {
     if (this.registry.get(app, name)) throw alreadyExists(app, name);
     this.lab.runtimes[loaded.config.runtime].check(loaded.config, loaded.file);
     progress(`checking branch ${branch}`);
-    const source = await branchSource(loaded, branch);
-    await checkBranch(source, branch);
+    const source = await this.source(app, branch, loaded.config.code_repo_url, request);
+    await checkBranch(source.repository, branch);
     // A failed step's error says what to run again: the create as it was asked for.
     const again = ["labtest create", branch, request.name && `--name ${request.name}`];
     return withRerun(again.filter(Boolean).join(" "), () =>
@@ -118,6 +130,7 @@ export class Experiments {
     project: Project,
     name: string,
     progress: Progress = () => undefined,
+    delivery: Delivery = {},
   ): Promise<ExperimentStatus> {
     await this.reconciled();
     const loaded = project.config;
@@ -129,11 +142,21 @@ export class Experiments {
     return withRerun(`labtest update ${name}`, () =>
       this.lab.locks.withLock(experimentLock(row.app, name), async () => {
         progress(`checking branch ${row.branch}`);
-        const source = await branchSource(loaded, row.branch);
-        await checkBranch(source, row.branch);
+        const source = await this.source(row.app, row.branch, loaded.config.code_repo_url, delivery);
+        await checkBranch(source.repository, row.branch);
         return updateExperiment(this.lab, project, row, source, progress);
       }),
     );
+  }
+
+  /** The branch heads (branch → commit) of the app's repository on this laboratory, which clients push into. */
+  codeHeads(app: string): Promise<Record<string, string>> {
+    return storedHeads(this.lab.home, app);
+  }
+
+  /** Fetches a client's bundle of its branches into the app's repository here; returns the heads it then has. */
+  receiveCode(app: string, bundle: Buffer): Promise<Record<string, string>> {
+    return receiveBundle(this.lab.home, app, bundle);
   }
 
   /** Deletes an experiment: its app, services (tenants, dedicated servers), checkout and route. */
@@ -224,6 +247,11 @@ export class Experiments {
   async close(): Promise<void> {
     await this.services.close();
     this.registry.close();
+  }
+
+  /** Where a release of `branch` comes from, as the client delivered it. */
+  private source(app: string, branch: string, configured: string | null, delivery: Delivery) {
+    return releaseSource(this.lab.home, app, branch, delivery.code, configured, delivery.initialData ?? {});
   }
 
   /** Reconciles once for this instance (a command's lifetime), before the registry is trusted. */

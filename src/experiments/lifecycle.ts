@@ -1,5 +1,6 @@
 // Creating, updating and removing an experiment: the work done under its lock.
 import { rm } from "node:fs/promises";
+import type { ReleaseSource } from "./code-store.js";
 import { type ExperimentsContext, experimentDirectory, experimentLock, type Project } from "./context.js";
 import { describe, type ExperimentStatus } from "./details.js";
 import { ExperimentError, withUndoFailure } from "./errors.js";
@@ -27,7 +28,7 @@ export function alreadyExists(app: string, name: string): ExperimentError {
 export async function createExperiment(
   lab: ExperimentsContext,
   project: Project,
-  experiment: { name: string; branch: string; source: string },
+  experiment: { name: string; branch: string; source: ReleaseSource },
   progress: Progress,
 ): Promise<ExperimentStatus> {
   const config = project.config.config;
@@ -95,7 +96,7 @@ export async function updateExperiment(
   lab: ExperimentsContext,
   project: Project,
   row: ExperimentRow,
-  source: string,
+  source: ReleaseSource,
   progress: Progress,
 ): Promise<ExperimentStatus> {
   const name = row.name;

@@ -7,8 +7,9 @@ import { expandPattern } from "../config/patterns.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { ensureRoute } from "../lab/router-control.js";
 import { serviceEnvironment } from "../services/env.js";
-import { experimentServices } from "../services/index.js";
+import { type ExperimentServices, experimentServices, sentInitialData } from "../services/index.js";
 import { checkout } from "./checkout.js";
+import type { ReleaseSource } from "./code-store.js";
 import { type ExperimentsContext, experimentDirectory, experimentOrigin, type Project } from "./context.js";
 import { type ExperimentIdentity, experimentEnvironment } from "./environment.js";
 import { ExperimentError } from "./errors.js";
@@ -25,6 +26,8 @@ export interface Release {
   checkout: string;
   appDirectory: string;
   loaded: LoadedConfig;
+  /** Its services, their initial data read from its checkout, or sent by the client for its configuration. */
+  services: ExperimentServices;
 }
 
 /** Clones the experiment's branch from `source` into a new release directory and reads its configuration there. */
@@ -32,7 +35,7 @@ export async function checkOut(
   lab: ExperimentsContext,
   project: Project,
   row: ExperimentRow,
-  source: string,
+  source: ReleaseSource,
   progress: Progress,
 ): Promise<Release> {
   const config = project.config.config;
@@ -40,7 +43,12 @@ export async function checkOut(
   await mkdir(join(directory, "releases"), { recursive: true, mode: 0o700 });
   progress(`checking out ${row.branch}`);
   const checkoutDirectory = join(directory, "releases", `${Date.now()}`);
-  const { commit: release, subject } = await checkout(source, row.branch, checkoutDirectory);
+  const { commit: release, subject } = await checkout(
+    source.repository,
+    row.branch,
+    checkoutDirectory,
+    source.commit,
+  );
   const host = `${hostLabel(expandPattern(config.host_name_pattern, { app_name: config.app_name, experiment: row.name, branch: row.branch, release }))}.${config.test_domain}`;
   const clash = lab.registry.byHost(host);
   if (clash && (clash.app !== row.app || clash.name !== row.name))
@@ -52,6 +60,17 @@ export async function checkOut(
       },
     ]);
   const { appDirectory, loaded } = await releaseConfiguration(project, checkoutDirectory);
+  // What the branch's own configuration names is the branch's to read, and nothing else; the
+  // client's configuration came with the contents of its files.
+  const fromBranch = loaded.file.startsWith(`${checkoutDirectory}/`);
+  const services = fromBranch
+    ? experimentServices(loaded, row.name, checkoutDirectory)
+    : {
+        app: row.app,
+        experiment: row.name,
+        services: loaded.config.services,
+        initialData: sentInitialData(source.initialData),
+      };
   return {
     identity: {
       app: row.app,
@@ -67,6 +86,7 @@ export async function checkOut(
     checkout: checkoutDirectory,
     appDirectory,
     loaded,
+    services,
   };
 }
 
@@ -90,8 +110,6 @@ export async function launch(
   progress: Progress,
 ): Promise<StartedApp> {
   const { identity, appDirectory, loaded } = release;
-  // What the branch's own configuration names is the branch's to read, and nothing else.
-  const fromBranch = loaded.file.startsWith(`${release.checkout}/`);
   const runtime = lab.runtimes[loaded.config.runtime];
   runtime.check(loaded.config, loaded.file);
   // Secrets are revealed first: one that cannot be is an error before anything starts.
@@ -108,10 +126,7 @@ export async function launch(
       progress,
     ),
   );
-  const [services, prepared] = await Promise.allSettled([
-    lab.services.up(experimentServices(loaded, identity.name, fromBranch ? release.checkout : undefined)),
-    building,
-  ]);
+  const [services, prepared] = await Promise.allSettled([lab.services.up(release.services), building]);
   if (prepared.status === "rejected") throw prepared.reason;
   if (services.status === "rejected") {
     await runtime.discard(prepared.value, previous);

@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { UsageError } from "../errors.js";
-import { Experiments, OutputGoneError } from "../experiments/index.js";
+import { type Delivery, Experiments, OutputGoneError } from "../experiments/index.js";
 import { dockerEngine } from "../lab/docker.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
@@ -16,8 +16,9 @@ import {
   validateKey,
   type WritableStateStore,
 } from "../state/index.js";
+import { isLocalRepository } from "./code.js";
 import type { Laboratory } from "./laboratory.js";
-import { type EventSink, parseRequest } from "./protocol.js";
+import { type EventSink, parseRequest, type Requests } from "./protocol.js";
 
 /** Where the embedded laboratory lives: its home, its state and its engine come from these. */
 export interface EmbeddedOptions {
@@ -25,6 +26,11 @@ export interface EmbeddedOptions {
   cwd: string;
   /** An explicit state.json (`--state`); otherwise found as openState finds it. */
   statePath?: string;
+  /**
+   * Whether requests may name repositories by a path on this machine (default: yes, the client
+   * runs here). A laboratory serving other machines says no: their paths are not its files.
+   */
+  acceptsLocalPaths?: boolean;
 }
 
 const ignore: EventSink = () => undefined;
@@ -66,20 +72,63 @@ export class EmbeddedLaboratory implements Laboratory {
   }
 
   async create(request: unknown, events = ignore) {
-    const { project, branch, name } = parseRequest("create", request);
+    const parsed = parseRequest("create", request);
+    const { project, branch, name } = parsed;
     const lab = await this.experiments();
-    return lab.create(project, { branch, ...(name ? { name } : {}) }, step(events));
+    return lab.create(project, { branch, ...(name ? { name } : {}), ...this.delivery(parsed) }, step(events));
   }
 
   async update(request: unknown, events = ignore) {
-    const { project, name } = parseRequest("update", request);
-    return (await this.experiments()).update(project, name, step(events));
+    const parsed = parseRequest("update", request);
+    return (await this.experiments()).update(
+      parsed.project,
+      parsed.name,
+      step(events),
+      this.delivery(parsed),
+    );
   }
 
   async delete(request: unknown) {
     const { app, name } = parseRequest("delete", request);
     await (await this.experiments()).delete(app, name);
     return { deleted: name };
+  }
+
+  async codeHave(request: unknown) {
+    const { app } = parseRequest("codeHave", request);
+    return { heads: await (await this.experiments()).codeHeads(app) };
+  }
+
+  async codePush(request: unknown) {
+    const { app, bundle } = parseRequest("codePush", request);
+    return { heads: await (await this.experiments()).receiveCode(app, Buffer.from(bundle, "base64")) };
+  }
+
+  /**
+   * Where a create or update takes its code from and the initial data the client sent. A
+   * repository named by a path (a local source, a path or file:// URL, or such a code_repo_url)
+   * is refused when the client is another machine: its paths are not this one's files.
+   */
+  private delivery(request: Requests["create"] | Requests["update"]): Delivery {
+    const { code, initialData, project } = request;
+    const path =
+      code?.kind === "local"
+        ? code.repository
+        : code?.kind === "url"
+          ? code.url
+          : code === undefined
+            ? project.config.config.code_repo_url
+            : null;
+    const local = path !== null && (code?.kind === "local" || isLocalRepository(path));
+    if (local && this.options.acceptsLocalPaths === false)
+      throw new UsageError(`this laboratory cannot read the repository ${path}`, [
+        {
+          where: "code_repo_url",
+          what: "a path names a repository on the client's machine, and the laboratory is another one",
+          fix: "labtest create/update --push sends the branch's commits; or set code_repo_url to a git host's URL",
+        },
+      ]);
+    return { ...(code ? { code } : {}), ...(initialData ? { initialData } : {}) };
   }
 
   async list(request: unknown) {

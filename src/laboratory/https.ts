@@ -41,6 +41,12 @@ export class HttpsLaboratory implements Laboratory {
   update(request: Requests["update"], events?: EventSink) {
     return this.call("update", request, events);
   }
+  codeHave(request: Requests["codeHave"]) {
+    return this.call("codeHave", request);
+  }
+  codePush(request: Requests["codePush"]) {
+    return this.call("codePush", request);
+  }
   delete(request: Requests["delete"]) {
     return this.call("delete", request);
   }

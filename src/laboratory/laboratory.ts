@@ -52,6 +52,10 @@ export interface CreatedToken {
 export interface Laboratory {
   create(request: Requests["create"], events?: EventSink): Promise<ExperimentStatus>;
   update(request: Requests["update"], events?: EventSink): Promise<ExperimentStatus>;
+  /** The branch heads (branch → commit) of the app's repository on the laboratory. */
+  codeHave(request: Requests["codeHave"]): Promise<{ heads: Record<string, string> }>;
+  /** Takes a bundle of the client's commits into the app's repository; the heads it then has. */
+  codePush(request: Requests["codePush"]): Promise<{ heads: Record<string, string> }>;
   delete(request: Requests["delete"]): Promise<{ deleted: string }>;
   list(request: Requests["list"]): Promise<ExperimentStatus[]>;
   /** The experiment in full, or null when there is none. */

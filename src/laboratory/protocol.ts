@@ -1,5 +1,7 @@
 import { isAbsolute } from "node:path";
 import { z } from "zod";
+import { isValidName } from "../config/names.js";
+import { repositoryProblem } from "../config/repository.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
 import { MERGE_STRATEGIES } from "../state/index.js";
@@ -43,9 +45,45 @@ const project = z.object({
     .refine(insideRepository, "a path inside the repository: relative, without .. (e.g. apps/shop)"),
 });
 
+/** An app's name as the laboratory's paths and hosts use it (normalised by the client). */
+const appName = z
+  .string()
+  .refine((app) => isValidName(app), "an app name: lowercase letters, digits and '-'");
+
+/**
+ * Where the laboratory takes a release's code from (the client chooses, see code.ts): a repository
+ * it clones (a git host's URL), a repository on its own machine (only the embedded laboratory
+ * takes one), or a commit pushed first with codePush. Absent: the configuration's code_repo_url.
+ */
+const code = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("url"),
+    url: z.string().refine((url) => repositoryProblem(url) === undefined, "a repository git may clone"),
+  }),
+  z.object({ kind: z.literal("local"), repository: z.string().refine(isAbsolute, "an absolute path") }),
+  z.object({
+    kind: z.literal("pushed"),
+    commit: z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "a commit id"),
+  }),
+]);
+
+/** The contents of the configuration's initial_data files, read by the client, by service name. */
+const initialData = z.record(z.string(), z.string());
+
 export const requestSchemas = {
-  create: z.object({ v: version, project, branch: name, name: name.optional() }),
-  update: z.object({ v: version, project, name }),
+  create: z.object({
+    v: version,
+    project,
+    branch: name,
+    name: name.optional(),
+    code: code.optional(),
+    initialData: initialData.optional(),
+  }),
+  update: z.object({ v: version, project, name, code: code.optional(), initialData: initialData.optional() }),
+  /** The branch heads of the app's repository on the laboratory, which a push builds on. */
+  codeHave: z.object({ v: version, app: appName }),
+  /** A git bundle of the client's branch (base64), fetched into the app's repository on the laboratory. */
+  codePush: z.object({ v: version, app: appName, bundle: z.string().min(1) }),
   delete: z.object({ v: version, app: name, name }),
   list: z.object({ v: version, app: name.optional() }),
   status: z.object({ v: version, project, name }),
@@ -56,8 +94,7 @@ export const requestSchemas = {
     project,
     experiment: name,
     names: z.array(name).optional(),
-    /** The contents of the services' initial_data files, read by the client, by service name. */
-    initialData: z.record(z.string(), z.string()).optional(),
+    initialData: initialData.optional(),
   }),
   servicesDown: z.object({
     v: version,

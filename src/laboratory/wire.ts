@@ -1,4 +1,5 @@
 import { LabtestError, type Problem } from "../errors.js";
+import { MAX_BUNDLE_BYTES } from "../experiments/code-store.js";
 import type { Laboratory } from "./laboratory.js";
 import type { EventSink, Requests } from "./protocol.js";
 
@@ -24,6 +25,8 @@ export interface Route<K extends RequestKind> {
    * otherwise the result is the body.
    */
   streams: boolean;
+  /** The largest body it takes, in bytes, when it is larger than the server's default. */
+  bodyLimit?: number;
   /** The app the request concerns, for tokens limited to some apps; undefined: none in particular. */
   app: (request: Requests[K]) => string | undefined;
   /** Carries the request out on a laboratory (the server's embedded one). */
@@ -58,6 +61,24 @@ export const ROUTES: { [K in RequestKind]: Route<K> } = {
     streams: true,
     app: projectApp,
     run: (lab, r, events) => lab.update(r, events),
+  },
+  codeHave: {
+    method: "GET",
+    path: "/apps/{app}/code",
+    scope: "deploy",
+    streams: false,
+    app: (r) => r.app,
+    run: (lab, r) => lab.codeHave(r),
+  },
+  codePush: {
+    method: "POST",
+    path: "/apps/{app}/code",
+    scope: "deploy",
+    streams: false,
+    // The bundle travels as base64 in JSON: 4 characters for 3 bytes, and the rest of the request.
+    bodyLimit: Math.ceil((MAX_BUNDLE_BYTES * 4) / 3) + 64 * 1024,
+    app: (r) => r.app,
+    run: (lab, r) => lab.codePush(r),
   },
   delete: {
     method: "DELETE",
