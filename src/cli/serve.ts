@@ -73,6 +73,8 @@ async function serve(io: CliIo, options: ServeOptions, globals: StateGlobals): P
   const laboratory = new EmbeddedLaboratory({
     env: io.env,
     cwd: home,
+    // Its clients are other machines: a path they name is not a repository of this one.
+    acceptsLocalPaths: false,
     ...(globals.state ? { statePath: globals.state } : {}),
   });
   const tokens = new TokenStore(home);

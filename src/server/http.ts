@@ -141,6 +141,7 @@ function addRoute<K extends RequestKind>(app: FastifyInstance, kind: K, served: 
     method: route.method,
     url: `/api/v1${route.path.replace(/\{(\w+)\}/g, ":$1")}`,
     config: { kind },
+    ...(route.bodyLimit ? { bodyLimit: route.bodyLimit } : {}),
     schema: {
       operationId: kind,
       ...(route.method === "GET" ? { querystring: schema.omit({ v: true }) } : { body: schema }),
