@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { appName, experimentName } from "../config/names.js";
 import { printable } from "../config/report.js";
 import type { LoadedConfig } from "../config/resolve.js";
@@ -23,34 +23,43 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .description("create an experiment of BRANCH (default: the current branch) and print its URL")
     .option("-n, --name <name>", "the experiment's name (default: from the branch)")
     .option(...PUSH_OPTION)
-    .action(async (branch: string | undefined, options: { name?: string }, command: Command) => {
-      const globals = command.optsWithGlobals<StateGlobals>();
-      await withProject(io, globals, async (lab, project, loaded) => {
-        const given = await currentBranch(loaded, branch, {
-          where: "BRANCH",
-          what: "branch",
-          fix: "labtest create BRANCH",
+    .option(...WAIT_OPTION)
+    .action(
+      async (
+        branch: string | undefined,
+        options: { name?: string; wait?: number; push?: boolean },
+        command: Command,
+      ) => {
+        const globals = command.optsWithGlobals<StateGlobals>();
+        await withProject(io, globals, async (lab, project, loaded) => {
+          const given = await currentBranch(loaded, branch, {
+            where: "BRANCH",
+            what: "branch",
+            fix: "labtest create BRANCH",
+          });
+          const created = await lab.create(
+            {
+              v,
+              project,
+              branch: given,
+              ...(options.name ? { name: options.name } : {}),
+              ...(await delivery(io, command, lab, loaded, given)),
+              ...waitOf(options),
+            },
+            stepReporter(io, command, loaded),
+          );
+          if (globals.json) writeJson(io, created);
+          else io.stdout(`${created.app}/${created.name} is running at ${created.url}\n`);
         });
-        const created = await lab.create(
-          {
-            v,
-            project,
-            branch: given,
-            ...(options.name ? { name: options.name } : {}),
-            ...(await delivery(io, command, lab, loaded, given)),
-          },
-          stepReporter(io, command, loaded),
-        );
-        if (globals.json) writeJson(io, created);
-        else io.stdout(`${created.app}/${created.name} is running at ${created.url}\n`);
-      });
-    });
+      },
+    );
 
   program
     .command("update <name>")
     .description("move an experiment to its branch's newest commit, keeping its services and data")
     .option(...PUSH_OPTION)
-    .action(async (name: string, _options, command: Command) => {
+    .option(...WAIT_OPTION)
+    .action(async (name: string, options: { wait?: number }, command: Command) => {
       const globals = command.optsWithGlobals<StateGlobals>();
       await withProject(io, globals, async (lab, project, loaded) => {
         const experiment = experimentName(name);
@@ -63,6 +72,7 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
             project,
             name: experiment,
             ...(branch ? await delivery(io, command, lab, loaded, branch) : {}),
+            ...waitOf(options),
           },
           stepReporter(io, command, loaded),
         );
@@ -76,12 +86,16 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
 
   program
     .command("delete <name>")
-    .description("delete an experiment: its app, services, checkout and route")
-    .action(async (name: string, _options, command: Command) => {
+    .description("delete an experiment: its app, services, checkout and route (cancelling an update of it)")
+    .option(...WAIT_OPTION)
+    .action(async (name: string, options: { wait?: number }, command: Command) => {
       const globals = command.optsWithGlobals<StateGlobals>();
-      await withProject(io, globals, async (lab, project) => {
+      await withProject(io, globals, async (lab, project, loaded) => {
         const app = project.config.config.app_name;
-        const { deleted } = await lab.delete({ v, app, name: experimentName(name) });
+        const { deleted } = await lab.delete(
+          { v, app, name: experimentName(name), ...waitOf(options) },
+          stepReporter(io, command, loaded),
+        );
         if (globals.json) writeJson(io, { deleted });
         else io.stdout(`deleted ${app}/${deleted}\n`);
       });
@@ -143,8 +157,15 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
           ...(options.follow ? { follow: true } : {}),
         };
         const stop = new AbortController();
-        if (options.follow) process.once("SIGINT", () => stop.abort());
-        await withStreamedOutput(io, (output) => lab.logs(request, toOutput(output), stop.signal));
+        const interrupt = () => stop.abort();
+        // Listening until the end, not once: signal-exit (execa's cleanup of its subprocesses)
+        // re-raises a SIGINT that no other listener is left to hear, killing labtest by the signal.
+        if (options.follow) process.on("SIGINT", interrupt);
+        try {
+          await withStreamedOutput(io, (output) => lab.logs(request, toOutput(output), stop.signal));
+        } finally {
+          process.off("SIGINT", interrupt);
+        }
       });
     });
 
@@ -186,6 +207,24 @@ async function delivery(io: CliIo, command: Command, lab: Laboratory, loaded: Lo
  * Where create and update report their steps: on a terminal, or wherever the output goes with
  * `--verbose` or the configuration's `verbose: true` (LabTest's); never into `--json` output.
  */
+/** `--wait SECONDS` of the commands that change an experiment another command may be changing. */
+const WAIT_OPTION = [
+  "--wait <seconds>",
+  "how long to wait while another command changes the experiment (default 600; 0: fail at once)",
+  waitSeconds,
+] as const;
+
+function waitSeconds(text: string): number {
+  const seconds = Number(text);
+  if (text.trim() === "" || !Number.isFinite(seconds) || seconds < 0)
+    throw new InvalidArgumentError(`'${text}' is not a number of seconds (0 or more).`);
+  return seconds;
+}
+
+function waitOf(options: { wait?: number }): { wait?: number } {
+  return options.wait !== undefined ? { wait: options.wait } : {};
+}
+
 function stepReporter(io: CliIo, command: Command, loaded: LoadedConfig): EventSink | undefined {
   const globals = command.optsWithGlobals<{ json?: boolean; verbose?: boolean }>();
   const shown = !globals.json && (io.isTTY || globals.verbose === true || loaded.config.verbose);

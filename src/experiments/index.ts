@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { experimentName } from "../config/names.js";
 import { type Docker, dockerEngine } from "../lab/docker.js";
 import type { Removal } from "../lab/garbage.js";
+import { describeHolder } from "../lab/locks.js";
 import { Registry } from "../lab/registry.js";
 import { Secrets } from "../secrets/index.js";
 import { Services } from "../services/index.js";
@@ -26,7 +27,14 @@ import {
 import { ExperimentError } from "./errors.js";
 import { FailedOutputs } from "./failed-output.js";
 import { collectExperimentGarbage } from "./garbage.js";
-import { alreadyExists, createExperiment, removeExperiment, updateExperiment } from "./lifecycle.js";
+import {
+  alreadyExists,
+  createExperiment,
+  removeExperiment,
+  type Turn,
+  updateExperiment,
+  withExperimentLock,
+} from "./lifecycle.js";
 import { appLogs, followAppLogs } from "./logs.js";
 import { reconcileExperiments } from "./reconcile.js";
 import { ExperimentRegistry, type ExperimentRow } from "./registry.js";
@@ -41,6 +49,7 @@ export type { Project } from "./context.js";
 export type { AppAnswer, ExperimentDetails, ExperimentStatus } from "./details.js";
 export { ExperimentError } from "./errors.js";
 export { OutputGoneError } from "./failed-output.js";
+export type { Turn } from "./lifecycle.js";
 export type { ExperimentRow } from "./registry.js";
 export type { ExecOutput, Progress } from "./runtimes/runtime.js";
 
@@ -103,6 +112,7 @@ export class Experiments {
     project: Project,
     request: { branch: string; name?: string } & Delivery,
     progress: Progress = () => undefined,
+    turn: Turn = {},
   ): Promise<ExperimentStatus> {
     const { branch } = request;
     const loaded = project.config;
@@ -117,7 +127,7 @@ export class Experiments {
     // A failed step's error says what to run again: the create as it was asked for.
     const again = ["labtest create", branch, request.name && `--name ${request.name}`];
     return withRerun(again.filter(Boolean).join(" "), () =>
-      createExperiment(this.lab, project, { name, branch, source }, progress),
+      createExperiment(this.lab, project, { name, branch, source }, progress, turn),
     );
   }
 
@@ -130,6 +140,7 @@ export class Experiments {
     project: Project,
     name: string,
     progress: Progress = () => undefined,
+    turn: Turn = {},
     delivery: Delivery = {},
   ): Promise<ExperimentStatus> {
     await this.reconciled();
@@ -140,12 +151,19 @@ export class Experiments {
         { where: name, what: "not on this laboratory", fix: `labtest create --name ${name} BRANCH` },
       ]);
     return withRerun(`labtest update ${name}`, () =>
-      this.lab.locks.withLock(experimentLock(row.app, name), async () => {
-        progress(`checking branch ${row.branch}`);
-        const source = await this.source(row.app, row.branch, loaded.config.code_repo_url, delivery);
-        await checkBranch(source.repository, row.branch);
-        return updateExperiment(this.lab, project, row, source, progress);
-      }),
+      withExperimentLock(
+        this.lab,
+        row,
+        { ...turn, command: `labtest update ${name}`, progress },
+        async (signal) => {
+          // A delete may have removed it while this command waited.
+          const current = this.recorded(row.app, name);
+          progress(`checking branch ${row.branch}`);
+          const source = await this.source(row.app, row.branch, loaded.config.code_repo_url, delivery);
+          await checkBranch(source.repository, row.branch);
+          return updateExperiment(this.lab, project, current, source, progress, signal);
+        },
+      ),
     );
   }
 
@@ -159,11 +177,30 @@ export class Experiments {
     return receiveBundle(this.lab.home, app, bundle);
   }
 
-  /** Deletes an experiment: its app, services (tenants, dedicated servers), checkout and route. */
-  async delete(app: string, name: string): Promise<void> {
+  /**
+   * Deletes an experiment: its app, services (tenants, dedicated servers), checkout and route.
+   * A create or update of it that runs meanwhile is cancelled (it undoes what it made), and the
+   * delete takes its turn after it.
+   */
+  async delete(
+    app: string,
+    name: string,
+    progress: Progress = () => undefined,
+    turn: Turn = {},
+  ): Promise<void> {
     await this.reconciled();
     this.recorded(app, name);
-    await this.lab.locks.withLock(experimentLock(app, name), () => removeExperiment(this.lab, app, name));
+    // Sharers refuse a delete: checked before an update is cancelled for nothing (and again under the lock).
+    await this.lab.services.assertUnshared(app, name);
+    const command = `labtest delete ${name}`;
+    const cancelled = await this.lab.locks.cancelLock(experimentLock(app, name), {
+      who: turn.who ?? "a labtest command",
+      command,
+    });
+    if (cancelled) progress(`cancelling what ${describeHolder(cancelled)} does`);
+    await withExperimentLock(this.lab, { app, name }, { ...turn, command, progress }, () =>
+      removeExperiment(this.lab, app, name),
+    );
   }
 
   /**

@@ -1,5 +1,6 @@
 // Creating, updating and removing an experiment: the work done under its lock.
 import { rm } from "node:fs/promises";
+import { describeHolder } from "../lab/locks.js";
 import type { ReleaseSource } from "./code-store.js";
 import { type ExperimentsContext, experimentDirectory, experimentLock, type Project } from "./context.js";
 import { describe, type ExperimentStatus } from "./details.js";
@@ -9,6 +10,37 @@ import type { ExperimentRow } from "./registry.js";
 import { checkOut, launch, verifyRoute } from "./release.js";
 import type { Progress, StartedApp } from "./runtimes/runtime.js";
 import { withOutputKeeper } from "./steps.js";
+
+/** Who asks for a change of an experiment, and how long they wait while another command changes it. */
+export interface Turn {
+  /** A token's name, or the system user of a command run on the laboratory. */
+  who?: string;
+  /** How long to wait while another command holds the experiment, in ms (default: 10 minutes); 0: not at all. */
+  waitMs?: number;
+}
+
+/**
+ * Runs `work` holding the experiment's lock, for `turn.who` running `command`. A command that
+ * finds the experiment held says once by whom and since when, and waits its turn. `work`'s
+ * signal aborts when a delete cancels it.
+ */
+export function withExperimentLock<T>(
+  lab: ExperimentsContext,
+  experiment: { app: string; name: string },
+  asked: Turn & { command: string; progress: Progress },
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const { app, name } = experiment;
+  return lab.locks.withLock(experimentLock(app, name), work, {
+    owner: { who: asked.who ?? "a labtest command", command: asked.command },
+    subject: `experiment ${name} of ${app}`,
+    ...(asked.waitMs !== undefined ? { waitMs: asked.waitMs } : {}),
+    onWait: (holder) =>
+      asked.progress(
+        `waiting: experiment ${name} of ${app} is being changed by ${holder ? describeHolder(holder) : "another labtest command"}`,
+      ),
+  });
+}
 
 export function alreadyExists(app: string, name: string): ExperimentError {
   return new ExperimentError(`experiment ${name} of ${app} exists already`, [
@@ -30,61 +62,71 @@ export async function createExperiment(
   project: Project,
   experiment: { name: string; branch: string; source: ReleaseSource },
   progress: Progress,
+  turn: Turn = {},
 ): Promise<ExperimentStatus> {
   const config = project.config.config;
   const { name, branch, source } = experiment;
-  return lab.locks.withLock(experimentLock(config.app_name, name), async () => {
-    const now = new Date().toISOString();
-    const row: ExperimentRow = {
-      app: config.app_name,
-      name,
-      branch,
-      release: "",
-      runtime: config.runtime,
-      status: "creating",
-      host: `creating:${config.app_name}/${name}`,
-      port: 0,
-      handle: "",
-      checkout: "",
-      createdAt: now,
-      updatedAt: now,
-    };
-    // Recorded first: whatever happens next, delete (or a failed create) finds it all.
-    // A create of the same name by another command may have won the race since the caller's check.
-    if (!lab.registry.insert(row)) throw alreadyExists(config.app_name, name);
-    try {
-      const release = await checkOut(lab, project, row, source, progress);
-      // The branch's configuration may choose another runtime: record it before it makes anything.
-      lab.registry.update(row.app, name, {
-        release: release.release,
-        subject: release.subject,
-        host: release.host,
-        checkout: release.checkout,
-        runtime: release.loaded.config.runtime,
-      });
-      const started = await withOutputKeeper(outputKeeper(lab, row, release), () =>
-        launch(lab, release, undefined, progress),
-      );
-      lab.registry.update(row.app, name, { status: "running", port: started.port, handle: started.handle });
-      await verifyRoute(lab, release);
-    } catch (error) {
-      progress("failed: removing what was made");
-      // What its app printed helps to find the cause; a create that cannot keep it still failed for its own reason.
-      await keepFailedOutput(lab, row.app, name, error).catch(() => undefined);
-      const undone = await removeExperiment(lab, row.app, name).then(
-        () => undefined,
-        (undoError: unknown) => undoError,
-      );
-      if (undone === undefined) throw error;
-      throw withUndoFailure(error, {
-        where: `experiment ${row.app}/${name}`,
-        what: `removing what the failed create made failed too (${firstLine(undone)}): it is left half-created`,
-        fix: `labtest delete ${name} removes it, or labtest gc once it is old enough`,
-      });
-    }
-    await lab.failedOutputs.forget(row.app, name);
-    return describe(lab, lab.registry.get(row.app, name) ?? row);
-  });
+  const command = `labtest create --name ${name} ${branch}`;
+  return withExperimentLock(
+    lab,
+    { app: config.app_name, name },
+    { ...turn, command, progress },
+    async (signal) => {
+      const now = new Date().toISOString();
+      const row: ExperimentRow = {
+        app: config.app_name,
+        name,
+        branch,
+        release: "",
+        runtime: config.runtime,
+        status: "creating",
+        host: `creating:${config.app_name}/${name}`,
+        port: 0,
+        handle: "",
+        checkout: "",
+        createdAt: now,
+        updatedAt: now,
+      };
+      // Recorded first: whatever happens next, delete (or a failed create) finds it all.
+      // A create of the same name by another command may have won the race since the caller's check.
+      if (!lab.registry.insert(row)) throw alreadyExists(config.app_name, name);
+      try {
+        const release = await checkOut(lab, project, row, source, progress);
+        // A delete cancelled this create: what it made so far is removed below, as a failed create's.
+        signal.throwIfAborted();
+        // The branch's configuration may choose another runtime: record it before it makes anything.
+        lab.registry.update(row.app, name, {
+          release: release.release,
+          subject: release.subject,
+          host: release.host,
+          checkout: release.checkout,
+          runtime: release.loaded.config.runtime,
+        });
+        const started = await withOutputKeeper(outputKeeper(lab, row, release), () =>
+          launch(lab, release, undefined, progress),
+        );
+        signal.throwIfAborted();
+        lab.registry.update(row.app, name, { status: "running", port: started.port, handle: started.handle });
+        await verifyRoute(lab, release);
+      } catch (error) {
+        progress("failed: removing what was made");
+        // What its app printed helps to find the cause; a create that cannot keep it still failed for its own reason.
+        await keepFailedOutput(lab, row.app, name, error).catch(() => undefined);
+        const undone = await removeExperiment(lab, row.app, name).then(
+          () => undefined,
+          (undoError: unknown) => undoError,
+        );
+        if (undone === undefined) throw error;
+        throw withUndoFailure(error, {
+          where: `experiment ${row.app}/${name}`,
+          what: `removing what the failed create made failed too (${firstLine(undone)}): it is left half-created`,
+          fix: `labtest delete ${name} removes it, or labtest gc once it is old enough`,
+        });
+      }
+      await lab.failedOutputs.forget(row.app, name);
+      return describe(lab, lab.registry.get(row.app, name) ?? row);
+    },
+  );
 }
 
 /**
@@ -98,14 +140,19 @@ export async function updateExperiment(
   row: ExperimentRow,
   source: ReleaseSource,
   progress: Progress,
+  signal: AbortSignal,
 ): Promise<ExperimentStatus> {
   const name = row.name;
   const release = await checkOut(lab, project, row, source, progress);
   let started: StartedApp;
   try {
+    // A delete cancelled this update: its release is removed as a failed one's, and the delete
+    // removes the rest (with every app of the experiment, the one just started too).
+    signal.throwIfAborted();
     started = await withOutputKeeper(outputKeeper(lab, row, release), () =>
       launch(lab, release, row, progress),
     );
+    signal.throwIfAborted();
   } catch (error) {
     progress("failed: the running release stays");
     const undone = await Promise.all([

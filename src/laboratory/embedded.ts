@@ -1,6 +1,7 @@
+import { userInfo } from "node:os";
 import { Writable } from "node:stream";
 import { UsageError } from "../errors.js";
-import { type Delivery, Experiments, OutputGoneError } from "../experiments/index.js";
+import { type Delivery, Experiments, OutputGoneError, type Turn } from "../experiments/index.js";
 import { dockerEngine } from "../lab/docker.js";
 import { labtestHome } from "../lab/home.js";
 import { routerPort } from "../lab/router-control.js";
@@ -75,23 +76,26 @@ export class EmbeddedLaboratory implements Laboratory {
     const parsed = parseRequest("create", request);
     const { project, branch, name } = parsed;
     const lab = await this.experiments();
-    return lab.create(project, { branch, ...(name ? { name } : {}), ...this.delivery(parsed) }, step(events));
+    const asked = { branch, ...(name ? { name } : {}), ...this.delivery(parsed) };
+    return lab.create(project, asked, step(events), this.turn(parsed));
   }
 
   async update(request: unknown, events = ignore) {
     const parsed = parseRequest("update", request);
-    return (await this.experiments()).update(
-      parsed.project,
-      parsed.name,
-      step(events),
-      this.delivery(parsed),
-    );
+    const lab = await this.experiments();
+    return lab.update(parsed.project, parsed.name, step(events), this.turn(parsed), this.delivery(parsed));
   }
 
-  async delete(request: unknown) {
-    const { app, name } = parseRequest("delete", request);
-    await (await this.experiments()).delete(app, name);
-    return { deleted: name };
+  async delete(request: unknown, events = ignore) {
+    const parsed = parseRequest("delete", request);
+    await (await this.experiments()).delete(parsed.app, parsed.name, step(events), this.turn(parsed));
+    return { deleted: parsed.name };
+  }
+
+  /** Who asks (a server's identity, or this machine's user) and how long they wait for the experiment. */
+  private turn(request: { wait?: number | undefined; who?: string | undefined }): Turn {
+    const who = request.who ?? (this.options.env.SUDO_USER || userInfo().username);
+    return { who, ...(request.wait !== undefined ? { waitMs: request.wait * 1000 } : {}) };
   }
 
   async codeHave(request: unknown) {

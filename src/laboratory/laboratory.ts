@@ -56,7 +56,7 @@ export interface Laboratory {
   codeHave(request: Requests["codeHave"]): Promise<{ heads: Record<string, string> }>;
   /** Takes a bundle of the client's commits into the app's repository; the heads it then has. */
   codePush(request: Requests["codePush"]): Promise<{ heads: Record<string, string> }>;
-  delete(request: Requests["delete"]): Promise<{ deleted: string }>;
+  delete(request: Requests["delete"], events?: EventSink): Promise<{ deleted: string }>;
   list(request: Requests["list"]): Promise<ExperimentStatus[]>;
   /** The experiment in full, or null when there is none. */
   status(request: Requests["status"]): Promise<ExperimentDetails | null>;

@@ -70,21 +70,36 @@ const code = z.discriminatedUnion("kind", [
 /** The contents of the configuration's initial_data files, read by the client, by service name. */
 const initialData = z.record(z.string(), z.string());
 
+/**
+ * Of a request that changes an experiment: how long to wait, in seconds, while another command
+ * changes it (default 600; 0: fail at once), and who asks, as a waiting command is told (a
+ * server puts its identity's name here, over what the client sent).
+ */
+const turn = { wait: z.number().min(0).optional(), who: name.optional() };
+
 export const requestSchemas = {
   create: z.object({
     v: version,
+    ...turn,
     project,
     branch: name,
     name: name.optional(),
     code: code.optional(),
     initialData: initialData.optional(),
   }),
-  update: z.object({ v: version, project, name, code: code.optional(), initialData: initialData.optional() }),
+  update: z.object({
+    v: version,
+    ...turn,
+    project,
+    name,
+    code: code.optional(),
+    initialData: initialData.optional(),
+  }),
   /** The branch heads of the app's repository on the laboratory, which a push builds on. */
   codeHave: z.object({ v: version, app: appName }),
   /** A git bundle of the client's branch (base64), fetched into the app's repository on the laboratory. */
   codePush: z.object({ v: version, app: appName, bundle: z.string().min(1) }),
-  delete: z.object({ v: version, app: name, name }),
+  delete: z.object({ v: version, ...turn, app: name, name }),
   list: z.object({ v: version, app: name.optional() }),
   status: z.object({ v: version, project, name }),
   logs: z.object({ v: version, project, name, service: name.optional(), follow: z.boolean().optional() }),
