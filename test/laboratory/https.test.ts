@@ -4,14 +4,18 @@ import { expect, test } from "vitest";
 import { chosenLaboratory } from "../../src/cli/laboratory.js";
 import { credentialsFile, readCredentials } from "../../src/laboratory/credentials.js";
 import { EmbeddedLaboratory } from "../../src/laboratory/index.js";
+import { Secrets } from "../../src/secrets/index.js";
 import { runCli } from "../support/cli.js";
-import { testLaboratory } from "../support/laboratory.js";
+import { ageSecrets, testLaboratory } from "../support/laboratory.js";
 import { scratchDir } from "../support/project.js";
 import { laptopEnv, login, servedLaboratory } from "../support/remote.js";
 
 /** A laboratory served over HTTPS with a real token store; a laptop's environment; an admin token. */
 async function remoteLaboratory(port = 0) {
   const lab = await testLaboratory();
+  await ageSecrets(lab);
+  // What the laboratory decrypts with: its own identity, in its home.
+  const secrets = new Secrets({ state: lab.state, home: lab.home });
   const laboratory = new EmbeddedLaboratory({
     env: { ...process.env, LABTEST_HOME: lab.home },
     cwd: lab.home,
@@ -19,7 +23,7 @@ async function remoteLaboratory(port = 0) {
   });
   const served = await servedLaboratory(lab.home, laboratory, port);
   const admin = served.tokens.create({ name: "alice", scope: "admin" }).token;
-  return { ...served, laptop: await laptopEnv(), admin };
+  return { ...served, laptop: await laptopEnv(), admin, secrets };
 }
 
 test("login pins the laboratory's CA only when --fingerprint names it; the token goes to a file only its owner reads", async () => {
@@ -202,4 +206,23 @@ test("a laboratory that is not there is named with the fix", async () => {
   );
   expect(unknown.code).toBe(1);
   expect(unknown.stderr).toContain("the name no-such-host.invalid cannot be resolved");
+});
+
+test("encrypt on a laptop encrypts for the laboratory's recipients, which the laboratory decrypts; the plaintext never travels", async () => {
+  const { server, fingerprint, laptop, admin, secrets, requests } = await remoteLaboratory();
+  expect((await login(server, laptop, admin, "--fingerprint", fingerprint)).code).toBe(0);
+  const home = await scratchDir("labtest-laptop-home-");
+  const encrypted = await runCli(
+    ["--lab", server.url, "encrypt", "-"],
+    process.cwd(),
+    { ...laptop, LABTEST_HOME: home },
+    "PASSWORD=correct-horse-battery\n",
+  );
+  expect(encrypted.code, encrypted.stderr).toBe(0);
+  const [key, value = ""] = encrypted.stdout.trim().split(/=(.*)/s);
+  expect(key).toBe("PASSWORD");
+  expect(await secrets.reveal({ PASSWORD: value }, (k) => k)).toEqual({ PASSWORD: "correct-horse-battery" });
+  expect(requests.map((line) => line.split(" ").slice(2, 4).join(" "))).toContain(
+    "GET /api/v1/secrets/recipients",
+  );
 });
