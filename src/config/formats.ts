@@ -44,9 +44,17 @@ export async function readConfigDocument(file: string, format: ConfigFormat): Pr
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
-    throw new ConfigError(`cannot read configuration file ${file}: ${(error as Error).message}`, [], {
-      cause: error,
-    });
+    throw new ConfigError(
+      `cannot read configuration file ${file}: ${(error as Error).message}`,
+      [
+        {
+          where: file,
+          what: (error as NodeJS.ErrnoException).code ?? "unreadable",
+          fix: "check the path (--config) and that this user may read the file",
+        },
+      ],
+      { cause: error },
+    );
   }
   switch (format) {
     case "yaml":

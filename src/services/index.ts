@@ -186,7 +186,14 @@ export class Services {
     const entries = await Promise.all(
       records.map(async (record): Promise<[string, Connection]> => {
         const endpoint = options.hostReachable ? await this.hostEndpoint(record) : record.appEndpoint;
-        if (!endpoint) throw new UsageError(`service ${ownerName(record.owner)} is not reachable`);
+        if (!endpoint)
+          throw new UsageError(`service ${ownerName(record.owner)} is not reachable`, [
+            {
+              where: ownerName(record.owner),
+              what: "it has no address the app can reach",
+              fix: `labtest services up -e ${record.owner.experiment} starts (or recreates) its server`,
+            },
+          ]);
         const module = serviceKind(record.kind);
         return [
           record.owner.service,

@@ -261,7 +261,13 @@ export class Provisioner {
     const module = serviceKind(source.kind);
     const recorded = await this.records.server(source.server);
     if (!module.dump || !recorded)
-      throw new ProvisionError(`cannot copy ${ownerName(source.owner)}: its server is gone`);
+      throw new ProvisionError(`cannot copy ${ownerName(source.owner)}: its server is gone`, [
+        {
+          where: `copy_from: ${ownerName(source.owner)}`,
+          what: "no server holds its data any more",
+          fix: `labtest services up -e ${source.owner.experiment} in its app, or leave copy_from out`,
+        },
+      ]);
     const server = await this.servers.restarted(recorded);
     return module.dump(await (await this.servers.provider(source.provider)).tools(server), source.tenant);
   }

@@ -1,3 +1,4 @@
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { runCli } from "../support/cli.js";
@@ -26,6 +27,19 @@ describe("errors carry what, where and fix, also in --json", () => {
           fix: "use one of local/file, local/directory, local/script, aws/s3, redis/redis",
         },
       ],
+    });
+  });
+
+  test("a configuration file that cannot be read says which and how to fix it", async () => {
+    const home = await scratchDir();
+    // A directory where the file should be: it exists, and reading it fails.
+    const unreadable = join(home, "labtest.yml");
+    await mkdir(unreadable);
+    const json = await runCli(["--json", "--config", unreadable, "check-config"], home);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout).error).toMatchObject({
+      type: "ConfigError",
+      problems: [{ where: unreadable, what: "EISDIR", fix: expect.stringContaining("--config") }],
     });
   });
 });
