@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import { Agent, request as httpsRequest } from "node:https";
 import { LabtestError } from "../errors.js";
 import type { Credential } from "./credentials.js";
@@ -169,49 +170,61 @@ export class HttpsLaboratory implements Laboratory {
       });
       sent.on("response", (response) => {
         response.setEncoding("utf8");
-        const lost = () => fail(this.lost(kind));
-        if (response.statusCode !== 200 || !route.streams) {
-          let text = "";
-          response.on("data", (chunk: string) => {
-            text += chunk;
-          });
-          response.on("end", () => {
-            const answer = response.statusCode === 200 ? parseJson(text || "{}") : undefined;
-            if (answer !== undefined) done(answer as Answer<K>);
-            else fail(this.answeredError(kind, response.statusCode ?? 0, text));
-          });
-          response.on("aborted", lost);
-          return;
-        }
-        let pending = "";
-        let ended = false;
-        const take = (line: string) => {
-          if (!line.trim() || ended) return;
-          const parsed = parseJson(line) as StreamLine | undefined;
-          if (parsed === undefined) {
-            ended = true;
-            sent.destroy();
-            return fail(this.answeredError(kind, 200, line));
-          }
-          if ("event" in parsed) events?.(parsed.event);
-          else {
-            ended = true;
-            if ("result" in parsed) done(parsed.result as Answer<K>);
-            else fail(new LaboratoryError(parsed.error));
-          }
-        };
-        response.on("data", (chunk: string) => {
-          const lines = (pending + chunk).split("\n");
-          pending = lines.pop() ?? "";
-          for (const line of lines) take(line);
-        });
-        response.on("end", () => {
-          take(pending);
-          if (!ended && !signal?.aborted) lost();
-        });
-        response.on("aborted", () => !signal?.aborted && lost());
+        const answer =
+          response.statusCode === 200 && route.streams
+            ? this.readStream(kind, response, events)
+            : this.readBody(kind, response);
+        answer.then(
+          (result) => done(result as Answer<K>),
+          (error: unknown) => !signal?.aborted && fail(error),
+        );
       });
       sent.end(body);
+    });
+  }
+
+  /** A whole answer: the result when 200, else the error the laboratory answered with. */
+  private readBody(kind: RequestKind, response: IncomingMessage): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      let text = "";
+      response.on("data", (chunk: string) => {
+        text += chunk;
+      });
+      response.on("end", () => {
+        const answer = response.statusCode === 200 ? parseJson(text || "{}") : undefined;
+        if (answer !== undefined) resolve(answer);
+        else reject(this.answeredError(kind, response.statusCode ?? 0, text));
+      });
+      response.on("aborted", () => reject(this.lost(kind)));
+    });
+  }
+
+  /** A streamed answer: each event to `events` as its line arrives, then the result or the error. */
+  private readStream(kind: RequestKind, response: IncomingMessage, events?: EventSink): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      let pending = "";
+      let ended = false;
+      const take = (line: string) => {
+        if (!line.trim() || ended) return;
+        const parsed = parseJson(line) as StreamLine | undefined;
+        if (parsed !== undefined && "event" in parsed) return events?.(parsed.event);
+        ended = true;
+        if (parsed === undefined) {
+          response.destroy();
+          reject(this.answeredError(kind, 200, line));
+        } else if ("result" in parsed) resolve(parsed.result);
+        else reject(new LaboratoryError(parsed.error));
+      };
+      response.on("data", (chunk: string) => {
+        const lines = (pending + chunk).split("\n");
+        pending = lines.pop() ?? "";
+        for (const line of lines) take(line);
+      });
+      response.on("end", () => {
+        take(pending);
+        if (!ended) reject(this.lost(kind));
+      });
+      response.on("aborted", () => reject(this.lost(kind)));
     });
   }
 

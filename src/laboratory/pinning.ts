@@ -100,7 +100,7 @@ export function isUntrustedCertificate(error: unknown): boolean {
  */
 export class IdentityChangedError extends LabtestError {
   constructor(origin: string, pinned: string, presented: string | undefined, reason: string) {
-    const summary = `REMOTE LABORATORY IDENTITY HAS CHANGED: ${origin} presented a certificate its pinned certificate authority did not sign`;
+    const summary = `REMOTE LABORATORY IDENTITY HAS CHANGED: ${origin} presented a certificate the pinned certificate authority does not vouch for`;
     super(
       summary,
       [
