@@ -1,0 +1,78 @@
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+import { expect, test } from "vitest";
+import { commit, exampleRepo, experimentLab, setConfig } from "../support/experiments.js";
+
+const BIN = join(import.meta.dirname, "../../bin/labtest.js");
+
+/** Resolves once a command holds a lock of the laboratory at `home`. */
+async function someLockHeld(home: string): Promise<void> {
+  for (let tries = 0; tries < 600; tries++) {
+    const locks = await readdir(join(home, "locks")).catch(() => [] as string[]);
+    if (locks.some((entry) => entry.startsWith("experiment-") && entry.endsWith(".lock"))) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error("no command took the experiment's lock in 30 s");
+}
+
+test("commands on one experiment take turns, saying who they wait for; a delete cancels an update in flight", async () => {
+  const lab = await experimentLab();
+  const repo = await exampleRepo();
+  const env = { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) };
+  const labtest = (...argv: string[]) =>
+    execa(process.execPath, [BIN, "--state", lab.statePath, "--verbose", ...argv], {
+      cwd: repo,
+      env,
+      reject: false,
+    });
+
+  // Two creates of different experiments at once both succeed.
+  const created = await Promise.all([
+    labtest("create", "main", "--name", "a"),
+    labtest("create", "main", "--name", "b"),
+  ]);
+  expect(created.map((c) => [c.exitCode, c.stderr.includes("waiting:")])).toEqual([
+    [0, false],
+    [0, false],
+  ]);
+  expect((await labtest("delete", "b")).exitCode).toBe(0);
+
+  // A slow release: updates overlap.
+  await setConfig(repo, (text) =>
+    text.replace(
+      "before_start_command: node migrate.js",
+      `before_start_command: sh -c "sleep 3 && node migrate.js"`,
+    ),
+  );
+  await commit(repo, "a slow migration");
+  const first = labtest("update", "a");
+  await someLockHeld(lab.home);
+  const second = labtest("update", "a");
+  const refused = await labtest("update", "a", "--wait", "0");
+  expect(refused.exitCode, refused.stderr).toBe(75);
+  expect(refused.stderr).toContain(`experiment a of hello is held by`);
+  expect(refused.stderr).toContain(`running labtest update a (pid ${first.pid})`);
+  const [firstDone, secondDone] = await Promise.all([first, second]);
+  expect([firstDone.exitCode, secondDone.exitCode], secondDone.stderr).toEqual([0, 0]);
+  expect(secondDone.stderr).toMatch(
+    new RegExp(
+      `waiting: experiment a of hello is being changed by .* running labtest update a \\(pid ${first.pid}\\) since `,
+    ),
+  );
+  expect(firstDone.stderr).not.toContain("waiting:");
+
+  // A delete during an update cancels it; nothing of the experiment is left.
+  const updating = labtest("update", "a");
+  await someLockHeld(lab.home);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const deleted = await labtest("delete", "a");
+  expect(deleted.exitCode, deleted.stderr).toBe(0);
+  const cancelled = await updating;
+  expect(cancelled.exitCode).toBe(1);
+  expect(cancelled.stderr).toMatch(/labtest update a was cancelled by labtest delete a from /);
+  expect(await lab.experiments.list()).toEqual([]);
+  const gc = await labtest("gc", "--grace", "0", "--dry-run");
+  expect(gc.exitCode, gc.stderr).toBe(0);
+  expect(`${gc.stdout}${gc.stderr}`).not.toMatch(/hello|experiments\/|\.lock/);
+}, 240_000);
