@@ -3,6 +3,7 @@ import { gitBranch, gitToplevel } from "../config/git.js";
 import { configuredHost, type LaboratoryAddress, parseLaboratoryAddress } from "../config/host.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
+import { laboratoryOrigin } from "../laboratory/credentials.js";
 import {
   EmbeddedLaboratory,
   type EventSink,
@@ -25,7 +26,16 @@ export async function withLab<T>(
   loaded: LoadedConfig | undefined,
   use: (lab: Laboratory) => Promise<T>,
 ): Promise<T> {
-  const opened = await openLaboratory(await chosenLaboratory(io, globals, loaded), {
+  const address = await chosenLaboratory(io, globals, loaded);
+  if (globals.state && address.kind !== "local")
+    throw new UsageError("--state names the state of the laboratory on this machine", [
+      {
+        where: "--state",
+        what: `the laboratory at ${address.kind === "https" ? laboratoryOrigin(address.url) : address.host} keeps its own state`,
+        fix: "leave --state out, or pass --lab local to use this machine's laboratory",
+      },
+    ]);
+  const opened = await openLaboratory(address, {
     env: io.env,
     cwd: io.cwd,
     ...(globals.state ? { statePath: globals.state } : {}),

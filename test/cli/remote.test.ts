@@ -1,10 +1,12 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { expect, onTestFinished, test } from "vitest";
 import { loadConfig } from "../../src/config/resolve.js";
 import { laboratoryCredential } from "../../src/laboratory/credentials.js";
 import { EmbeddedLaboratory, HttpsLaboratory, type LaboratoryEvent } from "../../src/laboratory/index.js";
 import { PROTOCOL_VERSION as v } from "../../src/laboratory/protocol.js";
 import { runCli } from "../support/cli.js";
-import { exampleRepo, experimentLab, viaRouter } from "../support/experiments.js";
+import { commit, exampleRepo, experimentLab, viaRouter } from "../support/experiments.js";
 import { laptopEnv, login, servedLaboratory } from "../support/remote.js";
 
 /** The laboratory's home served over real TLS in this process; a laptop logged in with a deploy token. */
@@ -49,6 +51,18 @@ test("a whole lifecycle from a laptop through the HTTPS laboratory prints what t
   expect(remote.code).toBe(0);
   expect(JSON.parse(remote.stdout)).toEqual(JSON.parse(embedded.stdout));
   expect((JSON.parse(remote.stdout) as { experiments: unknown[] }).experiments).toHaveLength(1);
+
+  await writeFile(join(repo, "NOTE.md"), "a change\n");
+  await commit(repo, "a new commit");
+  const updated = await cli("--verbose", "update", "main");
+  expect(updated.code, updated.stderr).toBe(0);
+  expect(updated.stdout).toMatch(/^hello\/main runs release [0-9a-f]{12} at http:\/\/hello-main\.localhost/);
+  expect(updated.stderr).toMatch(/^… /m);
+  const services = await cli("services", "list", "--json");
+  expect(services.code, services.stderr).toBe(0);
+  expect(
+    (JSON.parse(services.stdout) as { services: { name: string }[] }).services.map((s) => s.name).sort(),
+  ).toEqual(["cache", "db"]);
 
   const missing = await cli("status", "nothing");
   expect(missing).toMatchObject({ code: 1, stdout: "no experiment nothing\n" });

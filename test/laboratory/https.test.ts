@@ -226,3 +226,15 @@ test("encrypt on a laptop encrypts for the laboratory's recipients, which the la
     "GET /api/v1/secrets/recipients",
   );
 });
+
+test("--state, which names this machine's state, is refused with a remote laboratory rather than ignored", async () => {
+  const { server, fingerprint, laptop, admin } = await remoteLaboratory();
+  expect((await login(server, laptop, admin, "--fingerprint", fingerprint)).code).toBe(0);
+  const refused = await runCli(
+    ["--lab", server.url, "--state", "/tmp/state.json", "state", "get", "/x"],
+    process.cwd(),
+    laptop,
+  );
+  expect(refused.code).toBe(2);
+  expect(refused.stderr).toContain(`--state: the laboratory at ${server.url} keeps its own state`);
+});
