@@ -22,6 +22,10 @@ export function registerLoginCommands(program: Command, io: CliIo): void {
     .description(
       "log in to the laboratory at https://host[:port]: pins its certificate authority and stores the token (read from standard input)",
     )
+    .addHelpText(
+      "after",
+      "\nIn CI, without login: LABTEST_HOST=https://… LABTEST_TOKEN=lt_… LABTEST_FINGERPRINT=SHA256:… (LABTEST_TOKEN also replaces a stored token).",
+    )
     .requiredOption("--token <->", "- : read the token from standard input (never on the command line)")
     .option(
       "--fingerprint <SHA256:…>",
