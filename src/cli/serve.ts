@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { UsageError } from "../errors.js";
 import { labtestHome } from "../lab/home.js";
@@ -15,6 +14,22 @@ import type { StateGlobals } from "./state.js";
 const DEFAULT_LISTEN = "0.0.0.0:8443";
 /** How long a stop waits for the operations in flight (a create building an image) before cutting them. */
 const SHUTDOWN_GRACE_MS = 60_000;
+
+const STOP_SIGNALS = ["SIGTERM", "SIGINT"] as const;
+
+/**
+ * A listener for the stop signals, kept on the process until serve has stopped: a one-time
+ * listener is gone once called, and execa's signal-exit (loaded when an operation runs a
+ * program) then finds no other listener and kills the process, cutting what serve waits for.
+ */
+function stopListener(): { listener: (signal: NodeJS.Signals) => void; received: Promise<NodeJS.Signals> } {
+  let listener: (signal: NodeJS.Signals) => void = () => undefined;
+  const received = new Promise<NodeJS.Signals>((resolve) => {
+    listener = resolve;
+  });
+  for (const signal of STOP_SIGNALS) process.on(signal, listener);
+  return { listener, received };
+}
 
 interface ServeOptions {
   listen: { host: string; port: number };
@@ -79,6 +94,7 @@ async function serve(io: CliIo, options: ServeOptions, globals: StateGlobals): P
   });
   const tokens = new TokenStore(home);
   const audit = new AuditLog(home);
+  const stopping = stopListener();
   try {
     const server = await startLaboratoryServer({
       laboratory,
@@ -91,13 +107,12 @@ async function serve(io: CliIo, options: ServeOptions, globals: StateGlobals): P
     io.stdout(
       `labtest serve: the laboratory's API on ${server.url}/api/v1, its router on port ${router.port} (pid ${router.pid})\n`,
     );
-    const signal = await Promise.race([once(process, "SIGTERM"), once(process, "SIGINT")]);
-    io.stdout(
-      `labtest serve: stopping (${String(signal[0] ?? "signal")}): letting the operations in flight end\n`,
-    );
+    const signal = await stopping.received;
+    io.stdout(`labtest serve: stopping (${signal}): letting the operations in flight end\n`);
     await server.close(SHUTDOWN_GRACE_MS);
     io.stdout("labtest serve: stopped\n");
   } finally {
+    for (const signal of STOP_SIGNALS) process.off(signal, stopping.listener);
     await laboratory.close();
     tokens.close();
     audit.close();
