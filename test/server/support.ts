@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { request } from "node:https";
+import { text } from "node:stream/consumers";
 import { onTestFinished } from "vitest";
 import type { AuditEntry } from "../../src/laboratory/identity.js";
 import type { Laboratory } from "../../src/laboratory/laboratory.js";
@@ -75,16 +76,11 @@ export function ask(
           ...options.headers,
         },
       },
-      (response) => {
-        let body = "";
-        response.setEncoding("utf8");
-        response.on("data", (chunk: string) => {
-          body += chunk;
-        });
-        response.on("end", () =>
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body }),
-        );
-      },
+      (response) =>
+        text(response).then(
+          (body) => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }),
+          reject,
+        ),
     );
     req.on("error", reject);
     req.end(payload);
