@@ -14,7 +14,7 @@ import {
   visibleTo,
 } from "../laboratory/identity.js";
 import type { Laboratory } from "../laboratory/laboratory.js";
-import { parseRequest, type Requests } from "../laboratory/protocol.js";
+import { parseRequest, type Requests, requestSchemas } from "../laboratory/protocol.js";
 import { type RequestKind, ROUTES, scopeAllows, wireError } from "../laboratory/wire.js";
 
 const MIGRATIONS = [
@@ -75,8 +75,9 @@ export class AuditLog implements AuditSink {
  * `lab` as `identity` may use it, for the server (a token's identity, `from` its address) and
  * for local commands (the system user as an administrator, from "local"): every request is
  * authorized (a PermissionError names what is missing), listings show the identity's apps only,
- * and every request of scope deploy or admin is recorded in `sink` once it has ended — refused
- * and failed ones too, with the error.
+ * a request that says who asks (and a waiting command is told) says the identity's name, and
+ * every request of scope deploy or admin is recorded in `sink` once it has ended — refused and
+ * failed ones too, with the error.
  */
 export function auditedLaboratory(
   lab: Laboratory,
@@ -90,7 +91,7 @@ export function auditedLaboratory(
       let target = "";
       const asks = async () => {
         // Checked before its app is read from it: a request from a wire may be anything.
-        const parsed = parseRequest(kind, request);
+        const parsed = askedBy(identity, kind, parseRequest(kind, request));
         target = auditTarget(kind, parsed);
         authorize(identity, kind, parsed);
         if (kind === "tokenCreate") mayGrant(identity, parsed as Requests["tokenCreate"]);
@@ -115,6 +116,14 @@ export function auditedLaboratory(
   }
   // Every method of the interface is a request kind (wire.ts's table has them all) or close.
   return audited as unknown as Laboratory;
+}
+
+/**
+ * `request` as `identity` asks it: a field `who` (create, update, delete: see protocol.ts) is the
+ * identity's name whatever the client sent, so that a client cannot say it is someone else.
+ */
+function askedBy<K extends RequestKind>(identity: Identity, kind: K, request: Requests[K]): Requests[K] {
+  return "who" in requestSchemas[kind].shape ? { ...request, who: identity.name } : request;
 }
 
 /**
