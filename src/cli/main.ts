@@ -9,6 +9,7 @@ import { type CliIo, labOption, maskedIo, processIo, writeJson } from "./io.js";
 import { registerLabCommands } from "./lab.js";
 import { registerLabtestCommands, withLabtestSpellings } from "./labtest.js";
 import { registerLoginCommands } from "./login.js";
+import { registerRemoteCommands } from "./remote.js";
 import { registerSecretCommands } from "./secrets.js";
 import { registerServeCommand } from "./serve.js";
 import { registerServersCommands } from "./servers.js";
@@ -49,6 +50,7 @@ export function buildProgram(io: CliIo): Command {
   registerServeCommand(program, io);
   registerSecretCommands(program, io);
   registerLoginCommands(program, io);
+  registerRemoteCommands(program, io);
   registerAccessCommands(program, io);
   registerLabtestCommands(program, io, VERSION);
   return program;

@@ -2,7 +2,7 @@
 // laboratory/code.ts), and the laboratory's own bare repository per app, into which clients push
 // the commits it cannot fetch from a git host.
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ConfigError } from "../errors.js";
 import { checkBranchName, git } from "./checkout.js";
@@ -36,6 +36,29 @@ export function codeRepository(home: string, app: string): string {
   return join(home, "code", `${app}.git`);
 }
 
+/** The app's bare repository on the laboratory, made (empty) when it has none yet; its path. */
+export async function ensureCodeRepository(home: string, app: string): Promise<string> {
+  const repository = codeRepository(home, app);
+  if (!existsSync(repository)) {
+    await mkdir(join(home, "code"), { recursive: true, mode: 0o700 });
+    await git(["init", "--quiet", "--bare", repository]);
+  }
+  return repository;
+}
+
+/**
+ * Writes the app repository's git hooks (hook name → shell script), replacing what is there: the
+ * scripts name the labtest that installed them, which an upgrade or a move changes.
+ */
+export async function installHooks(repository: string, hooks: Record<string, string>): Promise<void> {
+  await mkdir(join(repository, "hooks"), { recursive: true });
+  for (const [name, script] of Object.entries(hooks)) {
+    const file = join(repository, "hooks", name);
+    await writeFile(file, script);
+    await chmod(file, 0o755);
+  }
+}
+
 /** The branch heads (branch → commit) of the app's repository on the laboratory; none before a first push. */
 export async function storedHeads(home: string, app: string): Promise<Record<string, string>> {
   const repository = codeRepository(home, app);
@@ -66,11 +89,7 @@ export async function receiveBundle(
   bundle: Buffer,
 ): Promise<Record<string, string>> {
   if (bundle.length > MAX_BUNDLE_BYTES) throw bundleTooLarge(bundle.length);
-  const repository = codeRepository(home, app);
-  if (!existsSync(repository)) {
-    await mkdir(join(home, "code"), { recursive: true, mode: 0o700 });
-    await git(["init", "--quiet", "--bare", repository]);
-  }
+  const repository = await ensureCodeRepository(home, app);
   const incoming = await mkdtemp(join(home, "code", "incoming-"));
   try {
     const file = join(incoming, "pushed.bundle");
