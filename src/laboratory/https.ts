@@ -1,8 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import { Agent, request as httpsRequest } from "node:https";
 import { LabtestError } from "../errors.js";
+import { parseJson, readAnswerStream } from "./answer-stream.js";
 import type { Credential } from "./credentials.js";
-import type { Laboratory } from "./laboratory.js";
 import {
   CONNECT_TIMEOUT_MS,
   IdentityChangedError,
@@ -11,108 +11,21 @@ import {
   unreachable,
 } from "./pinning.js";
 import type { EventSink, Requests } from "./protocol.js";
-import {
-  LaboratoryError,
-  type RequestKind,
-  ROUTES,
-  requestPath,
-  type StreamLine,
-  type WireError,
-} from "./wire.js";
-
-/** What a laboratory answers a request of kind K with: what the Laboratory method resolves to. */
-type Answer<K extends RequestKind> = Awaited<ReturnType<Laboratory[K]>>;
+import { type Answer, RemoteLaboratory } from "./remote.js";
+import { LaboratoryError, type RequestKind, ROUTES, requestPath, type WireError } from "./wire.js";
 
 /**
  * A laboratory across HTTPS (see wire.ts for how each request travels). Only the certificate
  * authority pinned at login is trusted, and the server's name is checked against its certificate.
  */
-export class HttpsLaboratory implements Laboratory {
+export class HttpsLaboratory extends RemoteLaboratory {
   private readonly origin: URL;
   private readonly agent: Agent;
 
   constructor(private readonly credential: Credential) {
+    super();
     this.origin = new URL(credential.url);
     this.agent = new Agent({ ca: [credential.ca], keepAlive: true });
-  }
-
-  create(request: Requests["create"], events?: EventSink) {
-    return this.call("create", request, events);
-  }
-  update(request: Requests["update"], events?: EventSink) {
-    return this.call("update", request, events);
-  }
-  codeHave(request: Requests["codeHave"]) {
-    return this.call("codeHave", request);
-  }
-  codePush(request: Requests["codePush"]) {
-    return this.call("codePush", request);
-  }
-  delete(request: Requests["delete"]) {
-    return this.call("delete", request);
-  }
-  list(request: Requests["list"]) {
-    return this.call("list", request);
-  }
-  status(request: Requests["status"]) {
-    return this.call("status", request);
-  }
-  logs(request: Requests["logs"], events: EventSink, signal?: AbortSignal) {
-    return this.call("logs", request, events, signal);
-  }
-  exec(request: Requests["exec"], events: EventSink) {
-    return this.call("exec", request, events);
-  }
-  servicesUp(request: Requests["servicesUp"]) {
-    return this.call("servicesUp", request);
-  }
-  servicesDown(request: Requests["servicesDown"]) {
-    return this.call("servicesDown", request);
-  }
-  servicesList(request: Requests["servicesList"]) {
-    return this.call("servicesList", request);
-  }
-  servicesEnv(request: Requests["servicesEnv"]) {
-    return this.call("servicesEnv", request);
-  }
-  stateGet(request: Requests["stateGet"]) {
-    return this.call("stateGet", request);
-  }
-  stateCheck(request: Requests["stateCheck"]) {
-    return this.call("stateCheck", request);
-  }
-  async stateSet(request: Requests["stateSet"]) {
-    await this.call("stateSet", request);
-  }
-  stateUnset(request: Requests["stateUnset"]) {
-    return this.call("stateUnset", request);
-  }
-  secretsInit(request: Requests["secretsInit"]) {
-    return this.call("secretsInit", request);
-  }
-  secretsRecipients(request: Requests["secretsRecipients"]) {
-    return this.call("secretsRecipients", request);
-  }
-  gc(request: Requests["gc"]) {
-    return this.call("gc", request);
-  }
-  servers(request: Requests["servers"]) {
-    return this.call("servers", request);
-  }
-  retireServers(request: Requests["retireServers"]) {
-    return this.call("retireServers", request);
-  }
-  tokenCreate(request: Requests["tokenCreate"]) {
-    return this.call("tokenCreate", request);
-  }
-  tokenList(request: Requests["tokenList"]) {
-    return this.call("tokenList", request);
-  }
-  tokenRevoke(request: Requests["tokenRevoke"]) {
-    return this.call("tokenRevoke", request);
-  }
-  audit(request: Requests["audit"]) {
-    return this.call("audit", request);
   }
 
   async close(): Promise<void> {
@@ -124,7 +37,7 @@ export class HttpsLaboratory implements Laboratory {
    * events fed to `events` as each line arrives, then the result. When `signal` aborts, the
    * connection closes (the laboratory stops, e.g. following logs) and the call resolves.
    */
-  private call<K extends RequestKind>(
+  protected call<K extends RequestKind>(
     kind: K,
     request: Requests[K],
     events?: EventSink,
@@ -172,7 +85,10 @@ export class HttpsLaboratory implements Laboratory {
         response.setEncoding("utf8");
         const answer =
           response.statusCode === 200 && route.streams
-            ? this.readStream(kind, response, events)
+            ? readAnswerStream(response, events, {
+                lost: (cause) => this.lost(kind, cause),
+                garbled: (line) => this.answeredError(kind, 200, line),
+              })
             : this.readBody(kind, response);
         answer.then(
           (result) => done(result as Answer<K>),
@@ -194,35 +110,6 @@ export class HttpsLaboratory implements Laboratory {
         const answer = response.statusCode === 200 ? parseJson(text || "{}") : undefined;
         if (answer !== undefined) resolve(answer);
         else reject(this.answeredError(kind, response.statusCode ?? 0, text));
-      });
-      response.on("aborted", () => reject(this.lost(kind)));
-    });
-  }
-
-  /** A streamed answer: each event to `events` as its line arrives, then the result or the error. */
-  private readStream(kind: RequestKind, response: IncomingMessage, events?: EventSink): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      let pending = "";
-      let ended = false;
-      const take = (line: string) => {
-        if (!line.trim() || ended) return;
-        const parsed = parseJson(line) as StreamLine | undefined;
-        if (parsed !== undefined && "event" in parsed) return events?.(parsed.event);
-        ended = true;
-        if (parsed === undefined) {
-          response.destroy();
-          reject(this.answeredError(kind, 200, line));
-        } else if ("result" in parsed) resolve(parsed.result);
-        else reject(new LaboratoryError(parsed.error));
-      };
-      response.on("data", (chunk: string) => {
-        const lines = (pending + chunk).split("\n");
-        pending = lines.pop() ?? "";
-        for (const line of lines) take(line);
-      });
-      response.on("end", () => {
-        take(pending);
-        if (!ended) reject(this.lost(kind));
       });
       response.on("aborted", () => reject(this.lost(kind)));
     });
@@ -288,13 +175,7 @@ export class HttpsLaboratory implements Laboratory {
 
   /** A refusal or failure answered by the laboratory, raised as the local laboratory would have raised it. */
   private answeredError(kind: RequestKind, status: number, text: string): LabtestError {
-    const wire = (() => {
-      try {
-        return (JSON.parse(text) as { error?: WireError }).error;
-      } catch {
-        return undefined;
-      }
-    })();
+    const wire = (parseJson(text) as { error?: WireError } | null | undefined)?.error;
     if (wire?.type && typeof wire.exitCode === "number") return new LaboratoryError(wire);
     const where = this.origin.origin;
     return new LabtestError(`the laboratory at ${where} answered ${kind} with HTTP ${status}`, [
@@ -304,14 +185,5 @@ export class HttpsLaboratory implements Laboratory {
         fix: "check that the address is a labtest laboratory (labtest serve) of this labtest's version",
       },
     ]);
-  }
-}
-
-/** A JSON answer, or a line of a streamed one; undefined when it is not JSON (not a laboratory answering). */
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
