@@ -80,13 +80,14 @@ export const ROUTES: { [K in RequestKind]: Route<K> } = {
     app: (r) => r.app,
     run: (lab, r) => lab.codePush(r),
   },
+  // Streams: it may wait its turn, and says for whom (and whose update it cancels).
   delete: {
     method: "DELETE",
     path: "/apps/{app}/experiments/{name}",
     scope: "deploy",
-    streams: false,
+    streams: true,
     app: (r) => r.app,
-    run: (lab, r) => lab.delete(r),
+    run: (lab, r, events) => lab.delete(r, events),
   },
   status: {
     method: "POST",
