@@ -17,7 +17,7 @@ import { UsageError } from "../errors.js";
 import { ensureCodeRepository, installHooks } from "../experiments/code-store.js";
 import { type AuditSink, type Identity, mayTouch, PermissionError } from "../laboratory/identity.js";
 import { type Scope, scopeAllows } from "../laboratory/wire.js";
-import { IDENTITY_VARIABLE, PUSH_HOOKS } from "./push-hook.js";
+import { IDENTITY_VARIABLE, PUSH_HOOKS, sshOrigin } from "./push-hook.js";
 
 /** The git programs an SSH key may run, and the scope each needs. */
 const GIT_PROGRAMS = {
@@ -85,7 +85,7 @@ export async function serveGitCommand(
         what: "codePush",
         target: app,
         result,
-        from: "ssh",
+        from: sshOrigin(options.env),
       });
   };
   try {

@@ -85,7 +85,12 @@ export async function runPushHook(hook: PushHook, context: HookContext): Promise
   const env = { ...process.env, LABTEST_HOME: home };
   const embedded = new EmbeddedLaboratory({ env, cwd: home, acceptsLocalPaths: false });
   const audit = new AuditLog(home);
-  const lab = auditedLaboratory(embedded, identity, audit, context.env[IDENTITY_VARIABLE] ? "ssh" : "local");
+  const lab = auditedLaboratory(
+    embedded,
+    identity,
+    audit,
+    context.env[IDENTITY_VARIABLE] === undefined ? "local" : sshOrigin(context.env),
+  );
   const push: Push = {
     lab,
     home,
@@ -119,6 +124,12 @@ function pusher(env: NodeJS.ProcessEnv): Identity {
   const given = env[IDENTITY_VARIABLE];
   if (given === undefined) return { name: env.SUDO_USER || userInfo().username, scope: "admin", apps: [] };
   return identitySchema.parse(JSON.parse(given));
+}
+
+/** Where an SSH session came from, for the audit log: "ssh <address>" (SSH_CLIENT's), or "ssh". */
+export function sshOrigin(env: NodeJS.ProcessEnv): string {
+  const address = env.SSH_CLIENT?.split(" ")[0];
+  return address ? `ssh ${address}` : "ssh";
 }
 
 function refUpdates(input: string): RefUpdate[] {
@@ -264,7 +275,7 @@ function asPushed(error: LabtestError, directory: string, where: string): Labtes
     where: named(problem.where),
     what: named(problem.what),
   }));
-  return new ConfigError(`${named(error.summary)} (${where})`, problems);
+  return new ConfigError(`${where}: ${named(error.summary)}`, problems);
 }
 
 /** The branch patterns of the app's state key (see PUSH_BRANCHES_KEY); undefined when none is set. */
