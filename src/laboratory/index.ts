@@ -1,9 +1,9 @@
 import type { LaboratoryAddress } from "../config/host.js";
-import { UsageError } from "../errors.js";
 import { laboratoryCredential } from "./credentials.js";
 import { EmbeddedLaboratory, type EmbeddedOptions } from "./embedded.js";
 import { HttpsLaboratory } from "./https.js";
 import type { Laboratory } from "./laboratory.js";
+import { SshLaboratory } from "./ssh.js";
 
 /** What a laboratory answers with. */
 export type { ExperimentDetails, ExperimentStatus } from "../experiments/index.js";
@@ -19,11 +19,12 @@ export {
   parseRequest,
   type Requests,
 } from "./protocol.js";
+export { SshLaboratory } from "./ssh.js";
 
 /**
- * The laboratory a configuration's `host` names: this machine's, or one across HTTPS with the
- * credential of `labtest login` (or LABTEST_TOKEN). SSH is refused plainly rather than served by
- * this machine, which would put a team's experiment on a developer's laptop.
+ * The laboratory a configuration's `host` names: this machine's, one across HTTPS with the
+ * credential of `labtest login` (or LABTEST_TOKEN), or one across SSH through the user's own
+ * ssh — whose ~/.ssh/config always applies, so LabTest's `use_ssh_config` needs nothing more.
  */
 export async function openLaboratory(
   address: LaboratoryAddress,
@@ -32,11 +33,6 @@ export async function openLaboratory(
   if (address.kind === "local") return new EmbeddedLaboratory(options);
   if (address.kind === "https")
     return new HttpsLaboratory(await laboratoryCredential(address.url, options.env));
-  throw new UsageError(`the laboratory at ssh://${address.host} cannot be reached yet`, [
-    {
-      where: "labtest.host",
-      what: "labtest does not yet speak to remote laboratories over SSH",
-      fix: "use the laboratory's HTTPS address (host: https://…, after labtest login), run labtest on the laboratory itself (host: local), or leave host out",
-    },
-  ]);
+  // ssh asks at the terminal (a passphrase, a host key to confirm) only when there is one.
+  return new SshLaboratory(address, { env: options.env, interactive: Boolean(process.stdin.isTTY) });
 }

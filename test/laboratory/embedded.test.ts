@@ -9,6 +9,7 @@ import {
   type LaboratoryEvent,
   openLaboratory,
   PROTOCOL_VERSION,
+  SshLaboratory,
 } from "../../src/laboratory/index.js";
 import { runCli } from "../support/cli.js";
 import { copyExample } from "../support/example-app.js";
@@ -74,10 +75,10 @@ test("a request of another protocol version, or malformed, is refused as the cli
   await expect(laboratory.delete({ v: PROTOCOL_VERSION, app: "hello" })).rejects.toBeInstanceOf(UsageError);
 });
 
-test("an SSH laboratory is refused plainly until its transport exists, an HTTPS one until logged in to; neither is served by this machine", async () => {
+test("an SSH laboratory is reached through ssh, an HTTPS one only once logged in to; neither is served by this machine", async () => {
   const options = { env: { ...process.env, LABTEST_CONFIG_DIR: await scratchDir() }, cwd: process.cwd() };
-  await expect(openLaboratory({ kind: "ssh", host: "lab.example.com" }, options)).rejects.toThrow(
-    /the laboratory at ssh:\/\/lab\.example\.com cannot be reached yet/,
+  expect(await openLaboratory({ kind: "ssh", host: "lab.example.com" }, options)).toBeInstanceOf(
+    SshLaboratory,
   );
   await expect(openLaboratory({ kind: "https", url: "https://lab.example.com/" }, options)).rejects.toThrow(
     /not logged in to the laboratory at https:\/\/lab\.example\.com[\s\S]*labtest login https:\/\/lab\.example\.com --token -/,
@@ -85,15 +86,18 @@ test("an SSH laboratory is refused plainly until its transport exists, an HTTPS 
   expect(await openLaboratory({ kind: "local" }, options)).toBeInstanceOf(EmbeddedLaboratory);
 });
 
-test("create, status and services up against host: ssh://… say the laboratory cannot be reached yet, against an https:// one not logged in to say how to log in, and change nothing here", async () => {
+test("create, status and services up against an SSH laboratory that is not there say what ssh said, against an https:// one not logged in to say how to log in, and change nothing here", async () => {
   const repo = await exampleRepo();
   const env = { ...process.env, LABTEST_CONFIG_DIR: await scratchDir() };
   const refusals = {
-    "ssh://deploy@lab.example.com": {
-      code: 2,
-      says: /cannot be reached yet[\s\S]*fix: use the laboratory's HTTPS address/,
+    "ssh://deploy@127.0.0.1:1": {
+      code: 1,
+      says: /ssh could not reach the laboratory at ssh:\/\/deploy@127\.0\.0\.1:1\n.*port 1: Connection refused[\s\S]*fix: check the laboratory's address/,
     },
-    "lab.example.com": { code: 2, says: /cannot be reached yet/ },
+    "deploy@127.0.0.1:1": {
+      code: 1,
+      says: /ssh could not reach the laboratory at ssh:\/\/deploy@127\.0\.0\.1:1/,
+    },
     "https://lab.example.com": {
       code: 77,
       says: /not logged in to the laboratory at https:\/\/lab\.example\.com[\s\S]*fix: labtest login/,

@@ -1,0 +1,54 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+import { expect, test } from "vitest";
+import { runCli } from "../support/cli.js";
+import { scratchDir } from "../support/project.js";
+import { laptopEnv } from "../support/remote.js";
+import { startTestSshd } from "../support/sshd.js";
+
+/**
+ * A laptop whose ssh configuration reaches the test sshd as `lab` but knows the host keys in
+ * `knownHosts` only, and leaves host-key checking as ssh's default (ask, which BatchMode refuses).
+ */
+async function laptopKnowing(knownHosts: string) {
+  const sshd = await startTestSshd();
+  const client = await sshd.client("dev");
+  const config = join(await scratchDir("labtest-ssh-laptop-"), "ssh_config");
+  const given = await readFile(client.config, "utf8");
+  await writeFile(
+    config,
+    given
+      .replace(/^\s*UserKnownHostsFile .*$/m, `  UserKnownHostsFile ${knownHosts}`)
+      .replace(/^\s*(StrictHostKeyChecking|BatchMode) .*\n/gm, ""),
+  );
+  return { sshd, env: { ...(await laptopEnv()), LABTEST_SSH: `ssh -F ${config}` } };
+}
+
+test("a laboratory whose host key ssh does not know is refused with ssh's own message, and so is one whose key changed", async () => {
+  const scratch = await scratchDir();
+  const unknown = join(scratch, "known_hosts.empty");
+  await writeFile(unknown, "");
+  const first = await laptopKnowing(unknown);
+  const refused = await runCli(["--lab", "lab", "list", "--all"], scratch, first.env);
+  expect(refused.code).toBe(77);
+  expect(refused.stdout).toBe("");
+  expect(refused.stderr).toContain("ssh could not reach the laboratory at ssh://lab");
+  expect(refused.stderr).toContain("Host key verification failed.");
+  expect(refused.stderr).toContain("fix: ssh does not know the laboratory's host key");
+  expect(refused.stderr).not.toMatch(/^\s+at /m);
+
+  const otherKey = join(scratch, "other");
+  await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", otherKey]);
+  const changed = join(scratch, "known_hosts.changed");
+  const second = await laptopKnowing(changed);
+  const otherPublic = (await readFile(`${otherKey}.pub`, "utf8")).split(" ").slice(0, 2).join(" ");
+  await writeFile(changed, `[127.0.0.1]:${second.sshd.port} ${otherPublic}\n`);
+  const intercepted = await runCli(["--lab", "lab", "list", "--all"], scratch, second.env);
+  expect(intercepted.code).toBe(77);
+  expect(intercepted.stderr).toContain("REMOTE HOST IDENTIFICATION HAS CHANGED");
+  expect(intercepted.stderr).toContain("fix: someone may be intercepting the connection");
+  expect(intercepted.stderr).not.toMatch(/^\s+at /m);
+  // ssh refused before logging in: the laboratory never saw a key.
+  expect(second.sshd.log()).not.toMatch(/Accepted publickey/);
+});
