@@ -6,69 +6,21 @@
 //   the app's published port until the first 200.
 // Alternating (order swapped each round) after one untimed run each; median of BENCH_CREATES.
 // Everything is removed after each run, untimed, and at the end whatever happens.
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { request } from "node:http";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import Docker from "dockerode";
 import { execa } from "execa";
 import getPort from "get-port";
 import { stringify } from "yaml";
-import { LABELS } from "../src/lab/labels.js";
-import { Registry } from "../src/lab/registry.js";
-import { commit, copyExample, localImage, runExampleInDocker } from "../test/support/example-app.js";
+import { copyExample, localImage, runExampleInDocker } from "../test/support/example-app.js";
+import { benchLaboratory, firstOk, labtestCreate, removeBenchLaboratory } from "./laboratory.js";
 import { type Contender, race } from "./race.js";
 
 const CREATES = Number(process.env.BENCH_CREATES ?? 5);
-const LABTEST = join(import.meta.dirname, "../bin/labtest.js");
 const RUN = `${process.pid}${Date.now().toString(36)}`;
 const KEEPER = `labtestbench-cache:${RUN}`;
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-
-/** GET / on the laboratory's loopback with a Host header (which fetch will not send); resolves to the status, 0 for none. */
-function status(port: number, host: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request(
-      { host: "127.0.0.1", port, path: "/", headers: { host }, timeout: 2000 },
-      (response) => {
-        response.resume();
-        resolve(response.statusCode ?? 0);
-      },
-    );
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(0));
-    req.end();
-  });
-}
-
-/** Polls GET / until it answers 200 (any other answer, or none, is tried again). */
-async function firstOk(port: number, host: string): Promise<void> {
-  const deadline = Date.now() + 180_000;
-  while (Date.now() < deadline) {
-    if ((await status(port, host)) === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`no 200 from port ${port} (${host}) within 180 s`);
-}
-
-function labtestContender(repo: string, env: Record<string, string>, routerPort: number): Contender {
-  const labtest = (...args: string[]) => execa(process.execPath, [LABTEST, ...args], { cwd: repo, env });
-  return {
-    name: "labtest create",
-    async start(round) {
-      const name = `bench${round}`;
-      try {
-        await labtest("create", "--name", name);
-        await firstOk(routerPort, `hello-${name}.localhost`);
-      } catch (error) {
-        await labtest("delete", name).catch(() => undefined);
-        throw error;
-      }
-      return () => labtest("delete", name);
-    },
-  };
-}
 
 /** The compose file equivalent to the example's labtest configuration on the docker runtime. */
 function composeFile(context: string, appPort: number): string {
@@ -138,33 +90,10 @@ async function ensureCompose(): Promise<void> {
 async function main(): Promise<void> {
   await ensureCompose();
   const docker = new Docker();
-  const scratch = await mkdtemp(join(tmpdir(), "labtest-bench-create-"));
-  const home = join(scratch, "home");
-  const repo = join(scratch, "hello");
-  const composeDirectory = join(scratch, "compose");
-  const routerPort = await getPort({ host: "127.0.0.1" });
-  const env = { ...process.env, LABTEST_HOME: home, LABTEST_ROUTER_PORT: String(routerPort) } as Record<
-    string,
-    string
-  >;
-  const registry = new Registry(home);
+  const lab = await benchLaboratory("create");
+  const composeDirectory = join(lab.scratch, "compose");
   try {
-    await execa("mkdir", ["-p", home, repo, composeDirectory]);
-    await writeFile(
-      join(home, "values.json"),
-      JSON.stringify({
-        "/services/docker/postgresql/default": { image: localImage("postgresql") },
-        "/services/docker/redis/default": { image: localImage("redis") },
-      }),
-    );
-    await writeFile(
-      join(home, "state.json"),
-      JSON.stringify({ provider: "local", service: "file", options: { path: "values.json" } }),
-    );
-    await execa("git", ["init", "-q", "-b", "main", repo]);
-    await copyExample(repo);
-    await runExampleInDocker(repo, { buildStep: false });
-    await commit(repo, "the example app in docker");
+    await mkdir(composeDirectory);
     await copyExample(composeDirectory);
     await runExampleInDocker(composeDirectory, { buildStep: false });
 
@@ -178,7 +107,7 @@ async function main(): Promise<void> {
       docker.modem.followProgress(keeper, (error) => (error ? reject(error) : resolve(undefined))),
     );
     const [ours, theirs] = await race(CREATES, [
-      labtestContender(repo, env, routerPort),
+      labtestCreate("labtest create", lab, lab.env),
       composeContender(composeDirectory),
     ]);
     console.log(
@@ -194,13 +123,7 @@ async function main(): Promise<void> {
       "  compose: image build, a new PostgreSQL (initdb) and Redis, migration retried every 0.2 s until PostgreSQL is up, app.",
     );
   } finally {
-    await execa(process.execPath, [LABTEST, "lab", "stop"], { cwd: repo, env, reject: false });
-    const ours = { filters: { label: [`${LABELS.laboratory}=${registry.id}`] } };
-    for (const c of await docker.listContainers({ all: true, ...ours }))
-      await docker.getContainer(c.Id).remove({ force: true, v: true });
-    for (const i of await docker.listImages(ours)) await docker.getImage(i.Id).remove({ force: true });
-    for (const n of await docker.listNetworks(ours)) await docker.getNetwork(n.Id).remove();
-    for (const v of (await docker.listVolumes(ours)).Volumes ?? []) await docker.getVolume(v.Name).remove();
+    await removeBenchLaboratory(lab);
     const compose = { filters: { label: [`com.docker.compose.project`] } };
     for (const c of await docker.listContainers({ all: true, ...compose }))
       if (c.Labels["com.docker.compose.project"]?.startsWith(`labtestbench${RUN}`))
@@ -209,7 +132,6 @@ async function main(): Promise<void> {
       .getImage(KEEPER)
       .remove()
       .catch(() => undefined);
-    await rm(scratch, { recursive: true, force: true });
   }
 }
 

@@ -2,6 +2,9 @@
 
 export const median = (s: number[]) => [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)] ?? Number.NaN;
 
+/** The lowest and the highest of `s`. */
+export const range = (s: number[]) => ({ min: Math.min(...s), max: Math.max(...s) });
+
 /** Milliseconds `run` takes. */
 export async function timed(run: () => Promise<unknown>): Promise<number> {
   const start = process.hrtime.bigint();
@@ -20,6 +23,11 @@ export interface Contender {
  * untimed run each; resolves to their medians in milliseconds, in the contenders' order.
  */
 export async function race(rounds: number, contenders: Contender[]): Promise<number[]> {
+  return (await raceSamples(rounds, contenders)).map(median);
+}
+
+/** As `race`, resolving to every timed run of each contender (milliseconds), in the contenders' order. */
+export async function raceSamples(rounds: number, contenders: Contender[]): Promise<number[][]> {
   const samples = contenders.map((): number[] => []);
   for (let round = -1; round < rounds; round++) {
     const order = contenders.map((_, i) => i);
@@ -33,5 +41,5 @@ export async function race(rounds: number, contenders: Contender[]): Promise<num
       await remove?.();
     }
   }
-  return samples.map(median);
+  return samples;
 }
