@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { type Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { labtestHome } from "../lab/home.js";
 import {
   ensureRouter,
@@ -9,8 +9,12 @@ import {
   routerStatus,
   stopRouter,
 } from "../lab/router-control.js";
+import { SCOPES, type Scope, wireError } from "../laboratory/wire.js";
+import { AuditLog, localUser } from "../server/audit.js";
+import { laboratoryUserKeys, readPublicKey, type SshKeys } from "../server/keys.js";
 import { initLaboratoryTls } from "../server/tls.js";
 import { type CliIo, type GlobalOptions, writeJson } from "./io.js";
+import { table, time } from "./tokens.js";
 
 function listenAddress(address: string): string {
   const problem = listenProblem(address);
@@ -35,11 +39,13 @@ function ipAddress(text: string): string {
   return text;
 }
 
-/** `labtest lab init|start|stop|status`: the laboratory's TLS files and its router. */
+/** `labtest lab init|start|stop|status`: the laboratory's TLS files and its router; and its SSH keys. */
 export function registerLabCommands(program: Command, io: CliIo): void {
   const lab = program
     .command("lab")
-    .description("the laboratory's TLS files, and its router (reverse proxy to the experiments)");
+    .description(
+      "the laboratory's TLS files, its router (reverse proxy to the experiments), and the SSH keys that reach it",
+    );
   const report = (command: Command, status: RouterStatus) => {
     if (command.optsWithGlobals<GlobalOptions>().json) writeJson(io, status);
     else
@@ -110,4 +116,99 @@ export function registerLabCommands(program: Command, io: CliIo): void {
     .command("status")
     .description("whether the router runs, and on which address and port")
     .action(async (_options, command: Command) => report(command, await routerStatus(labtestHome(io.env))));
+  registerKeyCommands(lab, io);
+}
+
+/** `labtest lab add-key|keys|remove-key`: the SSH keys that reach the laboratory, each with its scope. */
+function registerKeyCommands(lab: Command, io: CliIo): void {
+  const json = (command: Command) => command.optsWithGlobals<GlobalOptions>().json === true;
+  lab
+    .command("add-key <name> <public-key-file>")
+    .description(
+      "let the SSH key of PUBLIC_KEY_FILE reach this laboratory as NAME: a line in the authorized_keys of the user running this command, the laboratory's user (for a dedicated one: sudo -u labtest labtest lab add-key …), whose forced command speaks labtest's protocol and git push only; restrict: no shell, no forwarding, no pty",
+    )
+    .addOption(
+      new Option("--scope <scope>", "read: sees; deploy: also changes experiments; admin: everything")
+        .choices(SCOPES)
+        .makeOptionMandatory(),
+    )
+    .option("--app <app>", "limit it to this app (repeat for more; none: every app)", collect, [])
+    .action(
+      async (name: string, file: string, options: { scope: Scope; app: string[] }, command: Command) => {
+        const key = await readPublicKey(file);
+        const added = await changeKeys(io, "keyAdd", name, (keys) =>
+          keys.add(name, key, { scope: options.scope, apps: options.app }),
+        );
+        if (json(command)) return writeJson(io, added);
+        const apps = added.apps.length ? added.apps.join(", ") : "every app";
+        io.stdout(`added key ${added.name} (${added.fingerprint}): ${added.scope} on ${apps}\n`);
+      },
+    );
+  lab
+    .command("keys")
+    .description("list the SSH keys that reach this laboratory (lab add-key's)")
+    .action((_options, command: Command) => {
+      const keys = laboratoryUserKeys(labtestHome(io.env));
+      try {
+        const listed = keys.list();
+        if (json(command)) writeJson(io, { keys: listed });
+        else if (listed.length === 0) io.stdout("no SSH keys: add one with labtest lab add-key\n");
+        else
+          io.stdout(
+            table([
+              ["NAME", "FINGERPRINT", "SCOPE", "APPS", "ADDED"],
+              ...listed.map((k) => [
+                k.name,
+                k.fingerprint,
+                k.scope,
+                k.apps.join(",") || "all",
+                time(k.added),
+              ]),
+            ]),
+          );
+      } finally {
+        keys.close();
+      }
+    });
+  lab
+    .command("remove-key <name>")
+    .description("remove an SSH key: its line leaves authorized_keys, and the laboratory refuses it")
+    .action(async (name: string, _options, command: Command) => {
+      const removed = await changeKeys(io, "keyRemove", name, (keys) => keys.remove(name));
+      if (json(command)) writeJson(io, { removed: removed.name });
+      else io.stdout(`removed key ${removed.name} (${removed.fingerprint})\n`);
+    });
+}
+
+/** Changes the keys, recorded in the audit log (who ran it, from "local") whether it was done or refused. */
+async function changeKeys<T>(
+  io: CliIo,
+  what: "keyAdd" | "keyRemove",
+  name: string,
+  change: (keys: SshKeys) => T,
+): Promise<T> {
+  const home = labtestHome(io.env);
+  const keys = laboratoryUserKeys(home);
+  const log = new AuditLog(home);
+  const record = (result: string) =>
+    log.record({
+      at: new Date().toISOString(),
+      who: localUser(io.env),
+      what,
+      target: name,
+      result,
+      from: "local",
+    });
+  try {
+    const changed = change(keys);
+    await record("ok");
+    return changed;
+  } catch (error) {
+    const { type, summary } = wireError(error);
+    await record(`${type}: ${summary}`);
+    throw error;
+  } finally {
+    keys.close();
+    log.close();
+  }
 }

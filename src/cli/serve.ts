@@ -5,6 +5,8 @@ import { ensureRouter, routerPort } from "../lab/router-control.js";
 import { EmbeddedLaboratory } from "../laboratory/index.js";
 import { AuditLog } from "../server/audit.js";
 import { startLaboratoryServer } from "../server/http.js";
+import { laboratoryUserKeys } from "../server/keys.js";
+import { serveStdio } from "../server/stdio.js";
 import { readServerTls, tlsFiles } from "../server/tls.js";
 import { TokenStore } from "../server/tokens.js";
 import type { CliIo } from "./io.js";
@@ -35,6 +37,9 @@ interface ServeOptions {
   listen: { host: string; port: number };
   cert?: string;
   key?: string;
+  home?: string;
+  stdio?: boolean;
+  identity?: string;
 }
 
 /** `HOST:PORT`, an IPv6 host in brackets (`[::]:8443`). */
@@ -63,12 +68,79 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       "the server's certificate chain (PEM); default: <home>/tls/server.pem from labtest lab init",
     )
     .option("--key <file>", "the key of --cert (PEM); default: <home>/tls/server-key.pem")
-    .action((options: ServeOptions, command: Command) =>
-      serve(io, options, command.optsWithGlobals<StateGlobals>()),
-    );
+    .option("--home <dir>", "the laboratory's home (default: $LABTEST_HOME, else ~/.local/share/labtest)")
+    .option(
+      "--stdio",
+      "serve one SSH session instead, as an SSH key's forced command (labtest lab add-key writes it): SSH_ORIGINAL_COMMAND 'labtest request' reads a request line on stdin and answers on stdout",
+    )
+    .option("--identity <name>", "with --stdio: the SSH key the session logged in with")
+    .action((options: ServeOptions, command: Command) => {
+      const globals = command.optsWithGlobals<StateGlobals>();
+      // --home reaches everything that finds the home through the environment, as LABTEST_HOME.
+      const env = options.home ? { ...io.env, LABTEST_HOME: options.home } : io.env;
+      return options.stdio || options.identity !== undefined
+        ? serveSshSession(io, env, options, globals)
+        : serve(io, env, options, globals);
+    });
 }
 
-async function serve(io: CliIo, options: ServeOptions, globals: StateGlobals): Promise<void> {
+/**
+ * The laboratory as a server carries requests out on it: this machine's, refusing repositories
+ * named by a path (its clients are other machines: a path they name is not a repository here).
+ */
+function servedLaboratory(env: NodeJS.ProcessEnv, globals: StateGlobals): EmbeddedLaboratory {
+  return new EmbeddedLaboratory({
+    env,
+    cwd: labtestHome(env),
+    acceptsLocalPaths: false,
+    ...(globals.state ? { statePath: globals.state } : {}),
+  });
+}
+
+/** `labtest serve --stdio --identity NAME`: one SSH session of the key NAME (see server/stdio.ts). */
+async function serveSshSession(
+  io: CliIo,
+  env: NodeJS.ProcessEnv,
+  options: ServeOptions,
+  globals: StateGlobals,
+): Promise<void> {
+  if (!options.stdio || options.identity === undefined)
+    throw new UsageError("--stdio and --identity go together", [
+      {
+        where: options.stdio ? "--identity" : "--stdio",
+        what: "missing",
+        fix: "let labtest lab add-key write the forced command: it gives both",
+      },
+    ]);
+  const home = labtestHome(env);
+  const keys = laboratoryUserKeys(home);
+  const audit = new AuditLog(home);
+  try {
+    // The session's own stdin and stdout: they are the SSH channel, and carry JSON that no
+    // secret masking may touch (io's writers mask).
+    io.exitCode = await serveStdio({
+      env,
+      home,
+      keyName: options.identity,
+      identify: (name) => keys.identity(name),
+      laboratory: () => servedLaboratory(env, globals),
+      audit,
+      input: process.stdin,
+      output: process.stdout,
+      stderr: io.stderr,
+    });
+  } finally {
+    keys.close();
+    audit.close();
+  }
+}
+
+async function serve(
+  io: CliIo,
+  env: NodeJS.ProcessEnv,
+  options: ServeOptions,
+  globals: StateGlobals,
+): Promise<void> {
   if ((options.cert === undefined) !== (options.key === undefined))
     throw new UsageError("--cert and --key go together", [
       {
@@ -77,21 +149,15 @@ async function serve(io: CliIo, options: ServeOptions, globals: StateGlobals): P
         fix: "give both, or neither to use labtest lab init's",
       },
     ]);
-  const home = labtestHome(io.env);
+  const home = labtestHome(env);
   const tls = await readServerTls(
     options.cert && options.key ? { cert: options.cert, key: options.key } : tlsFiles(home),
   );
   // The router stays its own daemon: experiments keep answering while serve restarts or upgrades,
   // and every create already checks that daemon (ensureRoute), which would start a second router
   // beside one run in this process.
-  const router = await ensureRouter(home, routerPort(io.env));
-  const laboratory = new EmbeddedLaboratory({
-    env: io.env,
-    cwd: home,
-    // Its clients are other machines: a path they name is not a repository of this one.
-    acceptsLocalPaths: false,
-    ...(globals.state ? { statePath: globals.state } : {}),
-  });
+  const router = await ensureRouter(home, routerPort(env));
+  const laboratory = servedLaboratory(env, globals);
   const tokens = new TokenStore(home);
   const audit = new AuditLog(home);
   const stopping = stopListener();

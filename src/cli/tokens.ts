@@ -131,12 +131,12 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 /** An ISO time to the minute, UTC, as the tables show it; "-" for none. */
-function time(iso: string | null): string {
+export function time(iso: string | null): string {
   return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : "-";
 }
 
 /** Rows as columns aligned with spaces; the last column is not padded. */
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = (rows[0] ?? []).map((_, column) =>
     Math.max(...rows.map((row) => (row[column] ?? "").length)),
   );

@@ -77,8 +77,8 @@ export interface AuditEntry {
   at: string;
   /** The identity's name; a local command's: the system user's. */
   who: string;
-  /** The request kind (create, delete, tokenCreate, …). */
-  what: RequestKind;
+  /** The request kind (create, delete, tokenCreate, …), or a change only the laboratory's own user makes (an SSH key's). */
+  what: RequestKind | "keyAdd" | "keyRemove";
   /** What it was about: app/experiment, a token's name, a state key. */
   target: string;
   /** "ok", or the error's type and summary. */

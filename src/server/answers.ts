@@ -42,17 +42,31 @@ export function sendStream(
   operation: (events: EventSink) => Promise<unknown>,
 ): FastifyReply {
   const body = new PassThrough();
-  const write = (line: StreamLine) =>
-    body.write(framing === "sse" ? `data: ${JSON.stringify(line)}\n\n` : `${JSON.stringify(line)}\n`);
-  operation((event) => write({ event }))
-    .then(
-      (result) => write({ result: result ?? {} }),
-      (error: unknown) => write({ error: wireError(error) }),
-    )
-    .finally(() => body.end());
+  answerLines(operation, (line) =>
+    body.write(framing === "sse" ? `data: ${JSON.stringify(line)}\n\n` : `${JSON.stringify(line)}\n`),
+  ).finally(() => body.end());
   return reply
     .code(200)
     .header("content-type", CONTENT_TYPES[framing])
     .header("cache-control", "no-store")
     .send(body);
+}
+
+/**
+ * Carries out `operation` and says what happens as StreamLines, over HTTPS (sendStream) and SSH
+ * (stdio.ts) alike: its events as they come, then exactly one line, its result or its error.
+ */
+export function answerLines(
+  operation: (events: EventSink) => Promise<unknown>,
+  write: (line: StreamLine) => void,
+): Promise<void> {
+  return operation((event) => write({ event })).then(
+    (result) => write({ result: answerBody(result) }),
+    (error: unknown) => write({ error: wireError(error) }),
+  );
+}
+
+/** A result as it is answered: a void one is {}; null (status of no experiment) is an answer and stays null. */
+export function answerBody(result: unknown): unknown {
+  return result === undefined ? {} : result;
 }

@@ -155,7 +155,7 @@ function auditTarget<K extends RequestKind>(kind: K, request: Requests[K]): stri
  */
 export function locallyAudited(lab: Laboratory, env: NodeJS.ProcessEnv): Laboratory {
   const log = new AuditLog(labtestHome(env));
-  const user = { name: env.SUDO_USER || userInfo().username, scope: "admin" as const, apps: [] };
+  const user = { name: localUser(env), scope: "admin" as const, apps: [] };
   const audited = auditedLaboratory(lab, user, log, "local");
   return {
     ...audited,
@@ -164,4 +164,9 @@ export function locallyAudited(lab: Laboratory, env: NodeJS.ProcessEnv): Laborat
       await lab.close();
     },
   };
+}
+
+/** Who runs a command on the laboratory, for its audit log: the user sudo was run by, if any. */
+export function localUser(env: NodeJS.ProcessEnv): string {
+  return env.SUDO_USER || userInfo().username;
 }

@@ -25,7 +25,7 @@ import {
   requestSchemas,
 } from "../laboratory/protocol.js";
 import { type RequestKind, ROUTES, type Route } from "../laboratory/wire.js";
-import { sendError, sendStream } from "./answers.js";
+import { answerBody, sendError, sendStream } from "./answers.js";
 import { auditedLaboratory } from "./audit.js";
 import { type FailedLoginLimit, FailedLogins } from "./failed-logins.js";
 
@@ -54,7 +54,7 @@ export interface LaboratoryServer {
 }
 
 /** Requests with initial data carry whole database dumps. */
-const BODY_LIMIT = 64 * 1024 * 1024;
+export const BODY_LIMIT = 64 * 1024 * 1024;
 const OPENAPI_PATH = "/api/v1/openapi.json";
 const DEFAULT_GRACE_MS = 60_000;
 
@@ -168,9 +168,7 @@ function addRoute<K extends RequestKind>(app: FastifyInstance, kind: K, served: 
         }
       };
       if (route.streams) return sendStream(reply, framingOf(kind, request), run);
-      // A void answer is {}; null (status of no experiment) is an answer and stays null.
-      const answer = await run(() => undefined);
-      return reply.send(answer === undefined ? {} : answer);
+      return reply.send(answerBody(await run(() => undefined)));
     },
   });
 }

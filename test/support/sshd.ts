@@ -38,7 +38,7 @@ export interface TestSshd {
   /** A new client key pair (ed25519, no passphrase) with its own ssh configuration. */
   client(name: string): Promise<SshClient>;
   /** `ssh -F client.config <args>` (BatchMode: never a prompt); never rejects, the result says. */
-  ssh(client: SshClient, args: string[], options?: Options): ResultPromise;
+  ssh<O extends Options = Options>(client: SshClient, args: string[], options?: O): ResultPromise<O>;
   /** `node bin/labtest.js <argv>` as the laboratory user, in a login-like environment of its own. */
   labtestAsLabUser(argv: string[], options?: Options): ResultPromise;
 }
@@ -140,8 +140,11 @@ export async function startTestSshd(): Promise<TestSshd> {
         },
       };
     },
-    ssh: (client, args, options = {}) =>
-      execa("ssh", ["-F", client.config, ...args], { reject: false, ...options }),
+    ssh: <O extends Options = Options>(client: SshClient, args: string[], options?: O) =>
+      execa("ssh", ["-F", client.config, ...args], {
+        reject: false,
+        ...options,
+      }) as unknown as ResultPromise<O>,
     labtestAsLabUser: (argv, options = {}) =>
       execa(
         "runuser",
@@ -206,7 +209,8 @@ async function keygen(file: string, comment: string): Promise<void> {
   await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file]);
 }
 
-function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.on("error", reject);
