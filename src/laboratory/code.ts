@@ -120,10 +120,19 @@ async function remoteHead(url: string, branch: string): Promise<string | undefin
   return found.exitCode === 0 ? found.stdout.split(/\s/)[0] || undefined : undefined;
 }
 
+/** A laboratory that takes commits by git push (over SSH) rather than as a bundle in a request. */
+interface GitPushing {
+  pushCommits(app: string, local: LocalBranch): Promise<void>;
+}
+
+function pushesWithGit(lab: Laboratory): lab is Laboratory & GitPushing {
+  return typeof (lab as Partial<GitPushing>).pushCommits === "function";
+}
+
 /**
- * Sends the laboratory the commits of `local` it lacks: a bundle of the branch without what its
- * repository of the app already has (the heads it names that exist here too). Nothing travels
- * when it has them all.
+ * Sends the laboratory the commits of `local` it lacks: by git push where it takes them so (see
+ * GitPushing), else as a bundle of the branch without what its repository of the app already has
+ * (the heads it names that exist here too). Nothing travels when it has them all.
  */
 async function pushBranch(
   lab: Laboratory,
@@ -132,6 +141,11 @@ async function pushBranch(
   progress: (text: string) => void = () => undefined,
 ): Promise<CodeSource> {
   const { repository, branch, commit } = local;
+  if (pushesWithGit(lab)) {
+    progress(`pushing ${branch} to the laboratory (git push)`);
+    await lab.pushCommits(app, local);
+    return { kind: "pushed", commit };
+  }
   const { heads } = await lab.codeHave({ v, app });
   const known: string[] = [];
   for (const head of new Set(Object.values(heads)))

@@ -3,6 +3,7 @@ import { lstat, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import { execa } from "execa";
 import { LabtestError, UsageError } from "../errors.js";
 import { readAnswerStream } from "./answer-stream.js";
 import { EXIT_REFUSED } from "./identity.js";
@@ -56,6 +57,47 @@ export class SshLaboratory extends RemoteLaboratory {
   }
 
   /**
+   * Delivers `commit` of the client's repository into the laboratory's repository of `app` with
+   * git push, through the same ssh and master connection as the requests: git sends only what the
+   * laboratory lacks. The ref is refs/labtest/<branch>, which the laboratory stores and nothing
+   * more (git-access.ts); the create or update that follows says which commit to take.
+   */
+  async pushCommits(
+    app: string,
+    local: { repository: string; branch: string; commit: string },
+  ): Promise<void> {
+    const { program, args } = await sshCommand(this.options);
+    const pushed = await execa(
+      "git",
+      [
+        "-C",
+        local.repository,
+        "push",
+        "--quiet",
+        `${this.where}/${app}.git`,
+        `+${local.commit}:refs/labtest/${local.branch}`,
+      ],
+      {
+        // git runs GIT_SSH_COMMAND through a shell: every word is quoted.
+        env: { ...this.options.env, GIT_SSH_COMMAND: [program, ...args].map(shellQuoted).join(" ") },
+        extendEnv: false,
+        reject: false,
+        stdin: "ignore",
+      },
+    );
+    if (pushed.exitCode !== 0)
+      throw new LabtestError(`the laboratory at ${this.where} did not take the commits of ${local.branch}`, [
+        {
+          where: `${this.where}/${app}.git`,
+          what:
+            pushed.stderr.trim().split(/\r?\n/).slice(-6).join("\n    ") ||
+            `git push failed (exit status ${pushed.exitCode})`,
+          fix: "the key needs the deploy scope for the app (on the laboratory: labtest lab keys); run the command again once ssh reaches the laboratory",
+        },
+      ]);
+  }
+
+  /**
    * Sends one request and reads its answer. When `signal` aborts, standard input closes (the
    * laboratory stops the operation, e.g. following logs), ssh ends, and the call resolves.
    */
@@ -66,8 +108,11 @@ export class SshLaboratory extends RemoteLaboratory {
     signal?: AbortSignal,
   ): Promise<Answer<K>> {
     if (signal?.aborted) return undefined as Answer<K>;
-    const { program, args } = await sshCommand(this.address, this.options, REMOTE_COMMAND);
-    const child = spawn(program, args, { env: this.options.env, stdio: ["pipe", "pipe", "pipe"] });
+    const { program, args } = await sshCommand(this.options);
+    const child = spawn(program, [...args, ...destination(this.address), ...REMOTE_COMMAND], {
+      env: this.options.env,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     this.running.add(child);
     const stderr = collectStderr(child);
     const ended = new Promise<SshEnd>((resolve) => {
@@ -162,15 +207,14 @@ export function sshUrl(address: SshAddress): string {
 }
 
 /**
- * The ssh command line that runs `remote` on the laboratory: LABTEST_SSH's program and
- * arguments (default `ssh`), the address, and a shared master connection. Host-key checking is
- * left to the user's configuration: labtest never weakens it.
+ * The ssh program and the options of every connection to a laboratory: LABTEST_SSH's program
+ * and arguments (default `ssh`, words separated by spaces), and a shared master connection.
+ * Host-key checking is left to the user's configuration: labtest never weakens it.
  */
-export async function sshCommand(
-  address: SshAddress,
-  options: { env: NodeJS.ProcessEnv; interactive: boolean },
-  remote: readonly string[],
-): Promise<{ program: string; args: string[] }> {
+export async function sshCommand(options: {
+  env: NodeJS.ProcessEnv;
+  interactive: boolean;
+}): Promise<{ program: string; args: string[] }> {
   const [program = "ssh", ...chosen] = (options.env.LABTEST_SSH ?? "").split(/\s+/).filter(Boolean);
   // ssh expands %-sequences in ControlPath: the directory's own % are written %%.
   const controlPath = join((await controlDirectory(options.env)).replaceAll("%", "%%"), "labtest-ssh-%C");
@@ -178,19 +222,23 @@ export async function sshCommand(
     program,
     args: [
       ...chosen,
-      ...(address.port ? ["-p", String(address.port)] : []),
-      ...(address.user ? ["-l", address.user] : []),
-      // No terminal: the request's bytes must pass unaltered, whatever RequestTTY says.
+      // No terminal: the bytes of a request or a push must pass unaltered, whatever RequestTTY says.
       "-T",
       ...["-o", "ControlMaster=auto", "-o", `ControlPath=${controlPath}`, "-o", "ControlPersist=60s"],
       ...["-o", `ConnectTimeout=${CONNECT_TIMEOUT_MS / 1000}`],
       ...(options.interactive ? [] : ["-o", "BatchMode=yes"]),
-      // The host is never read as an option, whatever it starts with.
-      "--",
-      address.host,
-      ...remote,
     ],
   };
+}
+
+/** ssh's arguments that name the laboratory; the host is never read as an option, whatever it starts with. */
+function destination(address: SshAddress): string[] {
+  return [
+    ...(address.port ? ["-p", String(address.port)] : []),
+    ...(address.user ? ["-l", address.user] : []),
+    "--",
+    address.host,
+  ];
 }
 
 /**
@@ -213,6 +261,10 @@ async function controlDirectory(env: NodeJS.ProcessEnv): Promise<string> {
       fix: `set XDG_RUNTIME_DIR to a directory only you can use, or remove ${directory}`,
     },
   ]);
+}
+
+function shellQuoted(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** ssh's standard error, kept (up to STDERR_LIMIT) to explain a failure. */
