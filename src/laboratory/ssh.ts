@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { execa } from "execa";
+import type { LaboratoryAddress } from "../config/host.js";
 import { LabtestError, UsageError } from "../errors.js";
 import { readAnswerStream } from "./answer-stream.js";
 import { EXIT_REFUSED } from "./identity.js";
@@ -13,11 +14,7 @@ import { type Answer, RemoteLaboratory } from "./remote.js";
 import type { RequestKind } from "./wire.js";
 
 /** Where a laboratory is reached over SSH: a host (or ssh-config alias), as `host` names it. */
-export interface SshAddress {
-  host: string;
-  user?: string;
-  port?: number;
-}
+export type SshAddress = Omit<Extract<LaboratoryAddress, { kind: "ssh" }>, "kind">;
 
 /** What the laboratory's forced command (labtest serve --stdio) is asked to do: answer one request. */
 export const REMOTE_COMMAND = ["labtest", "request"] as const;
@@ -200,7 +197,7 @@ interface SshEnd {
 }
 
 /** `ssh://user@host:port` of an address, as messages name the laboratory. */
-export function sshUrl(address: SshAddress): string {
+function sshUrl(address: SshAddress): string {
   const host =
     address.host.includes(":") && !address.host.startsWith("[") ? `[${address.host}]` : address.host;
   return `ssh://${address.user ? `${address.user}@` : ""}${host}${address.port ? `:${address.port}` : ""}`;
@@ -208,14 +205,19 @@ export function sshUrl(address: SshAddress): string {
 
 /**
  * The ssh program and the options of every connection to a laboratory: LABTEST_SSH's program
- * and arguments (default `ssh`, words separated by spaces), and a shared master connection.
- * Host-key checking is left to the user's configuration: labtest never weakens it.
+ * and arguments (default `ssh`, words separated by spaces, `~/` the home), and a shared master
+ * connection. Host-key checking is left to the user's configuration: labtest never weakens it.
  */
 export async function sshCommand(options: {
   env: NodeJS.ProcessEnv;
   interactive: boolean;
 }): Promise<{ program: string; args: string[] }> {
-  const [program = "ssh", ...chosen] = (options.env.LABTEST_SSH ?? "").split(/\s+/).filter(Boolean);
+  // No shell reads LABTEST_SSH, and ssh does not expand ~ in -F or -i: a word's leading ~/ is done here.
+  const home = options.env.HOME;
+  const [program = "ssh", ...chosen] = (options.env.LABTEST_SSH ?? "")
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((word) => (home && word.startsWith("~/") ? join(home, word.slice(2)) : word));
   // ssh expands %-sequences in ControlPath: the directory's own % are written %%.
   const controlPath = join((await controlDirectory(options.env)).replaceAll("%", "%%"), "labtest-ssh-%C");
   return {

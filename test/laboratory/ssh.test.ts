@@ -14,7 +14,8 @@ import { startTestSshd } from "../support/sshd.js";
 async function laptopKnowing(knownHosts: string) {
   const sshd = await startTestSshd();
   const client = await sshd.client("dev");
-  const config = join(await scratchDir("labtest-ssh-laptop-"), "ssh_config");
+  const home = await scratchDir("labtest-ssh-laptop-");
+  const config = join(home, "ssh_config");
   const given = await readFile(client.config, "utf8");
   await writeFile(
     config,
@@ -22,10 +23,11 @@ async function laptopKnowing(knownHosts: string) {
       .replace(/^\s*UserKnownHostsFile .*$/m, `  UserKnownHostsFile ${knownHosts}`)
       .replace(/^\s*(StrictHostKeyChecking|BatchMode) .*\n/gm, ""),
   );
-  return { sshd, env: { ...(await laptopEnv()), LABTEST_SSH: `ssh -F ${config}` } };
+  // Named from the home, as a user writes it: no shell expands LABTEST_SSH's ~/.
+  return { sshd, env: { ...(await laptopEnv()), HOME: home, LABTEST_SSH: "ssh -F ~/ssh_config" } };
 }
 
-test("a laboratory whose host key ssh does not know is refused with ssh's own message, and so is one whose key changed", async () => {
+test("a laboratory whose host key ssh does not know is refused with ssh's own message, and so is one whose key changed (LABTEST_SSH naming its -F file from ~/)", async () => {
   const scratch = await scratchDir();
   const unknown = join(scratch, "known_hosts.empty");
   await writeFile(unknown, "");
