@@ -124,14 +124,15 @@ export class SshLaboratory extends RemoteLaboratory {
       answered = true;
       events?.(event);
     };
-    const stop = () => {
-      child.stdin.end();
-      child.kill();
-    };
-    signal?.addEventListener("abort", stop, { once: true });
-    const stopped = new Promise<undefined>((resolve) =>
-      signal?.addEventListener("abort", () => resolve(undefined), { once: true }),
-    );
+    let letGo: () => void = () => undefined;
+    const stopped = new Promise<undefined>((resolve) => {
+      letGo = () => {
+        child.stdin.end();
+        child.kill();
+        resolve(undefined);
+      };
+    });
+    signal?.addEventListener("abort", letGo, { once: true });
     const answer = readAnswerStream(child.stdout, heard, {
       lost: async () => {
         const end = await ended;
@@ -147,7 +148,7 @@ export class SshLaboratory extends RemoteLaboratory {
       if (signal?.aborted) return undefined as Answer<K>;
       throw error;
     } finally {
-      signal?.removeEventListener("abort", stop);
+      signal?.removeEventListener("abort", letGo);
       child.stdin.end();
     }
   }

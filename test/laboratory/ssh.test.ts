@@ -54,3 +54,16 @@ test("a laboratory whose host key ssh does not know is refused with ssh's own me
   // ssh refused before logging in: the laboratory never saw a key.
   expect(second.sshd.log()).not.toMatch(/Accepted publickey/);
 });
+
+test("a key the laboratory was not given is refused with ssh's message and how to get one added", async () => {
+  const sshd = await startTestSshd();
+  const stranger = await sshd.client("stranger");
+  const env = { ...(await laptopEnv()), LABTEST_SSH: `ssh -F ${stranger.config}` };
+  const refused = await runCli(["--lab", sshd.alias, "list", "--all"], await scratchDir(), env);
+  expect(refused.code).toBe(77);
+  expect(refused.stderr).toMatch(
+    /ssh could not reach the laboratory at ssh:\/\/lab\n.*Permission denied \(publickey\)/,
+  );
+  expect(refused.stderr).toContain("fix: the laboratory does not accept your key");
+  expect(refused.stderr).not.toMatch(/^\s+at /m);
+});
