@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { beforeAll, expect, onTestFinished, test } from "vitest";
 import { runCli } from "../support/cli.js";
-import { viaRouter } from "../support/experiments.js";
+import { commit, viaRouter } from "../support/experiments.js";
 import { gitRepo, scratchDir } from "../support/project.js";
 import { laptopEnv } from "../support/remote.js";
 import { LABTEST_JS, startTestSshd, type TestSshd } from "../support/sshd.js";
@@ -36,20 +36,10 @@ async function laptopRepository(): Promise<string> {
   return repo;
 }
 
+/** A commit whose only change is the page the app serves. */
 async function commitMessage(repo: string, message: string): Promise<void> {
   await writeFile(join(repo, "message.txt"), message);
-  await execa("git", ["-C", repo, "add", "-A"]);
-  await execa("git", [
-    "-C",
-    repo,
-    "-c",
-    "user.name=t",
-    "-c",
-    "user.email=t@example.com",
-    "commit",
-    "-qm",
-    message,
-  ]);
+  await commit(repo, message);
 }
 
 /**
