@@ -1,8 +1,9 @@
-import { readdir } from "node:fs/promises";
+import { chmod, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { execa } from "execa";
+import { execa, type ResultPromise } from "execa";
 import { expect, test } from "vitest";
 import { commit, exampleRepo, experimentLab, setConfig } from "../support/experiments.js";
+import { scratchDir } from "../support/project.js";
 
 const BIN = join(import.meta.dirname, "../../bin/labtest.js");
 
@@ -14,6 +15,18 @@ async function someLockHeld(home: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error("no command took the experiment's lock in 30 s");
+}
+
+/** Resolves once `command` has written `text` on its stderr. */
+function saying(command: ResultPromise, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let said = "";
+    command.stderr?.on("data", (chunk: Buffer) => {
+      said += chunk.toString();
+      if (said.includes(text)) resolve();
+    });
+    command.once("exit", () => reject(new Error(`it ended without saying "${text}":\n${said}`)));
+  });
 }
 
 test("commands on one experiment take turns, saying who they wait for; a delete cancels an update in flight", async () => {
@@ -38,21 +51,27 @@ test("commands on one experiment take turns, saying who they wait for; a delete 
   ]);
   expect((await labtest("delete", "b")).exitCode).toBe(0);
 
-  // A slow release: updates overlap.
+  // A release that waits at its migration until the test opens a gate: whatever the machine's
+  // load, the first update holds the experiment while the others ask for it.
+  const gates = await scratchDir("labtest-gate-");
+  await chmod(gates, 0o755);
+  const gate = join(gates, "open");
   await setConfig(repo, (text) =>
     text.replace(
       "before_start_command: node migrate.js",
-      `before_start_command: sh -c "sleep 3 && node migrate.js"`,
+      `before_start_command: sh -c "while [ ! -e ${gate} ]; do sleep 0.1; done; node migrate.js"`,
     ),
   );
-  await commit(repo, "a slow migration");
+  await commit(repo, "a migration behind a gate");
   const first = labtest("update", "a");
   await someLockHeld(lab.home);
-  const second = labtest("update", "a");
   const refused = await labtest("update", "a", "--wait", "0");
   expect(refused.exitCode, refused.stderr).toBe(75);
   expect(refused.stderr).toContain(`experiment a of hello is held by`);
   expect(refused.stderr).toContain(`running labtest update a (pid ${first.pid})`);
+  const second = labtest("update", "a");
+  await saying(second, "waiting:");
+  await writeFile(gate, "");
   const [firstDone, secondDone] = await Promise.all([first, second]);
   expect([firstDone.exitCode, secondDone.exitCode], secondDone.stderr).toEqual([0, 0]);
   expect(secondDone.stderr).toMatch(
@@ -63,10 +82,13 @@ test("commands on one experiment take turns, saying who they wait for; a delete 
   expect(firstDone.stderr).not.toContain("waiting:");
 
   // A delete during an update cancels it; nothing of the experiment is left.
+  await rm(gate);
   const updating = labtest("update", "a");
   await someLockHeld(lab.home);
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const deleted = await labtest("delete", "a");
+  const deleting = labtest("delete", "a");
+  await saying(deleting, "cancelling");
+  await writeFile(gate, "");
+  const deleted = await deleting;
   expect(deleted.exitCode, deleted.stderr).toBe(0);
   const cancelled = await updating;
   expect(cancelled.exitCode).toBe(1);
