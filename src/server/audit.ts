@@ -101,21 +101,64 @@ export function auditedLaboratory(
           ? visibleTo(identity, result as { app: string }[])
           : result;
       };
-      if (!scopeAllows(ROUTES[kind].scope, "deploy")) return asks();
-      const entry = () => ({ at: new Date().toISOString(), who: identity.name, what: kind, target, from });
+      if (!recorded(kind)) return asks();
       try {
         const result = await asks();
-        await sink.record({ ...entry(), result: "ok" });
+        await record(sink, { who: identity.name, what: kind, target, from }, "ok");
         return result;
       } catch (error) {
-        const { type, summary } = wireError(error);
-        await sink.record({ ...entry(), result: `${type}: ${summary}` });
+        await record(sink, { who: identity.name, what: kind, target, from }, failure(error));
         throw error;
       }
     };
   }
   // Every method of the interface is a request kind (wire.ts's table has them all) or close.
   return audited as unknown as Laboratory;
+}
+
+/**
+ * Authorizes a request before it runs, as the HTTPS server does before it answers (a stream's
+ * 200 is never sent for a request that may not run); a refused one is recorded as
+ * auditedLaboratory records the ones it refuses.
+ */
+export async function authorizeRecorded<K extends RequestKind>(
+  identity: Identity,
+  kind: K,
+  request: Requests[K],
+  sink: AuditSink,
+  from: string,
+): Promise<void> {
+  try {
+    authorize(identity, kind, request);
+  } catch (error) {
+    if (recorded(kind))
+      await record(
+        sink,
+        { who: identity.name, what: kind, target: auditTarget(kind, request), from },
+        failure(error),
+      );
+    throw error;
+  }
+}
+
+/** Whether requests of `kind` go to the audit log: those of scope deploy or admin. */
+function recorded(kind: RequestKind): boolean {
+  return scopeAllows(ROUTES[kind].scope, "deploy");
+}
+
+/** Records a request's end: "ok", or how it failed (see `failure`). */
+async function record(
+  sink: AuditSink,
+  entry: Omit<AuditEntry, "at" | "result">,
+  result: string,
+): Promise<void> {
+  await sink.record({ at: new Date().toISOString(), ...entry, result });
+}
+
+/** An error as the audit log says it: its type and summary. */
+function failure(error: unknown): string {
+  const { type, summary } = wireError(error);
+  return `${type}: ${summary}`;
 }
 
 /**

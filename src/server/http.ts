@@ -13,7 +13,6 @@ import {
   type AuditSink,
   AuthenticationError,
   type Authenticator,
-  authorize,
   type Identity,
 } from "../laboratory/identity.js";
 import type { Laboratory } from "../laboratory/laboratory.js";
@@ -26,7 +25,7 @@ import {
 } from "../laboratory/protocol.js";
 import { type RequestKind, ROUTES, type Route } from "../laboratory/wire.js";
 import { answerBody, sendError, sendStream } from "./answers.js";
-import { auditedLaboratory } from "./audit.js";
+import { auditedLaboratory, authorizeRecorded } from "./audit.js";
 import { type FailedLoginLimit, FailedLogins } from "./failed-logins.js";
 
 export interface LaboratoryServerOptions {
@@ -151,7 +150,7 @@ function addRoute<K extends RequestKind>(app: FastifyInstance, kind: K, served: 
       const asked = requestOf(kind, request);
       checkPath(kind, asked, request.params as Record<string, string>);
       // Refused before any answer, so a stream's 200 is never sent for a request that may not run.
-      authorize(identity, kind, asked);
+      await authorizeRecorded(identity, kind, asked, options.audit, request.ip);
       const lab = auditedLaboratory(options.laboratory, identity, options.audit, request.ip);
       const operation: InFlight = { kind, controller: new AbortController() };
       // A client that goes away ends what it watched (logs --follow); 'close' also follows a finished answer.

@@ -64,7 +64,11 @@ test("refusals answer with their status and a WireError: 401 without a good toke
   const nowhere = await ask(`${server.url}/api/v1/nowhere`, ca, { token: tokens.admin });
   expect(nowhere.status).toBe(404);
   expect(errorOf(nowhere).summary).toMatch(/the laboratory has no GET \/api\/v1\/nowhere/);
-  expect(audit.map((entry) => [entry.who, entry.what])).toEqual([]);
+  // The refusals of a deploy request are in the audit log, as every other attempt to change.
+  expect(audit.map((entry) => [entry.who, entry.what, entry.result.split(":")[0]])).toEqual([
+    ["reader", "create", "PermissionError"],
+    ["shop-ci", "create", "PermissionError"],
+  ]);
 
   const list = `${server.url}/api/v1/experiments`;
   expect((await ask(list, ca)).status).toBe(401);
