@@ -7,7 +7,13 @@ import { LABELS } from "../../src/lab/labels.js";
 import type { ServerRecord } from "../../src/services/providers/provider.js";
 import { runCli } from "../support/cli.js";
 import { docker } from "../support/docker.js";
-import { dockerExampleRepo, type ExperimentLab, experimentLab } from "../support/experiments.js";
+import {
+  commit,
+  dockerExampleRepo,
+  type ExperimentLab,
+  experimentLab,
+  setConfig,
+} from "../support/experiments.js";
 
 const BIN = join(import.meta.dirname, "../../bin/labtest.js");
 
@@ -103,11 +109,14 @@ async function killedAt(run: (...argv: string[]) => ResultPromise, point: KillPo
 }
 
 /** The image the experiment's recorded app runs, and the one its tag names. */
-async function runningAndTagged(lab: ExperimentLab): Promise<[string | undefined, string | undefined]> {
+async function runningAndTagged(
+  lab: ExperimentLab,
+  tag: string,
+): Promise<[string | undefined, string | undefined]> {
   const handle = (await lab.experiments.status("hello", "main"))?.handle ?? "";
   const running = handle ? (await docker.getContainer(handle).inspect()).Image : undefined;
   const tagged = await docker
-    .getImage("hello/main:latest")
+    .getImage(tag)
     .inspect()
     .then((i) => i.Id)
     .catch(() => undefined);
@@ -123,6 +132,13 @@ function expectNoCrash(result: { exitCode?: number; stderr: string }, what: stri
 test("on the docker runtime, a create or update killed at any step leaves nothing that update, delete and gc do not handle", async () => {
   const lab = await experimentLab();
   const repo = await dockerExampleRepo();
+  // An image name of this test's own: docker_image_pattern's default (hello/main:latest) is the
+  // engine's, and other tests' experiments of the example app move and remove that tag.
+  const tag = `crash-${lab.registry.id.slice(0, 12).toLowerCase()}/hello/main:latest`;
+  await setConfig(repo, (text) =>
+    text.replace("  runtime: docker\n", `  runtime: docker\n  docker_image_pattern: ${tag}\n`),
+  );
+  await commit(repo, "an image name of its own");
   const env = { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) };
   // Commands that may crash or are killed run as processes of their own; delete and gc here.
   const labtest = (...argv: string[]) =>
@@ -141,7 +157,7 @@ test("on the docker runtime, a create or update killed at any step leaves nothin
       const then = `${at}, update killed at "${updateKill.step}"`;
       await killedAt(labtest, updateKill, ["update", "main"]);
       if (!updateKill.switched) {
-        const [running, tagged] = await runningAndTagged(lab);
+        const [running, tagged] = await runningAndTagged(lab, tag);
         expect(tagged, `${then}: the tag names the running release's image`).toBe(running);
       }
       const again = await labtest("update", "main");
@@ -150,7 +166,7 @@ test("on the docker runtime, a create or update killed at any step leaves nothin
         (await lab.experiments.list()).map((e) => e.status),
         then,
       ).toEqual(["running"]);
-      const [running, tagged] = await runningAndTagged(lab);
+      const [running, tagged] = await runningAndTagged(lab, tag);
       expect(tagged, `${then}, then update: the tag names the running release's image`).toBe(running);
     }
     const removal = await inProcess("delete", "main");
