@@ -1,17 +1,12 @@
 import type { Command } from "commander";
 import { Option } from "commander";
-import { UsageError } from "../errors.js";
 import { PROTOCOL_VERSION as v } from "../laboratory/index.js";
 import {
-  isWritable,
   type Lookup,
   MERGE_STRATEGIES,
   type MergeStrategy,
-  type OpenedState,
-  openState,
   StateError,
   validateKey,
-  type WritableStateStore,
 } from "../state/index.js";
 import { parseValue } from "../state/store.js";
 import { type CliIo, type GlobalOptions, writeJson } from "./io.js";
