@@ -82,16 +82,20 @@ export class SshLaboratory extends RemoteLaboratory {
         stdin: "ignore",
       },
     );
-    if (pushed.exitCode !== 0)
-      throw new LabtestError(`the laboratory at ${this.where} did not take the commits of ${local.branch}`, [
-        {
-          where: `${this.where}/${app}.git`,
-          what:
-            pushed.stderr.trim().split(/\r?\n/).slice(-6).join("\n    ") ||
-            `git push failed (exit status ${pushed.exitCode})`,
-          fix: "the key needs the deploy scope for the app (on the laboratory: labtest lab keys); run the command again once ssh reaches the laboratory",
-        },
-      ]);
+    if (pushed.exitCode === 0) return;
+    // ssh's own failure (the laboratory unreachable, its host key, a key it refuses) is said as
+    // every request says it; what is left is the laboratory refusing the push.
+    const sshSaid = pushed.stderr.split(/\r?\n/).filter((line) => SSH_OWN.test(line));
+    if (sshSaid.length > 0) throw sshRefused(this.where, sshSaid.join("\n"));
+    throw new LabtestError(`the laboratory at ${this.where} did not take the commits of ${local.branch}`, [
+      {
+        where: `${this.where}/${app}.git`,
+        what:
+          pushed.stderr.trim().split(/\r?\n/).slice(-6).join("\n    ") ||
+          `git push failed (exit status ${pushed.exitCode})`,
+        fix: "the key needs the deploy scope for the app (on the laboratory: labtest lab keys); run the command again once ssh reaches the laboratory",
+      },
+    ]);
   }
 
   /**
@@ -298,6 +302,10 @@ const SSH_FAILURES: { said: RegExp; fix: string; exitCode: number }[] = [
     exitCode: EXIT_REFUSED,
   },
 ];
+
+/** A line of ssh's own, in what git relays when ssh fails under it. */
+const SSH_OWN =
+  /^ssh: |REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed|Permission denied \(/;
 
 /** Any other failure of ssh: an address it cannot reach, a name it cannot resolve. */
 const OTHER_SSH_FAILURE = {
