@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import { UsageError } from "../errors.js";
 import { PROTOCOL_VERSION as v } from "../laboratory/index.js";
+import { MAX_DURATION_SECONDS } from "../laboratory/protocol.js";
 import { SCOPES, type Scope } from "../laboratory/wire.js";
 import { type CliIo, writeJson } from "./io.js";
 import { withLab } from "./laboratory.js";
@@ -99,15 +100,19 @@ export function registerAccessCommands(program: Command, io: CliIo): void {
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 
-/** A duration such as 30d, 12h or 90m, in seconds. */
+/** A duration such as 30d, 12h or 90m, in seconds: more than 0, and at most MAX_DURATION_SECONDS. */
 function seconds(duration: string, where: string): number {
   const match = /^(\d+)([smhdw])$/.exec(duration.trim());
-  const amount = Number(match?.[1]);
-  if (!match || amount === 0)
+  const total = Number(match?.[1]) * (UNITS[match?.[2] ?? ""] ?? Number.NaN);
+  if (!match || !(total > 0 && total <= MAX_DURATION_SECONDS))
     throw new UsageError(`${where} ${duration} is not a duration`, [
-      { where, what: "expected a whole number > 0 and a unit: s, m, h, d or w", fix: `e.g. ${where} 30d` },
+      {
+        where,
+        what: "expected a whole number > 0 and a unit (s, m, h, d or w), 100 years at most",
+        fix: `e.g. ${where} 30d`,
+      },
     ]);
-  return amount * (UNITS[match[2] as string] as number);
+  return total;
 }
 
 /** `--since`: a duration back from now, or a date (ISO 8601), as an ISO 8601 time. */

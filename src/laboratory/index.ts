@@ -14,6 +14,7 @@ export type { Laboratory, SecretsInitialised, StateReport } from "./laboratory.j
 export {
   type EventSink,
   type LaboratoryEvent,
+  MAX_DURATION_SECONDS,
   PROTOCOL_VERSION,
   type Project,
   parseRequest,

@@ -77,6 +77,9 @@ const initialData = z.record(z.string(), z.string());
  */
 const turn = { wait: z.number().min(0).optional(), who: name.optional() };
 
+/** The longest a duration may be (a token's life, how far back an audit reads): 100 years. */
+export const MAX_DURATION_SECONDS = 100 * 365 * 86_400;
+
 export const requestSchemas = {
   create: z.object({
     v: version,
@@ -144,7 +147,7 @@ export const requestSchemas = {
     scope: z.enum(SCOPES),
     /** The apps it may touch; none: every app. */
     apps: z.array(name).optional(),
-    expiresInSeconds: z.number().int().positive().optional(),
+    expiresInSeconds: z.number().int().positive().max(MAX_DURATION_SECONDS).optional(),
   }),
   tokenList: z.object({ v: version }),
   tokenRevoke: z.object({ v: version, name: tokenName }),

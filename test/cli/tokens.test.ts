@@ -100,6 +100,12 @@ test("bad input is refused with what to do, and changes nothing", async () => {
       /--expires soon is not a duration\n.*e\.g\. --expires 30d/s,
     ],
     [["token", "create", "x", "--scope", "read", "--expires", "0d"], /--expires 0d is not a duration/],
+    // Past any date a clock can say: a user's mistake, not a crash.
+    [
+      ["token", "create", "x", "--scope", "read", "--expires", "999999999d"],
+      /--expires 999999999d is not a duration\n.*100 years at most/s,
+    ],
+    [["audit", "--since", "99999999999w"], /--since 99999999999w is not a duration/],
     [
       ["token", "create", "Bad Name", "--scope", "read"],
       /cannot take this tokenCreate request\n.*name: lowercase letters/s,
