@@ -6,6 +6,9 @@ export interface Problem {
   fix?: string;
 }
 
+/** Exit code of an unexpected error: a bug in labtest, not a user mistake (sysexits EX_SOFTWARE). */
+export const EXIT_BUG = 70;
+
 /**
  * An error the user can act on. The CLI prints its message and exits non-zero without a stack;
  * anything that is not a LabtestError is a bug and is reported as one.

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { LabtestError } from "../errors.js";
+import { EXIT_BUG, LabtestError } from "../errors.js";
 import { registerConfigCommands } from "./config.js";
 import { registerExperimentCommands } from "./experiments.js";
 import { diskFullError } from "./faults.js";
@@ -20,9 +20,6 @@ import { registerAccessCommands } from "./tokens.js";
 const VERSION = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
 ).version;
-
-/** Exit code of an unexpected error: a bug in labtest, not a user mistake (sysexits EX_SOFTWARE). */
-const EXIT_BUG = 70;
 
 /** Builds the command tree; each command group registers itself from its own module. */
 export function buildProgram(io: CliIo): Command {

@@ -1,4 +1,4 @@
-import { LabtestError, type Problem } from "../errors.js";
+import { EXIT_BUG, LabtestError, type Problem } from "../errors.js";
 import { MAX_BUNDLE_BYTES } from "../experiments/code-store.js";
 import type { Laboratory } from "./laboratory.js";
 import type { EventSink, Requests } from "./protocol.js";
@@ -270,9 +270,6 @@ export interface WireError {
   problems: Problem[];
   exitCode: number;
 }
-
-/** Exit code of an unexpected error: a bug, not a user mistake (sysexits EX_SOFTWARE). */
-export const EXIT_BUG = 70;
 
 /** An error for the wire; anything but a LabtestError is a bug, said without its stack. */
 export function wireError(error: unknown): WireError {
