@@ -5,7 +5,7 @@ import { chown, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { viaRouter } from "../support/experiments.js";
+import { commit, viaRouter } from "../support/experiments.js";
 import { gitRepo } from "../support/project.js";
 import { type SshClient, startTestSshd, type TestSshd } from "../support/sshd.js";
 
@@ -27,18 +27,7 @@ async function laptopRepository(sshd: TestSshd): Promise<string> {
 
 async function commitMessage(repo: string, message: string): Promise<void> {
   await writeFile(join(repo, "message.txt"), message);
-  await execa("git", ["-C", repo, "add", "-A"]);
-  await execa("git", [
-    "-C",
-    repo,
-    "-c",
-    "user.name=t",
-    "-c",
-    "user.email=t@example.com",
-    "commit",
-    "-qm",
-    message,
-  ]);
+  await commit(repo, message);
 }
 
 /** A key of the laboratory, added by its user with labtest lab add-key. */
