@@ -2,7 +2,7 @@
 // laboratory/code.ts), and the laboratory's own bare repository per app, into which clients push
 // the commits it cannot fetch from a git host.
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ConfigError } from "../errors.js";
 import { checkBranchName, git } from "./checkout.js";
@@ -36,12 +36,23 @@ export function codeRepository(home: string, app: string): string {
   return join(home, "code", `${app}.git`);
 }
 
-/** The app's bare repository on the laboratory, made (empty) when it has none yet; its path. */
+/**
+ * The app's bare repository on the laboratory, made (empty) when it has none yet; its path. Two
+ * clients' first pushes may both find none: each makes one aside and renames it into place, which
+ * only one rename wins, and the other's is dropped (two `git init` in one place fight over its lock).
+ */
 export async function ensureCodeRepository(home: string, app: string): Promise<string> {
   const repository = codeRepository(home, app);
-  if (!existsSync(repository)) {
-    await mkdir(join(home, "code"), { recursive: true, mode: 0o700 });
-    await git(["init", "--quiet", "--bare", repository]);
+  if (existsSync(repository)) return repository;
+  await mkdir(join(home, "code"), { recursive: true, mode: 0o700 });
+  const aside = await mkdtemp(join(home, "code", "new-"));
+  try {
+    await git(["init", "--quiet", "--bare", aside]);
+    await rename(aside, repository).catch((error: NodeJS.ErrnoException) => {
+      if (!(error.code === "ENOTEMPTY" || error.code === "EEXIST")) throw error;
+    });
+  } finally {
+    await rm(aside, { recursive: true, force: true });
   }
   return repository;
 }
