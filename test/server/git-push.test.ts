@@ -5,6 +5,7 @@ import { chown, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
+import { runCli } from "../support/cli.js";
 import { commit, viaRouter } from "../support/experiments.js";
 import { gitRepo } from "../support/project.js";
 import { type SshClient, startTestSshd, type TestSshd } from "../support/sshd.js";
@@ -21,7 +22,9 @@ async function laptopRepository(sshd: TestSshd): Promise<string> {
   await writeFile(join(repo, ".labtest.yml"), CONFIG);
   await commitMessage(repo, "first");
   await execa("git", ["-C", repo, "checkout", "-q", "-b", "feature/a"]);
-  await execa("git", ["-C", repo, "remote", "add", "labtest", `ssh://${sshd.alias}/hello.git`]);
+  // As a user adds it: labtest names the app's repository on the laboratory its configuration points at.
+  const added = await runCli(["--lab", `ssh://${sshd.alias}`, "remote", "add"], repo);
+  expect(added.stdout).toContain(`added git remote labtest: ssh://${sshd.alias}/hello.git\n`);
   return repo;
 }
 
