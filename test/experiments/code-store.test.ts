@@ -1,7 +1,15 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { execa } from "execa";
 import { expect, it } from "vitest";
-import { codeRepository, ensureCodeRepository } from "../../src/experiments/code-store.js";
-import { scratchDir } from "../support/project.js";
+import {
+  codeRepository,
+  ensureCodeRepository,
+  receiveBundle,
+  storedHeads,
+} from "../../src/experiments/code-store.js";
+import { commit } from "../support/experiments.js";
+import { gitRepo, scratchDir } from "../support/project.js";
 
 it("two clients pushing an app's first code at once both get its one repository", async () => {
   const home = await scratchDir();
@@ -14,4 +22,28 @@ it("two clients pushing an app's first code at once both get its one repository"
   );
   const bare = await execa("git", ["-C", codeRepository(home, "hello"), "rev-parse", "--is-bare-repository"]);
   expect(bare.stdout).toBe("true");
+});
+
+it("bundles of one app pushed at once, of other branches or the same, are all taken", async () => {
+  const home = await scratchDir();
+  const laptop = await gitRepo("hello");
+  await writeFile(join(laptop, "a.txt"), "a\n");
+  await commit(laptop, "first");
+  const bundles: Buffer[] = [];
+  for (const branch of ["a", "b", "c", "d", "e", "f"]) {
+    await execa("git", ["-C", laptop, "checkout", "-q", "-b", branch, "main"]);
+    await writeFile(join(laptop, `on-${branch}.txt`), `${branch}\n`);
+    await commit(laptop, branch);
+    const file = join(laptop, "..", `${branch}.bundle`);
+    await execa("git", ["-C", laptop, "bundle", "create", "-q", file, branch]);
+    bundles.push(await readFile(file));
+  }
+  // Twice each: two laptops may push the same branch at the same moment.
+  const taken = await Promise.allSettled(
+    [...bundles, ...bundles].map((b) => receiveBundle(home, "hello", b)),
+  );
+  expect(
+    taken.filter((t) => t.status === "rejected").map((t) => String((t as PromiseRejectedResult).reason)),
+  ).toEqual([]);
+  expect(Object.keys(await storedHeads(home, "hello")).sort()).toEqual(["a", "b", "c", "d", "e", "f"]);
 });
