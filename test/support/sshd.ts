@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { execa, type Options, type ResultPromise } from "execa";
 import { onTestFinished } from "vitest";
-import { scratchDir } from "./project.js";
 
 /** `labtest` as the laboratory user's forced command runs it: the built CLI (run `npm run build` first). */
 export const LABTEST_JS = resolve("bin/labtest.js");
@@ -23,20 +23,35 @@ export interface SshClient {
   env: NodeJS.ProcessEnv;
 }
 
+/** Takes what to undo when the user of the sshd is done: vitest's onTestFinished in a test, a bench's own list outside one. */
+export type CleanupRegistrar = (cleanup: () => Promise<void>) => void;
+
+/** Who runs a client, when not root: ssh reads only a private key of the user running it. */
+export interface ClientOwner {
+  uid: number;
+  gid: number;
+}
+
+/** The laboratory user: in the docker group, a home of its own under /home. */
+export interface LabUser extends ClientOwner {
+  name: string;
+  home: string;
+}
+
 export interface TestSshd {
   port: number;
   /** The host alias the clients' configurations define: `ssh -F client.config lab …`. */
   alias: string;
-  /** The laboratory user sshd logs the clients in as (in the docker group, a home of its own under /home). */
-  user: { name: string; home: string; uid: number };
+  /** The laboratory user sshd logs the clients in as. */
+  user: LabUser;
   /** Its `authorized_keys`, the file sshd reads (AuthorizedKeysFile). */
   authorizedKeys: string;
   /** The laboratory user's labtest home (its default: ~/.local/share/labtest). */
   labtestHome: string;
   /** What sshd logged (-e): a refused key, a refused forwarding. */
   log(): string;
-  /** A new client key pair (ed25519, no passphrase) with its own ssh configuration. */
-  client(name: string): Promise<SshClient>;
+  /** A new client key pair (ed25519, no passphrase) with its own ssh configuration; run by root unless `owner` says. */
+  client(name: string, owner?: ClientOwner): Promise<SshClient>;
   /** `ssh -F client.config <args>` (BatchMode: never a prompt); never rejects, the result says. */
   ssh<O extends Options = Options>(client: SshClient, args: string[], options?: O): ResultPromise<O>;
   /** `node bin/labtest.js <argv>` as the laboratory user, in a login-like environment of its own. */
@@ -52,12 +67,13 @@ const PRIVSEP_DIR = "/run/sshd";
  * configuration (public keys only, no PAM, StrictModes on), logging in a dedicated laboratory user
  * made for this test; and a way to make clients that trust exactly that host key. Needs root.
  * Everything it starts is stopped by pid, and the user (with its home and every process it still
- * runs) removed, when the test ends — pass or fail.
+ * runs) removed, through `onCleanup` (by default when the test ends, pass or fail).
  */
-export async function startTestSshd(): Promise<TestSshd> {
+export async function startTestSshd(onCleanup: CleanupRegistrar = onTestFinished): Promise<TestSshd> {
   if (process.getuid?.() !== 0) throw new Error("the test sshd needs root (it makes a user and runs sshd)");
-  const scratch = await scratchDir("labtest-sshd-");
-  const user = await labUser();
+  const scratch = await mkdtemp(join(tmpdir(), "labtest-sshd-"));
+  onCleanup(() => rm(scratch, { recursive: true, force: true }));
+  const user = await labUser(onCleanup);
   const hostKey = join(scratch, "ssh_host_ed25519_key");
   await keygen(hostKey, "labtest test sshd");
   const port = await freePort();
@@ -88,7 +104,7 @@ export async function startTestSshd(): Promise<TestSshd> {
   daemon.all?.on("data", (chunk: Buffer) => {
     log += chunk.toString();
   });
-  onTestFinished(async () => {
+  onCleanup(async () => {
     daemon.kill("SIGTERM");
     await daemon;
   });
@@ -108,9 +124,15 @@ export async function startTestSshd(): Promise<TestSshd> {
     authorizedKeys: join(user.home, ".ssh", "authorized_keys"),
     labtestHome: join(user.home, ".local", "share", "labtest"),
     log: () => log,
-    async client(name) {
+    async client(name, owner) {
       const key = join(clients, name);
       await keygen(key, `${name}@laptop`);
+      if (owner) {
+        await chown(key, owner.uid, owner.gid);
+        // The owner reaches its files by name (the host's private key stays root's alone, 0600).
+        await chmod(scratch, 0o711);
+        await chmod(clients, 0o711);
+      }
       const clientConfig = `${key}.config`;
       await writeFile(
         clientConfig,
@@ -172,7 +194,7 @@ export async function startTestSshd(): Promise<TestSshd> {
  * home under /home (StrictModes refuses a file under the world-writable /tmp), the docker group,
  * and an unlocked password field (sshd without PAM refuses a locked account, even for a key).
  */
-async function labUser(): Promise<{ name: string; home: string; uid: number }> {
+async function labUser(onCleanup: CleanupRegistrar): Promise<LabUser> {
   const name = `labtest-lab-${randomBytes(4).toString("hex")}`;
   const home = join("/home", name);
   await execa("useradd", [
@@ -186,10 +208,10 @@ async function labUser(): Promise<{ name: string; home: string; uid: number }> {
     "--",
     name,
   ]);
-  onTestFinished(() => removeLabUser(name));
+  onCleanup(() => removeLabUser(name));
   await execa("usermod", ["--password", "*", "--", name]);
-  const uid = Number((await execa("id", ["-u", "--", name])).stdout);
-  return { name, home, uid };
+  const id = async (which: "-u" | "-g") => Number((await execa("id", [which, "--", name])).stdout);
+  return { name, home, uid: await id("-u"), gid: await id("-g") };
 }
 
 /** Stops, by pid, what the user still runs (a session, a router labtest started), then removes it and its home. */
