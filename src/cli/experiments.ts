@@ -156,16 +156,9 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
           ...(options.service ? { service: options.service } : {}),
           ...(options.follow ? { follow: true } : {}),
         };
-        const stop = new AbortController();
-        const interrupt = () => stop.abort();
-        // Listening until the end, not once: signal-exit (execa's cleanup of its subprocesses)
-        // re-raises a SIGINT that no other listener is left to hear, killing labtest by the signal.
-        if (options.follow) process.on("SIGINT", interrupt);
-        try {
-          await withStreamedOutput(io, (output) => lab.logs(request, toOutput(output), stop.signal));
-        } finally {
-          process.off("SIGINT", interrupt);
-        }
+        await untilInterrupted(options.follow === true, (signal) =>
+          withStreamedOutput(io, (output) => lab.logs(request, toOutput(output), signal)),
+        );
       });
     });
 
@@ -175,16 +168,41 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
     .action(runInExperiment(io));
 }
 
-/** The action of `exec NAME -- COMMAND…` (and of LabTest's `test NAME COMMAND…`). */
+/**
+ * The action of `exec NAME -- COMMAND…` (and of LabTest's `test NAME COMMAND…`). Ctrl-C stops the
+ * command where it runs and ends labtest with 130, as a shell reports a command it interrupted.
+ */
 export function runInExperiment(io: CliIo) {
   return async (name: string, argv: string[], _options: unknown, command: Command): Promise<void> => {
     await withProject(io, command.optsWithGlobals<StateGlobals>(), async (lab, project) => {
-      const { exitCode } = await withStreamedOutput(io, (output) =>
-        lab.exec({ v, project, name: experimentName(name), argv }, toOutput(output)),
-      );
-      io.exitCode = exitCode;
+      const request = { v, project, name: experimentName(name), argv };
+      await untilInterrupted(true, async (signal) => {
+        const ran = await withStreamedOutput(io, (output) => lab.exec(request, toOutput(output), signal));
+        // An interrupted remote exec has no answer: the transport let go of it.
+        io.exitCode = signal.aborted ? INTERRUPTED : ran.exitCode;
+      });
     });
   };
+}
+
+/** The exit status of a command ended by Ctrl-C (128 + SIGINT), by the shells' convention. */
+const INTERRUPTED = 130;
+
+/** Runs `operation` with a signal that Ctrl-C aborts (when `interruptible`) instead of ending labtest. */
+async function untilInterrupted<T>(
+  interruptible: boolean,
+  operation: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const stop = new AbortController();
+  const interrupt = () => stop.abort();
+  // Listening until the end, not once: signal-exit (execa's cleanup of its subprocesses)
+  // re-raises a SIGINT that no other listener is left to hear, killing labtest by the signal.
+  if (interruptible) process.on("SIGINT", interrupt);
+  try {
+    return await operation(stop.signal);
+  } finally {
+    process.off("SIGINT", interrupt);
+  }
 }
 
 const PUSH_OPTION = [

@@ -253,19 +253,21 @@ export class Experiments {
 
   /**
    * Runs `argv` where the experiment's app runs (its checkout, or its container) in its
-   * environment (LabTest's `test`); resolves to its exit code.
+   * environment (LabTest's `test`); resolves to its exit code. When `signal` aborts, the command
+   * and what it started are stopped.
    */
   async exec(
     project: Project,
     name: string,
     argv: string[],
     output: ExecOutput = { stdout: process.stdout, stderr: process.stderr },
+    signal?: AbortSignal,
   ): Promise<number> {
     const row = this.recorded(project.config.config.app_name, name);
     const current = await releaseConfiguration(project, row.checkout);
     const identity = { ...row, url: experimentOrigin(row.host, this.lab.routerPort) };
     const release = await appRelease(this.lab, identity, current.appDirectory, current.loaded);
-    return this.lab.runtimes[row.runtime].exec(row, release, argv, output);
+    return this.lab.runtimes[row.runtime].exec(row, release, argv, output, signal);
   }
 
   /**

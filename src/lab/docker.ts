@@ -1,5 +1,6 @@
 // What the laboratory's servers and apps share on a Docker Engine: the experiment's network,
 // images that may have to be pulled, containers run to completion, and Docker's log framing.
+import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { PassThrough } from "node:stream";
 import { text } from "node:stream/consumers";
@@ -9,6 +10,7 @@ import protobuf from "protobufjs";
 import { resourceName } from "../config/names.js";
 import { DockerEngineError, engineError, type ImageChoice, imageMissing } from "./docker-errors.js";
 import { LABELS } from "./labels.js";
+import { stopProcess } from "./processes.js";
 import type { Registry } from "./registry.js";
 
 /** The Docker Engine client: this module is the one that knows it is dockerode. */
@@ -222,7 +224,8 @@ export async function execIn(
 
 /**
  * Runs a command in a running container, writing its output as it comes, `input` (if any) on its
- * standard input; resolves to its exit code.
+ * standard input; resolves to its exit code. When `signal` aborts, the command is stopped with
+ * what it started (see stopExec) and the exit code is the one it was stopped with.
  */
 export async function execStreaming(
   container: Docker.Container,
@@ -231,6 +234,7 @@ export async function execStreaming(
   stdout: NodeJS.WritableStream,
   stderr: NodeJS.WritableStream,
   input?: string,
+  signal?: AbortSignal,
 ): Promise<number> {
   const stdin = input !== undefined;
   const exec = await container.exec({
@@ -243,13 +247,97 @@ export async function execStreaming(
   const stream = await exec.start({ hijack: true, stdin });
   container.modem.demuxStream(stream, stdout, stderr);
   if (stdin) stream.end(input);
-  await new Promise<void>((resolve, reject) => {
-    stream.on("end", resolve);
-    stream.on("error", reject);
-  });
+  let stop = () => {};
+  try {
+    await new Promise<void>((resolve, reject) => {
+      stream.on("end", resolve);
+      stream.on("error", reject);
+      // A command that cannot be stopped runs on: its output is let go of, and the error says so.
+      stop = () =>
+        void stopExec(container, exec).catch((error: unknown) => {
+          stream.destroy();
+          reject(error);
+        });
+      if (signal?.aborted) stop();
+      signal?.addEventListener("abort", stop, { once: true });
+    });
+  } finally {
+    signal?.removeEventListener("abort", stop);
+  }
   const { ExitCode } = await exec.inspect();
   return ExitCode ?? -1;
 }
+
+/** How long a stopped exec's command has to end after SIGTERM, as long as a stopped app has. */
+const EXEC_GRACE_SECONDS = 10;
+
+/**
+ * Stops an exec's command and what it started: the Engine API has no call that ends an exec
+ * (closing its stream leaves it running). runc makes the command a process group leader, so its
+ * group is the command with its children. ExecInspect's Pid is the command's pid on the engine's
+ * host; labtest signals that group itself when the process is one of this machine's, in that
+ * container (its cgroup names the container: the pid of a remote engine's process never reaches
+ * one of ours), and when labtest may (root, or the container's user); otherwise the container's
+ * own shell signals it, by its pid in the container (NSpid). A remote engine's exec (or rootless
+ * Docker's, whose pids are another namespace's) cannot be stopped: that is a DockerEngineError.
+ */
+async function stopExec(container: Docker.Container, exec: Docker.Exec): Promise<void> {
+  let info = await exec.inspect();
+  // Just started, its process may not be there yet (not running, or running without a pid).
+  const ended = () => !info.Running && info.ExitCode !== null;
+  for (let waited = 0; !info.Pid && !ended() && waited < 5000; waited += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    info = await exec.inspect();
+  }
+  if (ended()) return;
+  const { Pid: pid, ContainerID: id } = info;
+  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+  const cgroup = await readFile(`/proc/${pid}/cgroup`, "utf8").catch(() => "");
+  const inContainer = /^NSpid:.*\s(\d+)$/m.exec(status)?.[1];
+  if (!cgroup.includes(id) || inContainer === undefined)
+    throw new DockerEngineError(`labtest could not stop the command it ran in container ${id.slice(0, 12)}`, [
+      {
+        where: `container ${id.slice(0, 12)}, exec process ${pid} on the engine's host`,
+        what: "the engine has no way to end an exec, and labtest signals its process only when the engine runs on labtest's machine",
+        fix: `on the engine's host: kill -TERM -${pid} (or docker restart ${id.slice(0, 12)})`,
+      },
+    ]);
+  try {
+    // A negative pid is the process group (kill(2)).
+    await stopProcess(-pid, EXEC_GRACE_SECONDS * 1000);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ESRCH") return;
+    if (code !== "EPERM") throw error;
+    const { exitCode, stderr } = await execIn(container, [
+      "sh",
+      "-c",
+      STOP_GROUP,
+      "stop",
+      inContainer,
+      String(EXEC_GRACE_SECONDS),
+    ]);
+    if (exitCode !== 0)
+      throw new DockerEngineError(
+        `labtest could not stop the command it ran in container ${id.slice(0, 12)}`,
+        [
+          {
+            where: `container ${id.slice(0, 12)}, process group ${inContainer} in it`,
+            what: `labtest may not signal it from the host, and sh in the container failed: ${stderr.trim() || `exit ${exitCode}`}`,
+            fix: `docker exec ${id.slice(0, 12)} kill -TERM -${inContainer} (or docker restart ${id.slice(0, 12)})`,
+          },
+        ],
+      );
+  }
+}
+
+/** sh script: SIGTERM to process group $1, SIGKILL after $2 seconds if it is still there. */
+const STOP_GROUP = `kill -TERM -"$1" 2>/dev/null || exit 0
+waited=0
+while kill -0 -"$1" 2>/dev/null; do
+  [ "$waited" -ge "$2" ] && { kill -KILL -"$1"; exit 0; }
+  sleep 1; waited=$((waited + 1))
+done`;
 
 export function ignoreNotFound(error: { statusCode?: number }): void {
   if (error.statusCode !== 404) throw error;

@@ -160,10 +160,10 @@ export class EmbeddedLaboratory implements Laboratory {
     else await lab.followLogs(app, name, stdout, signal ?? new AbortController().signal);
   }
 
-  async exec(request: unknown, events: EventSink) {
+  async exec(request: unknown, events: EventSink, signal?: AbortSignal) {
     const { project, name, argv } = parseRequest("exec", request);
     const output = { stdout: eventStream(events, "stdout"), stderr: eventStream(events, "stderr") };
-    const exitCode = await (await this.experiments()).exec(project, name, argv, output);
+    const exitCode = await (await this.experiments()).exec(project, name, argv, output, signal);
     return { exitCode };
   }
 

@@ -62,8 +62,11 @@ export interface Laboratory {
   status(request: Requests["status"]): Promise<ExperimentDetails | null>;
   /** The app's (or a service's) output as stdout events; with `follow`, until `signal` aborts. */
   logs(request: Requests["logs"], events: EventSink, signal?: AbortSignal): Promise<void>;
-  /** Runs a command where the app runs, its output as events; resolves to its exit code. */
-  exec(request: Requests["exec"], events: EventSink): Promise<{ exitCode: number }>;
+  /**
+   * Runs a command where the app runs, its output as events; resolves to its exit code. When
+   * `signal` aborts, the command and what it started are stopped.
+   */
+  exec(request: Requests["exec"], events: EventSink, signal?: AbortSignal): Promise<{ exitCode: number }>;
   servicesUp(request: Requests["servicesUp"]): Promise<ServiceStatus[]>;
   servicesDown(request: Requests["servicesDown"]): Promise<{ removed: string[] }>;
   servicesList(request: Requests["servicesList"]): Promise<ServiceStatus[]>;

@@ -44,8 +44,8 @@ export abstract class RemoteLaboratory implements Laboratory {
   logs(request: Requests["logs"], events: EventSink, signal?: AbortSignal) {
     return this.call("logs", request, events, signal);
   }
-  exec(request: Requests["exec"], events: EventSink) {
-    return this.call("exec", request, events);
+  exec(request: Requests["exec"], events: EventSink, signal?: AbortSignal) {
+    return this.call("exec", request, events, signal);
   }
   servicesUp(request: Requests["servicesUp"]) {
     return this.call("servicesUp", request);

@@ -111,7 +111,7 @@ export const ROUTES: { [K in RequestKind]: Route<K> } = {
     scope: "deploy",
     streams: true,
     app: projectApp,
-    run: (lab, r, events) => lab.exec(r, events),
+    run: (lab, r, events, signal) => lab.exec(r, events, signal),
   },
   servicesUp: {
     method: "POST",

@@ -178,34 +178,15 @@ test.skipIf(process.getuid?.() !== 0)(
     const repo = await laptopRepository();
     expect((await runCli(["create", "main"], repo, laptop)).code).toBe(0);
 
-    // labtest in a process group of its own, as a terminal runs it: Ctrl-C reaches it and its ssh alike.
-    const follower = spawn(process.execPath, [LABTEST_JS, "logs", "main", "--follow"], {
-      cwd: repo,
-      env: laptop,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    let errors = "";
-    follower.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    follower.stderr.on("data", (chunk: Buffer) => {
-      errors += chunk.toString();
-    });
-    const exited = once(follower, "exit");
-    onTestFinished(() => {
-      if (follower.exitCode === null) process.kill(-(follower.pid ?? 0), "SIGKILL");
-    });
+    const follower = interruptible(["logs", "main", "--follow"], repo, laptop);
     await until(
-      () => output.includes("listening on"),
-      () => `${output}\n${errors}`,
+      () => follower.output().includes("listening on"),
+      () => follower.transcript(),
     );
     expect(await serving(sshd)).toBe(1);
 
-    process.kill(-(follower.pid ?? 0), "SIGINT");
-    const [code, signal] = await exited;
-    expect({ code, signal, errors }).toEqual({ code: 0, signal: null, errors: "" });
+    const [code, signal] = await follower.interrupt();
+    expect({ code, signal, errors: follower.errors() }).toEqual({ code: 0, signal: null, errors: "" });
     await until(
       async () => (await serving(sshd)) === 0,
       () => "the laboratory still serves the session",
@@ -214,10 +195,79 @@ test.skipIf(process.getuid?.() !== 0)(
   600_000,
 );
 
-/** How many forced commands (labtest serve --stdio) the laboratory user runs now. */
-async function serving(sshd: TestSshd): Promise<number> {
+test.skipIf(process.getuid?.() !== 0)(
+  "exec over ssh stops on Ctrl-C: labtest exits 130, and the command and what it started end on the laboratory too",
+  async () => {
+    const { sshd, laptop } = await sshLaboratory();
+    const repo = await laptopRepository();
+    expect((await runCli(["create", "main"], repo, laptop)).code).toBe(0);
+
+    // The shell stays the sleep's parent (it has more to do): the whole tree has to end, not only the shell.
+    const script = "echo started; sleep 303; echo after";
+    const sleeping = () => runningAsLabUser(sshd, (line) => line === "sleep 303");
+    const exec = interruptible(["exec", "main", "--", "sh", "-c", script], repo, laptop);
+    await until(
+      () => exec.output().includes("started"),
+      () => exec.transcript(),
+    );
+    expect(await sleeping()).toBe(1);
+    expect(await serving(sshd)).toBe(1);
+
+    const interrupted = Date.now();
+    const [code, signal] = await exec.interrupt();
+    expect({ code, signal, errors: exec.errors() }).toEqual({ code: 130, signal: null, errors: "" });
+    expect(Date.now() - interrupted).toBeLessThan(5000);
+    await until(
+      async () => (await serving(sshd)) === 0 && (await sleeping()) === 0,
+      () => "the laboratory still serves the session, or still runs the command",
+    );
+  },
+  600_000,
+);
+
+/**
+ * `labtest <argv>` in a process group of its own, as a terminal runs it: `interrupt` is Ctrl-C,
+ * which reaches labtest and its ssh alike, and resolves to how labtest exited. Killed when the test ends.
+ */
+function interruptible(argv: string[], cwd: string, env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [LABTEST_JS, ...argv], {
+    cwd,
+    env,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  let errors = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    errors += chunk.toString();
+  });
+  const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(-(child.pid ?? 0), "SIGKILL");
+  });
+  return {
+    output: () => output,
+    errors: () => errors,
+    transcript: () => `${output}\n${errors}`,
+    interrupt: () => {
+      process.kill(-(child.pid ?? 0), "SIGINT");
+      return exited;
+    },
+  };
+}
+
+/** How many processes of the laboratory user have a command line that `matches`. */
+async function runningAsLabUser(sshd: TestSshd, matches: (line: string) => boolean): Promise<number> {
   const { stdout } = await execa("ps", ["-o", "args=", "-u", sshd.user.name], { reject: false });
-  return stdout.split("\n").filter((line) => line.includes("serve --stdio")).length;
+  return stdout.split("\n").filter(matches).length;
+}
+
+/** How many forced commands (labtest serve --stdio) the laboratory user runs now. */
+function serving(sshd: TestSshd): Promise<number> {
+  return runningAsLabUser(sshd, (line) => line.includes("serve --stdio"));
 }
 
 async function until(done: () => boolean | Promise<boolean>, what: () => string, ms = 30_000): Promise<void> {

@@ -321,7 +321,13 @@ export class DockerRuntime implements AppRuntime {
     ]);
   }
 
-  async exec(row: ExperimentRow, _release: AppRelease, argv: string[], output: ExecOutput): Promise<number> {
+  async exec(
+    row: ExperimentRow,
+    _release: AppRelease,
+    argv: string[],
+    output: ExecOutput,
+    signal?: AbortSignal,
+  ): Promise<number> {
     if (!row.handle) throw notStarted(row);
     if ((await this.health(row)).state !== "running")
       throw new ExperimentError(`the app of ${row.app}/${row.name} is not running`, [
@@ -331,7 +337,8 @@ export class DockerRuntime implements AppRuntime {
           fix: `labtest logs ${row.name} shows why it stopped; labtest update ${row.name} starts it anew`,
         },
       ]);
-    return execStreaming(this.docker.getContainer(row.handle), argv, {}, output.stdout, output.stderr);
+    const container = this.docker.getContainer(row.handle);
+    return execStreaming(container, argv, {}, output.stdout, output.stderr, undefined, signal);
   }
 
   files(): string[] {

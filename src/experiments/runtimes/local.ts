@@ -223,7 +223,13 @@ export class LocalRuntime implements AppRuntime {
     }
   }
 
-  async exec(row: ExperimentRow, release: AppRelease, argv: string[], output: ExecOutput): Promise<number> {
+  async exec(
+    row: ExperimentRow,
+    release: AppRelease,
+    argv: string[],
+    output: ExecOutput,
+    signal?: AbortSignal,
+  ): Promise<number> {
     const [program = "", ...args] = argv;
     const account = await this.account(row);
     const env: Record<string, string> = {
@@ -237,10 +243,20 @@ export class LocalRuntime implements AppRuntime {
       extendEnv: false,
       stdin: "inherit",
       reject: false,
+      // A process group of its own, which a stop ends whole: the command and what it started.
+      detached: true,
     });
     child.stdout?.pipe(output.stdout, { end: false });
     child.stderr?.pipe(output.stderr, { end: false });
-    const result = await child;
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      // A negative pid is the process group (kill(2)); the group may end by itself meanwhile.
+      if (child.pid) stopping = stopProcess(-child.pid, EXEC_GRACE_MS).catch(unlessGone);
+    };
+    if (signal?.aborted) stop();
+    signal?.addEventListener("abort", stop, { once: true });
+    const result = await child.finally(() => signal?.removeEventListener("abort", stop));
+    await stopping;
     const failure =
       result.exitCode === undefined &&
       (await unstarted(program, result.code, env.PATH, release.appDirectory));
@@ -361,6 +377,14 @@ export class LocalRuntime implements AppRuntime {
   private specFile(experiment: Experiment, port: number): string {
     return join(this.directory(experiment), `supervisor-${port}.json`);
   }
+}
+
+/** How long a stopped exec's command has to end after SIGTERM, as long as a stopped app has. */
+const EXEC_GRACE_MS = 10_000;
+
+/** Ignores the error of signalling a process (or group) that ended meanwhile. */
+function unlessGone(error: NodeJS.ErrnoException): void {
+  if (error.code !== "ESRCH") throw error;
 }
 
 /** Where the supervisor of a spec records how its app fares. */

@@ -85,8 +85,17 @@ export interface AppRuntime {
   logs(row: ExperimentRow): Promise<string>;
   /** Writes the app's output as it grows, from the start, until `signal` aborts. */
   followLogs(row: ExperimentRow, write: (text: string) => void, signal: AbortSignal): Promise<void>;
-  /** Runs `argv` where the app runs, in its environment; resolves to the exit code. */
-  exec(row: ExperimentRow, release: AppRelease, argv: string[], output: ExecOutput): Promise<number>;
+  /**
+   * Runs `argv` where the app runs, in its environment; resolves to the exit code. When `signal`
+   * aborts, stops the command with whatever it started (SIGTERM, then SIGKILL after a grace).
+   */
+  exec(
+    row: ExperimentRow,
+    release: AppRelease,
+    argv: string[],
+    output: ExecOutput,
+    signal?: AbortSignal,
+  ): Promise<number>;
   /** Files in the experiment's directory that belong to the running release (gc keeps them). */
   files(row: ExperimentRow): string[];
   /**
