@@ -2,18 +2,26 @@
 // the same home (one row each: another transport is one more entry in `transports`):
 // - https: `labtest serve` as its own process on 127.0.0.1 with the CA of `labtest lab init`,
 //   reached from a laptop's config directory of its own after `labtest login` with a token.
+// - ssh: the test sshd (Debian's openssh-server on 127.0.0.1, its own host key) whose laboratory
+//   user added the bench's key with `labtest lab add-key bench … --scope deploy`; the laptop's
+//   system ssh with a ControlMaster connection. It needs root: root starts the sshd and reruns
+//   the bench as the laboratory user (bench/ssh.ts says why); without root the row is left out.
 // - list: open the laboratory, list the app's experiments (one exists), close; in this process,
-//   a new connection and TLS handshake each time (the command's own start-up, the same for every
-//   transport, is not counted); BENCH_LIST_RUNS (default 20).
+//   a new connection and TLS handshake each time for https, a new session over the warm master
+//   connection for ssh (the untimed first run opens it); the command's own start-up, the same
+//   for every transport, is not counted; BENCH_LIST_RUNS (default 20).
 // - create: `labtest create` of the example app (docker runtime; the laptop's branch pushed as a
-//   git bundle over HTTPS) from the command to its first 200 through the router, as
-//   bench/create.ts does; BENCH_RUNS (default 5).
-// Alternating (order swapped each round) after one untimed run each; medians and min–max.
+//   git bundle over HTTPS, by git push over ssh) from the command to its first 200 through the
+//   router, as bench/create.ts does; BENCH_RUNS (default 5).
+// Alternating (order swapped each round) after one untimed run each; medians and min–max, and
+// each remote transport against the embedded laboratory and its targets.
 import { join } from "node:path";
 import { execa } from "execa";
 import getPort from "get-port";
 import { parseLaboratoryAddress } from "../src/config/host.js";
 import { openLaboratory, PROTOCOL_VERSION as v } from "../src/laboratory/index.js";
+import type { CleanupRegistrar } from "../test/support/sshd.js";
+import { withCleanup } from "./cleanup.js";
 import {
   type BenchLaboratory,
   benchLaboratory,
@@ -22,6 +30,7 @@ import {
   removeBenchLaboratory,
 } from "./laboratory.js";
 import { type Contender, median, raceSamples, range } from "./race.js";
+import { rerunAsLaboratoryUser, type SshBench, sshBenchOf, sshLaptop } from "./ssh.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const LIST_RUNS = Number(process.env.BENCH_LIST_RUNS ?? 20);
@@ -30,7 +39,12 @@ const LIST_RUNS = Number(process.env.BENCH_LIST_RUNS ?? 20);
 interface Transport {
   name: string;
   env: Record<string, string>;
+  /** What a list over it should take at most (its median, in ms), and how the target says it. */
+  listTarget?: { ms: number; said: string };
 }
+
+/** A remote laboratory's create may take this much longer than the embedded one's (medians). */
+const CREATE_OVERHEAD_TARGET = 0.1;
 
 /** `labtest serve` of `lab` on a free port of 127.0.0.1, once it says it listens; and how to stop it. */
 async function served(lab: BenchLaboratory): Promise<{ url: string; stop: () => Promise<unknown> }> {
@@ -115,50 +129,91 @@ const spread = (samples: number[], unit: (t: number) => string) => {
   return `${unit(median(samples))} (${unit(min)}–${unit(max)})`;
 };
 
-async function main(): Promise<void> {
-  const lab = await benchLaboratory("remote");
-  let stopServe: (() => Promise<unknown>) | undefined;
-  try {
-    const fingerprint = await labInit(lab);
-    const server = await served(lab);
-    stopServe = server.stop;
-    const transports: Transport[] = [
-      { name: "embedded", env: { ...lab.env, LABTEST_HOST: "local" } },
-      { name: "https", env: await laptopOf(lab, server.url, fingerprint) },
-    ];
-    // An experiment for list to list, made untimed.
-    await labtestCreate("listed", lab, lab.env, "listed").start(0);
+/** Whether `holds`, said after a target. */
+const verdict = (holds: boolean) => (holds ? "holds" : "MISSED");
 
-    const lists = await raceSamples(
-      LIST_RUNS,
-      transports.map((t) => listing(t, lab.repo)),
-    );
-    const creates = await raceSamples(
-      RUNS,
-      transports.map((t) => labtestCreate(t.name, lab, t.env, t.name)),
-    );
+/** A labtest process that does nothing (`labtest --version`): what each request over ssh starts on the laboratory. */
+const labtestStartUp: Contender = {
+  name: "labtest --version",
+  async start() {
+    await execa(process.execPath, [LABTEST, "--version"]);
+    return async () => undefined;
+  },
+};
 
+/**
+ * The table of every transport's runs, then each remote one against the embedded laboratory and
+ * its targets; and, when measured, the start-up every ssh request pays for its forced command.
+ */
+function report(transports: Transport[], lists: number[][], creates: number[][], startUp?: number[]): void {
+  console.log(
+    `list (open, list one app's experiments, close) median of ${LIST_RUNS}, and create of the example app (→ first 200 through the router) median of ${RUNS}; alternating after one untimed run each; (min–max):`,
+  );
+  const width = Math.max(...transports.map((t) => t.name.length));
+  transports.forEach((t, i) => {
     console.log(
-      `list (open, list one app's experiments, close) median of ${LIST_RUNS}, and create of the example app (→ first 200 through the router) median of ${RUNS}; alternating after one untimed run each; (min–max):`,
+      `  ${t.name.padEnd(width)}  list ${spread(lists[i] ?? [], ms)}   create ${spread(creates[i] ?? [], seconds)}`,
     );
-    const width = Math.max(...transports.map((t) => t.name.length));
-    transports.forEach((t, i) => {
-      const list = lists[i] ?? [];
-      const create = creates[i] ?? [];
-      console.log(`  ${t.name.padEnd(width)}  list ${spread(list, ms)}   create ${spread(create, seconds)}`);
-    });
-    const embeddedCreate = median(creates[0] ?? []);
-    transports.slice(1).forEach((t, i) => {
-      const create = median(creates[i + 1] ?? []) / embeddedCreate;
-      const list = median(lists[i + 1] ?? []);
-      console.log(
-        `  ${t.name}: create ${t.name}/embedded ${create.toFixed(2)} (target ≤ 1.10); list ${ms(list)} (target < 100 ms)`,
-      );
-    });
-  } finally {
-    await stopServe?.();
-    await removeBenchLaboratory(lab);
-  }
+  });
+  const embeddedList = median(lists[0] ?? []);
+  const embeddedCreate = median(creates[0] ?? []);
+  console.log("against embedded (medians):");
+  transports.forEach((t, i) => {
+    if (i === 0) return;
+    const list = median(lists[i] ?? []);
+    const overhead = median(creates[i] ?? []) / embeddedCreate - 1;
+    const listTarget = t.listTarget
+      ? `, target < ${t.listTarget.ms} ms ${t.listTarget.said}: ${verdict(list < t.listTarget.ms)}`
+      : "";
+    console.log(
+      `  ${t.name.padEnd(width)}  list ${ms(list)} = ${(list / embeddedList).toFixed(1)}× embedded${listTarget};` +
+        `  create overhead ${(overhead * 100).toFixed(1)} % (target ≤ ${CREATE_OVERHEAD_TARGET * 100} %): ${verdict(overhead <= CREATE_OVERHEAD_TARGET)}`,
+    );
+  });
+  if (startUp)
+    console.log(
+      `each ssh request starts labtest on the laboratory (its key's forced command); a labtest that does nothing (labtest --version) takes ${spread(startUp, ms)}`,
+    );
 }
 
-await main();
+/** Every transport's runs against one bench laboratory; the ssh row when `ssh` says how to reach the test sshd. */
+async function benchTransports(ssh: SshBench | undefined, onCleanup: CleanupRegistrar): Promise<void> {
+  const lab = await benchLaboratory("remote");
+  onCleanup(() => removeBenchLaboratory(lab));
+  const fingerprint = await labInit(lab);
+  const server = await served(lab);
+  onCleanup(async () => void (await server.stop()));
+  const transports: Transport[] = [
+    { name: "embedded", env: { ...lab.env, LABTEST_HOST: "local" } },
+    {
+      name: "https",
+      env: await laptopOf(lab, server.url, fingerprint),
+      listTarget: { ms: 100, said: "(a new TLS connection)" },
+    },
+  ];
+  if (ssh)
+    transports.push({
+      name: "ssh",
+      env: await sshLaptop(lab, ssh, onCleanup),
+      listTarget: { ms: 150, said: "(warm ControlMaster connection)" },
+    });
+  else console.error("the ssh row is left out: its test sshd needs root (it makes a user and runs sshd)");
+  // An experiment for list to list, made untimed.
+  await labtestCreate("listed", lab, lab.env, "listed").start(0);
+
+  const lists = await raceSamples(
+    LIST_RUNS,
+    transports.map((t) => listing(t, lab.repo)),
+  );
+  const creates = await raceSamples(
+    RUNS,
+    transports.map((t) => labtestCreate(t.name, lab, t.env, t.name)),
+  );
+  const startUp = ssh ? (await raceSamples(LIST_RUNS, [labtestStartUp]))[0] : undefined;
+  report(transports, lists, creates, startUp);
+}
+
+const ssh = sshBenchOf(process.env);
+if (ssh === undefined && process.getuid?.() === 0)
+  process.exitCode = await withCleanup(rerunAsLaboratoryUser);
+else await withCleanup((onCleanup) => benchTransports(ssh, onCleanup));
