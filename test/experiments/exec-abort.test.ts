@@ -1,9 +1,64 @@
 // exec in a container when its client goes away: the Engine API has no way to end an exec, so
 // labtest stops the command itself; nothing else in the container may go with it.
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { PassThrough } from "node:stream";
+import { execa } from "execa";
 import { expect, onTestFinished, test } from "vitest";
+import { loadConfig } from "../../src/config/resolve.js";
 import { execStreaming } from "../../src/lab/docker.js";
 import { docker, localImage, RUN_ID, TEST_LABEL } from "../support/docker.js";
+import { commit, experimentLab } from "../support/experiments.js";
+import { gitRepo } from "../support/project.js";
+
+/** A stream that keeps what is written to it, for `until` to look at. */
+function recorded() {
+  const stream = new PassThrough();
+  let printed = "";
+  stream.on("data", (chunk: Buffer) => {
+    printed += chunk.toString();
+  });
+  return { stream, printed: () => printed };
+}
+
+async function until(done: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await done()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
+test("an aborted exec of the local runtime stops the command and what it started, promptly", async () => {
+  const lab = await experimentLab();
+  const repo = await gitRepo("hello");
+  await writeFile(
+    join(repo, "server.js"),
+    `require("http").createServer((q, s) => s.end("hi")).listen(process.env.PORT);\n`,
+  );
+  await writeFile(
+    join(repo, ".labtest.yml"),
+    "labtest:\n  app_name: hello\n  start_command: node server.js\n",
+  );
+  await commit(repo, "first");
+  const project = { config: await loadConfig({ cwd: repo }), subdirectory: "" };
+  await lab.experiments.create(project, { branch: "main" });
+  const sleeping = async () =>
+    (await execa("ps", ["-eo", "args="])).stdout.split("\n").filter((line) => line === "sleep 304").length;
+
+  const stdout = recorded();
+  const stop = new AbortController();
+  // The shell stays the sleep's parent (it has more to do): the whole group has to end, not only the shell.
+  const argv = ["sh", "-c", "echo started; sleep 304; echo after"];
+  const output = { stdout: stdout.stream, stderr: new PassThrough() };
+  const ran = lab.experiments.exec(project, "main", argv, output, stop.signal);
+  await until(() => stdout.printed().includes("started"));
+  expect(await sleeping()).toBe(1);
+
+  const aborted = Date.now();
+  stop.abort();
+  await ran;
+  expect(Date.now() - aborted).toBeLessThan(5000);
+  expect(await sleeping()).toBe(0);
+  expect(stdout.printed()).toBe("started\n");
+}, 120_000);
 
 /** A running container of the apps' base image that only sleeps, removed when the test ends. */
 async function sleepingContainer() {
@@ -26,23 +81,18 @@ async function commandsIn(container: Awaited<ReturnType<typeof sleepingContainer
 
 test("an aborted exec stops its command and what it started, resolves promptly, and leaves the container's own processes", async () => {
   const container = await sleepingContainer();
-  const stdout = new PassThrough();
-  let printed = "";
-  stdout.on("data", (chunk: Buffer) => {
-    printed += chunk.toString();
-  });
+  const stdout = recorded();
   const stop = new AbortController();
   const ran = execStreaming(
     container,
     ["sh", "-c", "echo started; sleep 301; echo never"],
     {},
-    stdout,
+    stdout.stream,
     new PassThrough(),
     undefined,
     stop.signal,
   );
-  const deadline = Date.now() + 30_000;
-  while (!printed.includes("started") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await until(() => stdout.printed().includes("started"));
   expect(await commandsIn(container)).toContain("sleep 301");
 
   const aborted = Date.now();
@@ -52,7 +102,7 @@ test("an aborted exec stops its command and what it started, resolves promptly, 
   const left = await commandsIn(container);
   expect(left.filter((line) => line.includes("301"))).toEqual([]);
   expect(left).toContain("sleep infinity");
-  expect(printed).toBe("started\n");
+  expect(stdout.printed()).toBe("started\n");
 }, 60_000);
 
 test("an exec whose signal aborted before it started leaves nothing running", async () => {
