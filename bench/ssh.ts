@@ -76,18 +76,17 @@ async function groupId(name: string): Promise<number> {
 }
 
 /**
- * The ssh row's laptop: the bench's key added to `lab` with the deploy scope, the router's port
- * recorded in the home (the forced command runs in sshd's environment, without
- * LABTEST_ROUTER_PORT), a config directory of its own, and ssh's master connections in a runtime
- * directory of its own (0700), closed and removed at the end.
+ * The ssh row's laptop: the bench's key added to `lab` with the deploy scope, the router started
+ * on the laboratory's port (router.json keeps it for the forced command, which runs in sshd's
+ * environment, without LABTEST_ROUTER_PORT), a config directory of its own, and ssh's master
+ * connections in a runtime directory of its own (0700), closed and removed at the end.
  */
 export async function sshLaptop(
   lab: BenchLaboratory,
   bench: SshBench,
   onCleanup: CleanupRegistrar,
 ): Promise<Record<string, string>> {
-  const { LABTEST_ROUTER_PORT: _, ...sshdLike } = lab.env;
-  const labtest = (...args: string[]) => execa(process.execPath, [LABTEST, ...args], { env: sshdLike });
+  const labtest = (...args: string[]) => execa(process.execPath, [LABTEST, ...args], { env: lab.env });
   await labtest("lab", "start", "--port", String(lab.routerPort));
   await labtest("lab", "add-key", "bench", bench.publicKey, "--scope", "deploy");
   // Not under lab.scratch: a socket's path (ssh adds 58 characters) must fit in 108 bytes.
