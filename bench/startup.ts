@@ -1,0 +1,99 @@
+// labtest's start-up: what a command costs before it does anything, against `node -e 0` (Node's
+// own start) as the peer. It matters most for the SSH laboratory, whose forced command
+// (`labtest serve --stdio`) starts one labtest process per request. Each command runs as its own
+// process, as a user's shell or sshd starts it, on an empty scratch home; median and min–max of
+// BENCH_RUNS (default 10) after one untimed run that warms the disk cache.
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { PROTOCOL_VERSION } from "../src/laboratory/protocol.js";
+import { readPublicKey, SshKeys } from "../src/server/keys.js";
+import { REQUEST_COMMAND } from "../src/server/stdio.js";
+import { withCleanup } from "./cleanup.js";
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+const LABTEST_JS = fileURLToPath(new URL("../bin/labtest.js", import.meta.url));
+const IDENTITY = "bench";
+
+interface Command {
+  name: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  input?: string;
+  /** What stdout must hold: a command that failed is not a start-up measured. */
+  expect: RegExp;
+}
+
+/** One run's wall time in ms, checking it answered as expected. */
+function timeOnce(command: Command): number {
+  const start = process.hrtime.bigint();
+  const run = spawnSync(process.execPath, command.args, {
+    env: { ...process.env, ...command.env },
+    input: command.input ?? "",
+    encoding: "utf8",
+  });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (run.status !== 0 || !command.expect.test(run.stdout))
+    throw new Error(`${command.name} failed (exit ${run.status}):\n${run.stdout}\n${run.stderr}`);
+  return ms;
+}
+
+function measure(command: Command): { median: number; min: number; max: number } {
+  timeOnce(command);
+  const samples = Array.from({ length: RUNS }, () => timeOnce(command)).sort((a, b) => a - b);
+  return {
+    median: samples[Math.floor(samples.length / 2)] ?? Number.NaN,
+    min: samples[0] ?? Number.NaN,
+    max: samples[samples.length - 1] ?? Number.NaN,
+  };
+}
+
+/** A scratch home whose ssh-keys.db knows the key IDENTITY (read scope), as lab add-key leaves it. */
+async function homeWithKey(scratch: string): Promise<string> {
+  const home = join(scratch, "home");
+  const keyFile = join(scratch, "id_ed25519");
+  await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keyFile]);
+  // authorized_keys in the scratch dir: the bench leaves the real user's file alone.
+  const keys = new SshKeys({ home, authorizedKeys: join(scratch, "authorized_keys") });
+  try {
+    keys.add(IDENTITY, await readPublicKey(`${keyFile}.pub`), { scope: "read", apps: [] });
+  } finally {
+    keys.close();
+  }
+  return home;
+}
+
+async function main(): Promise<void> {
+  await withCleanup(async (onCleanup) => {
+    const scratch = await mkdtemp(join(tmpdir(), "labtest-bench-startup-"));
+    onCleanup(() => rm(scratch, { recursive: true, force: true }));
+    const home = await homeWithKey(scratch);
+    const env = { LABTEST_HOME: home };
+    const commands: Command[] = [
+      { name: "node -e 0", args: ["-e", "0"], expect: /^$/ },
+      { name: "labtest --version", args: [LABTEST_JS, "--version"], expect: /^\d+\.\d+\.\d+/ },
+      { name: "labtest --help", args: [LABTEST_JS, "--help"], expect: /Usage: labtest/ },
+      { name: "labtest list --all", args: [LABTEST_JS, "list", "--all"], env, expect: /./ },
+      {
+        name: "serve --stdio: list",
+        args: [LABTEST_JS, "serve", "--stdio", "--identity", IDENTITY, "--home", home],
+        env: { ...env, SSH_ORIGINAL_COMMAND: REQUEST_COMMAND, SSH_CLIENT: "127.0.0.1 50000 22" },
+        input: `${JSON.stringify({ kind: "list", request: { v: PROTOCOL_VERSION } })}\n`,
+        expect: /^\{"result":/m,
+      },
+    ];
+    console.log(`start-up of labtest commands, one process each, median (min–max) of ${RUNS}`);
+    const [peer, ...rest] = commands.map((command) => ({ command, time: measure(command) }));
+    for (const { command, time } of peer ? [peer, ...rest] : rest) {
+      const ratio = peer ? ` ${(time.median / peer.time.median).toFixed(1)}x node -e 0` : "";
+      console.log(
+        `${command.name.padEnd(22)} ${time.median.toFixed(0).padStart(5)} ms (${time.min.toFixed(0)}–${time.max.toFixed(0)})${ratio}`,
+      );
+    }
+  });
+}
+
+await main();
