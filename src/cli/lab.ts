@@ -10,9 +10,7 @@ import {
   stopRouter,
 } from "../lab/router-control.js";
 import { SCOPES, type Scope, wireError } from "../laboratory/wire.js";
-import { AuditLog, localUser } from "../server/audit.js";
-import { laboratoryUserKeys, readPublicKey, type SshKeys } from "../server/keys.js";
-import { initLaboratoryTls } from "../server/tls.js";
+import type { SshKeys } from "../server/keys.js";
 import { type CliIo, type GlobalOptions, writeJson } from "./io.js";
 import { table, time } from "./tokens.js";
 
@@ -69,6 +67,8 @@ export function registerLabCommands(program: Command, io: CliIo): void {
     )
     .option("--force", "renew the server certificate (the CA stays, so clients keep their pin)")
     .action(async (options: { name: string[]; ip: string[]; force?: boolean }, command: Command) => {
+      // The server's modules (x509 here) load in the commands that need them, not in every command.
+      const { initLaboratoryTls } = await import("../server/tls.js");
       const made = await initLaboratoryTls(labtestHome(io.env), {
         names: options.name,
         ips: options.ip,
@@ -135,7 +135,7 @@ function registerKeyCommands(lab: Command, io: CliIo): void {
     .option("--app <app>", "limit it to this app (repeat for more; none: every app)", collect, [])
     .action(
       async (name: string, file: string, options: { scope: Scope; app: string[] }, command: Command) => {
-        const key = await readPublicKey(file);
+        const key = await (await import("../server/keys.js")).readPublicKey(file);
         const added = await changeKeys(io, "keyAdd", name, (keys) =>
           keys.add(name, key, { scope: options.scope, apps: options.app }),
         );
@@ -147,7 +147,8 @@ function registerKeyCommands(lab: Command, io: CliIo): void {
   lab
     .command("keys")
     .description("list the SSH keys that reach this laboratory (lab add-key's)")
-    .action((_options, command: Command) => {
+    .action(async (_options, command: Command) => {
+      const { laboratoryUserKeys } = await import("../server/keys.js");
       const keys = laboratoryUserKeys(labtestHome(io.env));
       try {
         const listed = keys.list();
@@ -187,6 +188,10 @@ async function changeKeys<T>(
   name: string,
   change: (keys: SshKeys) => T,
 ): Promise<T> {
+  const [{ laboratoryUserKeys }, { AuditLog, localUser }] = await Promise.all([
+    import("../server/keys.js"),
+    import("../server/audit.js"),
+  ]);
   const home = labtestHome(io.env);
   const keys = laboratoryUserKeys(home);
   const log = new AuditLog(home);

@@ -3,12 +3,6 @@ import { UsageError } from "../errors.js";
 import { labtestHome } from "../lab/home.js";
 import { ensureRouter, routerPort } from "../lab/router-control.js";
 import { EmbeddedLaboratory } from "../laboratory/index.js";
-import { AuditLog } from "../server/audit.js";
-import { startLaboratoryServer } from "../server/http.js";
-import { laboratoryUserKeys } from "../server/keys.js";
-import { serveStdio } from "../server/stdio.js";
-import { readServerTls, tlsFiles } from "../server/tls.js";
-import { TokenStore } from "../server/tokens.js";
 import type { CliIo } from "./io.js";
 import type { StateGlobals } from "./state.js";
 
@@ -112,6 +106,12 @@ async function serveSshSession(
         fix: "let labtest lab add-key write the forced command: it gives both",
       },
     ]);
+  // The server's modules load here, in the command that needs them: other commands never pay for them.
+  const [{ laboratoryUserKeys }, { AuditLog }, { serveStdio }] = await Promise.all([
+    import("../server/keys.js"),
+    import("../server/audit.js"),
+    import("../server/stdio.js"),
+  ]);
   const home = labtestHome(env);
   const keys = laboratoryUserKeys(home);
   const audit = new AuditLog(home);
@@ -148,6 +148,13 @@ async function serve(
         what: "missing",
         fix: "give both, or neither to use labtest lab init's",
       },
+    ]);
+  const [{ AuditLog }, { startLaboratoryServer }, { readServerTls, tlsFiles }, { TokenStore }] =
+    await Promise.all([
+      import("../server/audit.js"),
+      import("../server/http.js"),
+      import("../server/tls.js"),
+      import("../server/tokens.js"),
     ]);
   const home = labtestHome(env);
   const tls = await readServerTls(

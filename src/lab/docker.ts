@@ -4,9 +4,9 @@ import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { PassThrough } from "node:stream";
 import { text } from "node:stream/consumers";
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import pRetry from "p-retry";
-import protobuf from "protobufjs";
+import type protobuf from "protobufjs";
 import { resourceName } from "../config/names.js";
 import { DockerEngineError, engineError, type ImageChoice, imageMissing } from "./docker-errors.js";
 import { LABELS } from "./labels.js";
@@ -26,8 +26,15 @@ const ENGINE_VARIABLES = [
   "DOCKER_PATH_PREFIX",
 ] as const;
 
+// dockerode (with the grpc-js, ssh2 and protobufjs it brings) and protobufjs are loaded when first
+// needed, not when this module is: most commands never reach an engine and should not pay their load.
+const require = createRequire(import.meta.url);
+let dockerode: typeof Docker | undefined;
+const loadDockerode = () => (dockerode ??= require("dockerode") as typeof Docker);
+
 /** The Docker Engine that `env` names (DOCKER_HOST and its companions), else the local socket. */
 export function dockerEngine(env: NodeJS.ProcessEnv = process.env): Docker {
+  const Docker = loadDockerode();
   if (env === process.env) return reportingEngineErrors(new Docker());
   // docker-modem reads these from process.env alone, once, as it is made: lend it `env`'s.
   const saved = ENGINE_VARIABLES.map((key) => [key, process.env[key]] as const);
@@ -377,8 +384,8 @@ let statusResponse: protobuf.Type | undefined;
  * ships: dockerode's own decoder hands the steps' output on still base64-encoded.
  */
 export function buildkitStatus(aux: string): BuildkitStatus {
-  statusResponse ??= protobuf
-    .loadSync(createRequire(import.meta.url).resolve("dockerode/lib/proto/buildkit_status.proto"))
+  statusResponse ??= (require("protobufjs") as typeof protobuf)
+    .loadSync(require.resolve("dockerode/lib/proto/buildkit_status.proto"))
     .lookupType("moby.buildkit.v1.StatusResponse");
   return statusResponse.toObject(statusResponse.decode(Buffer.from(aux, "base64")), {
     defaults: true,

@@ -14,6 +14,9 @@ export type Scope = (typeof SCOPES)[number];
 
 export type RequestKind = keyof Requests;
 
+/** The largest body a request takes unless its route says more: requests with initial data carry whole database dumps. */
+export const BODY_LIMIT = 64 * 1024 * 1024;
+
 export interface Route<K extends RequestKind> {
   method: "GET" | "POST" | "PUT" | "DELETE";
   /** Under /api/v1; `{field}` is taken from the request's field of that name. */
@@ -25,7 +28,7 @@ export interface Route<K extends RequestKind> {
    * otherwise the result is the body.
    */
   streams: boolean;
-  /** The largest body it takes, in bytes, when it is larger than the server's default. */
+  /** The largest body it takes, in bytes, when it is larger than BODY_LIMIT. */
   bodyLimit?: number;
   /** The app the request concerns, for tokens limited to some apps; undefined: none in particular. */
   app: (request: Requests[K]) => string | undefined;

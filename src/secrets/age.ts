@@ -2,10 +2,13 @@
 // encrypt; only the laboratory, which holds the identity, can decrypt.
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
 import writeFileAtomic from "write-file-atomic";
 import { SecretError } from "./errors.js";
 import type { SecretProvider } from "./provider.js";
+
+// age-encryption (with its post-quantum and curve libraries) is loaded when a secret or the
+// identity is first handled, not by every command.
+const age = () => import("age-encryption");
 
 /** Where a laboratory keeps its age identity. */
 export function identityFile(home: string): string {
@@ -19,6 +22,7 @@ export function identityFile(home: string): string {
 export async function initAgeIdentity(home: string): Promise<{ recipient: string; created: boolean }> {
   const file = identityFile(home);
   const existing = await readIdentity(file);
+  const { generateX25519Identity, identityToRecipient } = await age();
   if (existing) return { recipient: await identityToRecipient(existing), created: false };
   const identity = await generateX25519Identity();
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
@@ -35,7 +39,7 @@ export function ageProvider(recipients: string[], home: string): SecretProvider 
   return {
     name: "local/age",
     async encrypt(plaintext) {
-      const encrypter = new Encrypter();
+      const encrypter = new (await age()).Encrypter();
       for (const recipient of recipients) {
         try {
           encrypter.addRecipient(recipient);
@@ -61,7 +65,7 @@ export function ageProvider(recipients: string[], home: string): SecretProvider 
             fix: "run `labtest secrets init` on the laboratory, put its recipient in state /secrets, and encrypt again",
           },
         ]);
-      const decrypter = new Decrypter();
+      const decrypter = new (await age()).Decrypter();
       decrypter.addIdentity(identity);
       return decrypter.decrypt(Buffer.from(ciphertext, "base64"), "text");
     },

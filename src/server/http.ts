@@ -23,7 +23,7 @@ import {
   type Requests,
   requestSchemas,
 } from "../laboratory/protocol.js";
-import { type RequestKind, ROUTES, type Route } from "../laboratory/wire.js";
+import { BODY_LIMIT, type RequestKind, ROUTES, type Route } from "../laboratory/wire.js";
 import { answerBody, sendError, sendStream } from "./answers.js";
 import { auditedLaboratory, authorizeRecorded } from "./audit.js";
 import { type FailedLoginLimit, FailedLogins } from "./failed-logins.js";
@@ -52,8 +52,6 @@ export interface LaboratoryServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Requests with initial data carry whole database dumps. */
-export const BODY_LIMIT = 64 * 1024 * 1024;
 const OPENAPI_PATH = "/api/v1/openapi.json";
 const DEFAULT_GRACE_MS = 60_000;
 

@@ -20,6 +20,7 @@ import { LabtestError, UsageError } from "../errors.js";
 import type { AuditSink, Identity } from "../laboratory/identity.js";
 import type { Laboratory } from "../laboratory/laboratory.js";
 import {
+  BODY_LIMIT,
   type RequestKind,
   ROUTES,
   type Route,
@@ -30,7 +31,6 @@ import {
 import { answerLines } from "./answers.js";
 import { auditedLaboratory } from "./audit.js";
 import { serveGitCommand } from "./git-access.js";
-import { BODY_LIMIT } from "./http.js";
 
 /** SSH_ORIGINAL_COMMAND of the request protocol. */
 export const REQUEST_COMMAND = "labtest request";

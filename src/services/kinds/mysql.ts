@@ -3,7 +3,7 @@ import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type mysql from "mysql2/promise";
 
-/** mysql2, loaded on first use (see postgresql.ts). */
+/** mysql2, loaded on first use (see pg-client.ts). */
 const client = async () => (await import("mysql2/promise")).default;
 
 import type { AdminAccess, Tenant } from "../model.js";

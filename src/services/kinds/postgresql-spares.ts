@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
-import pg from "pg";
-
-const { escapeIdentifier: ident } = pg;
+import type pg from "pg";
+import { ident } from "./pg-client.js";
 
 /** How many empty databases a communal server keeps ready (a dedicated one keeps none). */
 export const SPARE_COUNT = 3;

@@ -1,13 +1,12 @@
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import pg from "pg";
+import type pg from "pg";
 import { ProvisionError } from "../errors.js";
 import type { AdminAccess, Tenant } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
+import { ident, literal, loadPg } from "./pg-client.js";
 import { LOCK_DATABASE_ROWS, SPARE_COUNT, spareDatabases } from "./postgresql-spares.js";
 import { sqlTenancy } from "./sql.js";
-
-const { escapeIdentifier: ident, escapeLiteral: literal } = pg;
 
 /** Durability off: for throwaway data, PostgreSQL need not survive a power cut. */
 const EPHEMERAL_SETTINGS = ["fsync=off", "synchronous_commit=off", "full_page_writes=off"];
@@ -154,7 +153,7 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
   const tenantDatabaseAdministrator = { ...administrator, options: ADMIN_IN_TENANT_DATABASE };
   // Few sessions: once tenants hold every ordinary slot, the administrator's come out of the
   // superuser_reserved_connections (3 by default), and work inside a database takes one more.
-  const pool = new pg.Pool({ ...administrator, database: "postgres", max: 2 });
+  const pool = new (loadPg().Pool)({ ...administrator, database: "postgres", max: 2 });
   pool.on("error", () => undefined);
   try {
     await pool.query("SELECT 1");
@@ -174,7 +173,7 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
     login: pg.ClientConfig,
     work: (c: pg.Client) => Promise<unknown>,
   ) {
-    const client = new pg.Client({ ...login, database });
+    const client = new (loadPg().Client)({ ...login, database });
     await client.connect();
     try {
       await work(client);
