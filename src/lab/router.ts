@@ -1,7 +1,8 @@
 import { Agent, createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
+import { createRequire } from "node:module";
 import type { Socket } from "node:net";
 import { networkInterfaces } from "node:os";
-import { createProxyServer } from "http-proxy-3";
+import type * as httpProxy from "http-proxy-3";
 
 /** A running experiment as the router sees it. */
 export interface Route {
@@ -48,6 +49,9 @@ export const ROUTER_PAGE_HEADER = "x-labtest-router";
 export function createRouter(options: RouterOptions): Server {
   // Connections to the apps are kept open and reused: a request does not pay for a new one.
   const agent = new Agent({ keepAlive: true });
+  // Required here, not imported: only the router's own process proxies, while every command
+  // imports this module for the router's addresses and headers.
+  const { createProxyServer } = createRequire(import.meta.url)("http-proxy-3") as typeof httpProxy;
   const proxy = createProxyServer({ agent });
   proxy.on("proxyRes", (answer) => {
     // Only the router says which laboratory answered.
