@@ -123,15 +123,29 @@ function mayUse(identity: Identity, app: string, scope: Scope, what: string): vo
 
 /**
  * The hook scripts: each runs this labtest's hidden `git-hook` command with the node running now
- * (absolute paths: the hooks run with whatever PATH the SSH session has).
+ * (absolute paths: the hooks run with whatever PATH the SSH session has). A client delivering its
+ * code (refs/labtest/* alone, before each create or update over SSH) publishes nothing, and the
+ * scripts start no labtest for it: that start-up would be most of the delivery's time.
  */
-function pushHookScripts(): Record<string, string> {
-  const labtest = fileURLToPath(new URL("../../bin/labtest.js", import.meta.url));
+export function pushHookScripts(
+  programs = {
+    node: process.execPath,
+    labtest: fileURLToPath(new URL("../../bin/labtest.js", import.meta.url)),
+  },
+): Record<string, string> {
   const quoted = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
   return Object.fromEntries(
     PUSH_HOOKS.map((hook) => [
       hook,
-      `#!/bin/sh\n# Installed by labtest: a push publishes the branch's experiment.\nexec ${quoted(process.execPath)} ${quoted(labtest)} git-hook ${hook}\n`,
+      [
+        "#!/bin/sh",
+        "# Installed by labtest: a push publishes the branch's experiment.",
+        "updates=$(cat)",
+        `if printf '%s\\n' "$updates" | grep -qv '^[0-9a-f]* [0-9a-f]* refs/labtest/'; then`,
+        `  printf '%s\\n' "$updates" | exec ${quoted(programs.node)} ${quoted(programs.labtest)} git-hook ${hook}`,
+        "fi",
+        "",
+      ].join("\n"),
     ]),
   );
 }
