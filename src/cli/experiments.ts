@@ -3,14 +3,11 @@ import { appName, experimentName } from "../config/names.js";
 import { printable } from "../config/report.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { type Problem, UsageError } from "../errors.js";
+import type { ExperimentDetails, ExperimentStatus } from "../experiments/index.js";
 import { releaseDelivery } from "../laboratory/code.js";
-import {
-  type EventSink,
-  type ExperimentDetails,
-  type ExperimentStatus,
-  type Laboratory,
-  PROTOCOL_VERSION as v,
-} from "../laboratory/index.js";
+import type { Laboratory } from "../laboratory/laboratory.js";
+import type { EventSink } from "../laboratory/protocol.js";
+import { PROTOCOL_VERSION as v } from "../laboratory/protocol-constants.js";
 import { listedApp } from "./config.js";
 import { type CliIo, withStreamedOutput, writeJson } from "./io.js";
 import { chosenLaboratory, currentBranch, toOutput, withLab, withProject } from "./laboratory.js";

@@ -4,14 +4,9 @@ import { configuredHost, type LaboratoryAddress, parseLaboratoryAddress } from "
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
 import { laboratoryOrigin } from "../laboratory/credentials.js";
-import {
-  EmbeddedLaboratory,
-  type EventSink,
-  type Laboratory,
-  openLaboratory,
-  type Project,
-} from "../laboratory/index.js";
-import { locallyAudited } from "../server/audit.js";
+import type { Laboratory } from "../laboratory/laboratory.js";
+import { openLaboratory } from "../laboratory/open.js";
+import type { EventSink, Project } from "../laboratory/protocol.js";
 import { commandConfig } from "./config.js";
 import type { CliIo, GlobalOptions, StreamedOutput } from "./io.js";
 import type { StateGlobals } from "./state.js";
@@ -41,7 +36,8 @@ export async function withLab<T>(
     ...(globals.state ? { statePath: globals.state } : {}),
   });
   // A command run on the laboratory itself is its user's, as an administrator: audited as a token's requests are.
-  const lab = opened instanceof EmbeddedLaboratory ? locallyAudited(opened, io.env) : opened;
+  const lab =
+    address.kind === "local" ? (await import("../server/audit.js")).locallyAudited(opened, io.env) : opened;
   try {
     return await use(lab);
   } finally {

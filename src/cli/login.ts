@@ -11,8 +11,8 @@ import {
 } from "../laboratory/credentials.js";
 import { HttpsLaboratory } from "../laboratory/https.js";
 import { EXIT_REFUSED } from "../laboratory/identity.js";
-import { PROTOCOL_VERSION as v } from "../laboratory/index.js";
 import { type PresentedCertificate, presentedCertificate, sameFingerprint } from "../laboratory/pinning.js";
+import { PROTOCOL_VERSION as v } from "../laboratory/protocol-constants.js";
 import type { CliIo } from "./io.js";
 
 /** `labtest login URL --token -` and `labtest logout [URL]`: a laptop's credential for a laboratory. */

@@ -4,7 +4,7 @@ import { execa } from "execa";
 import { gitToplevel } from "../config/git.js";
 import type { LaboratoryAddress } from "../config/host.js";
 import { UsageError } from "../errors.js";
-import { PUSH_HOOKS, type PushHook, runPushHook } from "../server/push-hook.js";
+import { PUSH_HOOKS, type PushHook } from "../server/hook-contract.js";
 import { commandConfig } from "./config.js";
 import type { CliIo } from "./io.js";
 import { chosenLaboratory } from "./laboratory.js";
@@ -61,6 +61,7 @@ export function registerRemoteCommands(program: Command, io: CliIo): void {
     .action(async (hook: PushHook) => {
       // Git runs a bare repository's hooks inside it, GIT_DIR naming it relative to there.
       const repository = resolve(io.cwd, io.env.GIT_DIR ?? ".");
+      const { runPushHook } = await import("../server/push-hook.js");
       await runPushHook(hook, { repository, input: await io.readStdin(), env: io.env, print: io.stdout });
     });
 }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { labtestHome } from "../lab/home.js";
-import { PROTOCOL_VERSION as v } from "../laboratory/index.js";
+import { PROTOCOL_VERSION as v } from "../laboratory/protocol-constants.js";
 import { assignment, SECRETS_KEY, Secrets } from "../secrets/index.js";
 import { type CliIo, writeJson } from "./io.js";
 import { withLab } from "./laboratory.js";

@@ -2,7 +2,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { UsageError } from "../errors.js";
 import { labtestHome } from "../lab/home.js";
 import { ensureRouter, routerPort } from "../lab/router-control.js";
-import { EmbeddedLaboratory } from "../laboratory/index.js";
+import type { Laboratory } from "../laboratory/laboratory.js";
 import type { CliIo } from "./io.js";
 import type { StateGlobals } from "./state.js";
 
@@ -81,8 +81,10 @@ export function registerServeCommand(program: Command, io: CliIo): void {
 /**
  * The laboratory as a server carries requests out on it: this machine's, refusing repositories
  * named by a path (its clients are other machines: a path they name is not a repository here).
+ * Loaded when made: the forced command of a git push or fetch never makes it.
  */
-function servedLaboratory(env: NodeJS.ProcessEnv, globals: StateGlobals): EmbeddedLaboratory {
+async function servedLaboratory(env: NodeJS.ProcessEnv, globals: StateGlobals): Promise<Laboratory> {
+  const { EmbeddedLaboratory } = await import("../laboratory/embedded.js");
   return new EmbeddedLaboratory({
     env,
     cwd: labtestHome(env),
@@ -164,7 +166,7 @@ async function serve(
   // and every create already checks that daemon (ensureRoute), which would start a second router
   // beside one run in this process.
   const router = await ensureRouter(home, routerPort(env));
-  const laboratory = servedLaboratory(env, globals);
+  const laboratory = await servedLaboratory(env, globals);
   const tokens = new TokenStore(home);
   const audit = new AuditLog(home);
   const stopping = stopListener();

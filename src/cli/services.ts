@@ -2,12 +2,10 @@ import type { Command } from "commander";
 import { initialDataOf } from "../config/initial-data.js";
 import { experimentName } from "../config/names.js";
 import { UsageError } from "../errors.js";
-import {
-  type Laboratory,
-  type Project,
-  type ServiceStatus,
-  PROTOCOL_VERSION as v,
-} from "../laboratory/index.js";
+import type { Laboratory } from "../laboratory/laboratory.js";
+import type { Project } from "../laboratory/protocol.js";
+import { PROTOCOL_VERSION as v } from "../laboratory/protocol-constants.js";
+import type { ServiceStatus } from "../services/index.js";
 import { listedApp } from "./config.js";
 import { type CliIo, writeJson } from "./io.js";
 import { currentBranch, withLab, withProject } from "./laboratory.js";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { Option } from "commander";
-import { PROTOCOL_VERSION as v } from "../laboratory/index.js";
+import { PROTOCOL_VERSION as v } from "../laboratory/protocol-constants.js";
 import {
   type Lookup,
   MERGE_STRATEGIES,

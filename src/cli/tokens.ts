@@ -1,7 +1,6 @@
 import { type Command, Option } from "commander";
 import { UsageError } from "../errors.js";
-import { PROTOCOL_VERSION as v } from "../laboratory/index.js";
-import { MAX_DURATION_SECONDS } from "../laboratory/protocol.js";
+import { MAX_DURATION_SECONDS, PROTOCOL_VERSION as v } from "../laboratory/protocol-constants.js";
 import { SCOPES, type Scope } from "../laboratory/wire.js";
 import { type CliIo, writeJson } from "./io.js";
 import { withLab } from "./laboratory.js";

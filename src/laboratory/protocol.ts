@@ -5,15 +5,17 @@ import { repositoryProblem } from "../config/repository.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
 import { MERGE_STRATEGIES } from "../state/index.js";
+import { MAX_DURATION_SECONDS, PROTOCOL_VERSION } from "./protocol-constants.js";
 import { SCOPES } from "./wire.js";
+
+export { MAX_DURATION_SECONDS, PROTOCOL_VERSION };
 
 /**
  * What a client asks of a laboratory, as plain data: every request is JSON as it is, so the
  * embedded laboratory, and a remote one over HTTPS or SSH, take the very same objects. A request
- * names the protocol version it was written for; a laboratory refuses one it does not speak.
+ * names the protocol version it was written for (PROTOCOL_VERSION); a laboratory refuses one it
+ * does not speak.
  */
-export const PROTOCOL_VERSION = 1 as const;
-
 const version = z.literal(PROTOCOL_VERSION);
 const name = z.string().min(1);
 
@@ -76,9 +78,6 @@ const initialData = z.record(z.string(), z.string());
  * server puts its identity's name here, over what the client sent).
  */
 const turn = { wait: z.number().min(0).optional(), who: name.optional() };
-
-/** The longest a duration may be (a token's life, how far back an audit reads): 100 years. */
-export const MAX_DURATION_SECONDS = 100 * 365 * 86_400;
 
 export const requestSchemas = {
   create: z.object({

@@ -17,7 +17,7 @@ import { UsageError } from "../errors.js";
 import { ensureCodeRepository, installHooks } from "../experiments/code-store.js";
 import { type AuditSink, type Identity, mayTouch, PermissionError } from "../laboratory/identity.js";
 import { type Scope, scopeAllows } from "../laboratory/wire.js";
-import { IDENTITY_VARIABLE, PUSH_HOOKS, sshOrigin } from "./push-hook.js";
+import { IDENTITY_VARIABLE, PUSH_HOOKS, sshOrigin } from "./hook-contract.js";
 
 /** The git programs an SSH key may run, and the scope each needs. */
 const GIT_PROGRAMS = {

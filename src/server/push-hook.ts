@@ -14,18 +14,14 @@ import { readConfigDocument } from "../config/formats.js";
 import { type LoadedConfig, loadConfig } from "../config/resolve.js";
 import { ConfigError, LabtestError, type Problem, UsageError } from "../errors.js";
 import { codeRepository } from "../experiments/code-store.js";
+import { EmbeddedLaboratory } from "../laboratory/embedded.js";
 import type { Identity } from "../laboratory/identity.js";
-import { EmbeddedLaboratory, type EventSink, type Laboratory } from "../laboratory/index.js";
-import { PROTOCOL_VERSION as v } from "../laboratory/protocol.js";
+import type { Laboratory } from "../laboratory/laboratory.js";
+import type { EventSink } from "../laboratory/protocol.js";
+import { PROTOCOL_VERSION as v } from "../laboratory/protocol-constants.js";
 import { SCOPES } from "../laboratory/wire.js";
 import { AuditLog, auditedLaboratory } from "./audit.js";
-
-/** The hooks a pushed-to repository runs: `labtest git-hook <hook>`. */
-export const PUSH_HOOKS = ["pre-receive", "post-receive"] as const;
-export type PushHook = (typeof PUSH_HOOKS)[number];
-
-/** Where receive-pack's hooks learn who pushes: the SSH key's identity, as JSON. */
-export const IDENTITY_VARIABLE = "LABTEST_IDENTITY";
+import { IDENTITY_VARIABLE, type PushHook, sshOrigin } from "./hook-contract.js";
 
 /**
  * The state key of the branches a push may publish, per app: `/push/branches/<app>`, else
@@ -124,12 +120,6 @@ function pusher(env: NodeJS.ProcessEnv): Identity {
   const given = env[IDENTITY_VARIABLE];
   if (given === undefined) return { name: env.SUDO_USER || userInfo().username, scope: "admin", apps: [] };
   return identitySchema.parse(JSON.parse(given));
-}
-
-/** Where an SSH session came from, for the audit log: "ssh <address>" (SSH_CLIENT's), or "ssh". */
-export function sshOrigin(env: NodeJS.ProcessEnv): string {
-  const address = env.SSH_CLIENT?.split(" ")[0];
-  return address ? `ssh ${address}` : "ssh";
 }
 
 function refUpdates(input: string): RefUpdate[] {

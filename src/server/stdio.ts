@@ -31,6 +31,7 @@ import {
 import { answerLines } from "./answers.js";
 import { auditedLaboratory } from "./audit.js";
 import { serveGitCommand } from "./git-access.js";
+import { sshOrigin } from "./hook-contract.js";
 
 /** SSH_ORIGINAL_COMMAND of the request protocol. */
 export const REQUEST_COMMAND = "labtest request";
@@ -44,8 +45,8 @@ export interface StdioOptions {
   keyName: string;
   /** Who the key is; throws an AuthenticationError for a key the laboratory no longer has. */
   identify: (keyName: string) => Identity;
-  /** The laboratory the requests run on, made only for a request. */
-  laboratory: () => Laboratory;
+  /** The laboratory the requests run on, made (and its modules loaded) only for a request. */
+  laboratory: () => Laboratory | Promise<Laboratory>;
   audit: AuditSink;
   input: Readable;
   output: Writable;
@@ -99,8 +100,8 @@ async function serveRequest(options: StdioOptions): Promise<number> {
     input.on("close", () => hungUp.abort());
     input.resume();
     const identity = options.identify(options.keyName);
-    lab = options.laboratory();
-    const audited = auditedLaboratory(lab, identity, options.audit, origin(options.env));
+    lab = await options.laboratory();
+    const audited = auditedLaboratory(lab, identity, options.audit, sshOrigin(options.env));
     // The audited laboratory checks the request against its kind's schema before anything reads it.
     const run = ROUTES[kind].run as Route<RequestKind>["run"];
     await answerLines((events) => run(audited, request as never, events, hungUp.signal), write);
@@ -112,12 +113,6 @@ async function serveRequest(options: StdioOptions): Promise<number> {
     await new Promise<void>((resolve) => output.end(resolve));
   }
   return final?.exitCode ?? 0;
-}
-
-/** "ssh <the client's address>", from SSH_CLIENT ("address port local-port"), for the audit log. */
-function origin(env: NodeJS.ProcessEnv): string {
-  const address = env.SSH_CLIENT?.split(" ")[0];
-  return address ? `ssh ${address}` : "ssh";
 }
 
 /** The request the line holds; a UsageError for a line that is not `{"kind", "request"}` of a known kind. */
