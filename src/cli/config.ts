@@ -1,13 +1,15 @@
 import { relative } from "node:path";
 import type { Command } from "commander";
-import { stringify } from "yaml";
-import { ConfigNotFoundError } from "../config/discover.js";
-import { type LoadedConfig, loadConfig, type OptionName, type ValueSource } from "../config/resolve.js";
+import type { LoadedConfig, OptionName, ValueSource } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
 import { type CliIo, type GlobalOptions, writeJson } from "./io.js";
 
-/** The configuration a command runs with: `--config`, or the one discovered from where it runs. */
-export function commandConfig(io: CliIo, globals: GlobalOptions): Promise<LoadedConfig> {
+/**
+ * The configuration a command runs with: `--config`, or the one discovered from where it runs.
+ * Its loader (the formats' parsers, the schema) loads here: commands without one never pay for it.
+ */
+export async function commandConfig(io: CliIo, globals: GlobalOptions): Promise<LoadedConfig> {
+  const { loadConfig } = await import("../config/resolve.js");
   return loadConfig({ cwd: io.cwd, env: io.env, ...(globals.config ? { configPath: globals.config } : {}) });
 }
 
@@ -19,6 +21,8 @@ export async function listedApp(io: CliIo, globals: GlobalOptions, what: string)
   try {
     return (await commandConfig(io, globals)).config.app_name;
   } catch (error) {
+    // Loaded already, by the loader that threw.
+    const { ConfigNotFoundError } = await import("../config/discover.js");
     if (!(error instanceof ConfigNotFoundError)) throw error;
     throw new UsageError(`which app's ${what}? No labtest configuration is found from ${io.cwd}`, [
       {
@@ -46,12 +50,13 @@ export function registerConfigCommands(program: Command, io: CliIo): void {
           sources: loaded.sources,
           notes: loaded.notes,
         });
-      else io.stdout(describeConfig(loaded, io.cwd));
+      else io.stdout(await describeConfig(loaded, io.cwd));
     });
 }
 
 /** The resolved configuration as YAML, each option annotated with where its value came from. */
-export function describeConfig(loaded: LoadedConfig, cwd: string): string {
+export async function describeConfig(loaded: LoadedConfig, cwd: string): Promise<string> {
+  const { stringify } = await import("yaml");
   const lines = [
     `configuration is valid: ${loaded.file}`,
     ...loaded.notes.map((note) => `note: ${note}`),

@@ -4,7 +4,6 @@ import { printable } from "../config/report.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { type Problem, UsageError } from "../errors.js";
 import type { ExperimentDetails, ExperimentStatus } from "../experiments/index.js";
-import { releaseDelivery } from "../laboratory/code.js";
 import type { Laboratory } from "../laboratory/laboratory.js";
 import type { EventSink } from "../laboratory/protocol.js";
 import { PROTOCOL_VERSION as v } from "../laboratory/protocol-constants.js";
@@ -211,6 +210,8 @@ const PUSH_OPTION = [
 async function delivery(io: CliIo, command: Command, lab: Laboratory, loaded: LoadedConfig, branch: string) {
   const globals = command.optsWithGlobals<StateGlobals & { push?: boolean }>();
   const report = stepReporter(io, command, loaded);
+  // Git and the bundle's making load for create and update alone.
+  const { releaseDelivery } = await import("../laboratory/code.js");
   return releaseDelivery(lab, loaded, branch, {
     embedded: (await chosenLaboratory(io, globals, loaded)).kind === "local",
     push: globals.push === true,

@@ -1,9 +1,13 @@
 import { relative } from "node:path";
 import { gitBranch, gitToplevel } from "../config/git.js";
-import { configuredHost, type LaboratoryAddress, parseLaboratoryAddress } from "../config/host.js";
+import {
+  configuredHost,
+  type LaboratoryAddress,
+  laboratoryOrigin,
+  parseLaboratoryAddress,
+} from "../config/host.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
-import { laboratoryOrigin } from "../laboratory/credentials.js";
 import type { Laboratory } from "../laboratory/laboratory.js";
 import { openLaboratory } from "../laboratory/open.js";
 import type { EventSink, Project } from "../laboratory/protocol.js";

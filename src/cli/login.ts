@@ -1,15 +1,7 @@
 import type { Command } from "commander";
-import { parseLaboratoryAddress } from "../config/host.js";
+import { laboratoryOrigin, parseLaboratoryAddress } from "../config/host.js";
 import { LabtestError, UsageError } from "../errors.js";
-import {
-  type Credential,
-  credentialsFile,
-  laboratoryOrigin,
-  readCredentials,
-  removeCredential,
-  saveCredential,
-} from "../laboratory/credentials.js";
-import { HttpsLaboratory } from "../laboratory/https.js";
+import type { Credential } from "../laboratory/credentials.js";
 import { EXIT_REFUSED } from "../laboratory/identity.js";
 import { type PresentedCertificate, presentedCertificate, sameFingerprint } from "../laboratory/pinning.js";
 import { PROTOCOL_VERSION as v } from "../laboratory/protocol-constants.js";
@@ -42,6 +34,11 @@ export function registerLoginCommands(program: Command, io: CliIo): void {
         fingerprint: presented.fingerprint,
         ca: presented.pem,
       };
+      // The HTTPS client and the credentials' store (zod) load for login and logout alone.
+      const [{ HttpsLaboratory }, { saveCredential }] = await Promise.all([
+        import("../laboratory/https.js"),
+        import("../laboratory/credentials.js"),
+      ]);
       // A read request proves the token and the pinned authority both work before either is kept.
       const lab = new HttpsLaboratory(credential);
       try {
@@ -60,6 +57,7 @@ export function registerLoginCommands(program: Command, io: CliIo): void {
     )
     .action(async (url: string | undefined) => {
       const origin = url === undefined ? await onlyLaboratory(io) : httpsOrigin(url);
+      const { removeCredential } = await import("../laboratory/credentials.js");
       if (await removeCredential(io.env, origin)) io.stdout(`logged out of ${origin}\n`);
       else io.stderr(`not logged in to ${origin}; nothing to forget\n`);
     });
@@ -144,6 +142,7 @@ async function confirmCertificate(
 
 /** The laboratory logout means when given none: the only one logged in to. */
 async function onlyLaboratory(io: CliIo): Promise<string> {
+  const { credentialsFile, readCredentials } = await import("../laboratory/credentials.js");
   const all = await readCredentials(io.env);
   const [only] = all;
   if (only && all.length === 1) return only.url;

@@ -1,6 +1,5 @@
 import { resolve } from "node:path";
 import { Argument, type Command } from "commander";
-import { execa } from "execa";
 import { gitToplevel } from "../config/git.js";
 import type { LaboratoryAddress } from "../config/host.js";
 import { UsageError } from "../errors.js";
@@ -38,6 +37,7 @@ export function registerRemoteCommands(program: Command, io: CliIo): void {
             fix: "run it in the app's working copy, or pass --print for the command",
           },
         ]);
+      const { execa } = await import("execa");
       const added = await execa("git", ["-C", repository, "remote", "add", "--", remoteName, url], {
         reject: false,
       });

@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { labtestHome } from "../lab/home.js";
 import { PROTOCOL_VERSION as v } from "../laboratory/protocol-constants.js";
-import { assignment, SECRETS_KEY, Secrets } from "../secrets/index.js";
 import { type CliIo, writeJson } from "./io.js";
 import { withLab } from "./laboratory.js";
 import type { StateGlobals } from "./state.js";
@@ -39,7 +38,9 @@ export function registerSecretCommands(program: Command, io: CliIo): void {
             fix: "labtest encrypt KEY=VALUE, or pipe the value into labtest encrypt -",
           },
         ]);
-      refuseShort(text, options.whole === true);
+      // The secrets' providers (age, KMS) and their schemas load for the commands that use them.
+      const { assignment, Secrets } = await import("../secrets/index.js");
+      refuseShort(assignment(text, options.whole === true));
       // The value is encrypted here, on the client, with what the laboratory says to encrypt for:
       // the plaintext never travels.
       const config = await withLab(io, globals, undefined, (lab) => lab.secretsRecipients({ v }));
@@ -59,6 +60,7 @@ export function registerSecretCommands(program: Command, io: CliIo): void {
       const globals = command.optsWithGlobals<StateGlobals & { json?: boolean }>();
       const initialised = await withLab(io, globals, undefined, (lab) => lab.secretsInit({ v }));
       const { recipient, created, state } = initialised;
+      const { SECRETS_KEY } = await import("../secrets/index.js");
       if (globals.json) writeJson(io, initialised);
       else
         io.stdout(
@@ -69,8 +71,7 @@ export function registerSecretCommands(program: Command, io: CliIo): void {
 }
 
 /** Refuses to encrypt a value shorter than SHORTEST_SECRET, naming its key but not printing it. */
-function refuseShort(text: string, whole: boolean): void {
-  const { key, value } = assignment(text, whole);
+function refuseShort({ key, value }: { key?: string; value: string }): void {
   const length = [...value].length;
   if (length < SHORTEST_SECRET)
     throw new UsageError("the value to encrypt is too short to be a secret", [

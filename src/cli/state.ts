@@ -1,13 +1,11 @@
 import type { Command } from "commander";
 import { Option } from "commander";
 import { PROTOCOL_VERSION as v } from "../laboratory/protocol-constants.js";
-import {
-  type Lookup,
-  MERGE_STRATEGIES,
-  type MergeStrategy,
-  StateError,
-  validateKey,
-} from "../state/index.js";
+// The state's own small modules, not state/index.js: that brings the stores' providers (their
+// clients, yaml), which only the laboratory opening a store needs.
+import { StateError } from "../state/errors.js";
+import { validateKey } from "../state/keys.js";
+import { type Lookup, MERGE_STRATEGIES, type MergeStrategy } from "../state/lookup.js";
 import { parseValue } from "../state/store.js";
 import { type CliIo, type GlobalOptions, writeJson } from "./io.js";
 import { withLab } from "./laboratory.js";

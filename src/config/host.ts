@@ -1,5 +1,4 @@
 import { ConfigError } from "../errors.js";
-import { findConfig } from "./discover.js";
 import type { ConfigDocument } from "./formats.js";
 
 /** Where the laboratory is, as the `host` option names it. */
@@ -57,6 +56,11 @@ function sshAddress(
   };
 }
 
+/** The origin a laboratory's URL is known by (https://host[:port], the default port left out). */
+export function laboratoryOrigin(url: string): string {
+  return new URL(url).origin;
+}
+
 /**
  * The `host` of the configuration found from `cwd` (or at `configPath`), read alone: for commands
  * that need no configuration, a configuration that is broken elsewhere — or unreadable — does
@@ -66,6 +70,8 @@ export async function configuredHost(
   cwd: string,
   configPath?: string,
 ): Promise<{ host: string; where: string } | undefined> {
+  // The formats' parsers load with discovery, when a command looks: parsing an address needs none.
+  const { findConfig } = await import("./discover.js");
   let document: ConfigDocument;
   try {
     document = await findConfig(cwd, configPath);

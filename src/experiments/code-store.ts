@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ConfigError } from "../errors.js";
+import { MAX_BUNDLE_BYTES } from "../laboratory/protocol-constants.js";
 import { checkBranchName, git } from "./checkout.js";
 import { ExperimentError } from "./errors.js";
 
@@ -27,9 +28,6 @@ export interface ReleaseSource {
   /** The contents of the client's initial_data files by service, for a branch without a configuration of its own. */
   initialData: Record<string, string>;
 }
-
-/** The largest bundle a laboratory takes: a repository's whole history travels in the first one. */
-export const MAX_BUNDLE_BYTES = 512 * 1024 * 1024;
 
 /** The app's bare repository on the laboratory, which pushed bundles are fetched into. */
 export function codeRepository(home: string, app: string): string {

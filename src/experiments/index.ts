@@ -43,8 +43,8 @@ import { appRuntimes } from "./runtimes/index.js";
 import type { ExecOutput, Progress } from "./runtimes/runtime.js";
 import { withRerun } from "./steps.js";
 
+export { MAX_BUNDLE_BYTES } from "../laboratory/protocol-constants.js";
 export type { CodeSource } from "./code-store.js";
-export { MAX_BUNDLE_BYTES } from "./code-store.js";
 export type { Project } from "./context.js";
 export type { AppAnswer, ExperimentDetails, ExperimentStatus } from "./details.js";
 export { ExperimentError } from "./errors.js";

@@ -8,9 +8,9 @@ import { initialDataOf } from "../config/initial-data.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
 import { git, gitTimeoutSeconds } from "../experiments/checkout.js";
-import { bundleTooLarge, type CodeSource, MAX_BUNDLE_BYTES } from "../experiments/code-store.js";
+import { bundleTooLarge, type CodeSource } from "../experiments/code-store.js";
 import type { Laboratory } from "./laboratory.js";
-import { PROTOCOL_VERSION as v } from "./protocol.js";
+import { MAX_BUNDLE_BYTES, PROTOCOL_VERSION as v } from "./protocol-constants.js";
 
 /**
  * What a create or update sends besides its project: where the laboratory takes the branch's

@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
+import { laboratoryOrigin } from "../config/host.js";
 import { ConfigError } from "../errors.js";
 import { AuthenticationError } from "./identity.js";
 import { presentedCertificate, sameFingerprint } from "./pinning.js";
@@ -35,11 +36,6 @@ export function userConfigDir(env: NodeJS.ProcessEnv): string {
 /** The file holding the tokens: readable by its owner only. */
 export function credentialsFile(env: NodeJS.ProcessEnv): string {
   return join(userConfigDir(env), "credentials.json");
-}
-
-/** The origin a laboratory's URL is known by (https://host[:port], the default port left out). */
-export function laboratoryOrigin(url: string): string {
-  return new URL(url).origin;
 }
 
 /** Every laboratory logged in to. */

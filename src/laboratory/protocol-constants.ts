@@ -7,3 +7,6 @@ export const PROTOCOL_VERSION = 1 as const;
 
 /** The longest a duration may be (a token's life, how far back an audit reads): 100 years. */
 export const MAX_DURATION_SECONDS = 100 * 365 * 86_400;
+
+/** The largest bundle a laboratory takes: a repository's whole history travels in the first one. */
+export const MAX_BUNDLE_BYTES = 512 * 1024 * 1024;

@@ -4,7 +4,7 @@ import { isValidName } from "../config/names.js";
 import { repositoryProblem } from "../config/repository.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
-import { MERGE_STRATEGIES } from "../state/index.js";
+import { MERGE_STRATEGIES } from "../state/lookup.js";
 import { MAX_DURATION_SECONDS, PROTOCOL_VERSION } from "./protocol-constants.js";
 import { SCOPES } from "./wire.js";
 

@@ -1,7 +1,7 @@
 import { EXIT_BUG, LabtestError, type Problem } from "../errors.js";
-import { MAX_BUNDLE_BYTES } from "../experiments/code-store.js";
 import type { Laboratory } from "./laboratory.js";
 import type { EventSink, Requests } from "./protocol.js";
+import { MAX_BUNDLE_BYTES } from "./protocol-constants.js";
 
 /**
  * How the Laboratory's requests travel over HTTPS (and, framed the same, over SSH): one table
