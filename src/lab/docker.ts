@@ -32,8 +32,24 @@ const require = createRequire(import.meta.url);
 let dockerode: typeof Docker | undefined;
 const loadDockerode = () => (dockerode ??= require("dockerode") as typeof Docker);
 
-/** The Docker Engine that `env` names (DOCKER_HOST and its companions), else the local socket. */
+/**
+ * The Docker Engine that `env` names (DOCKER_HOST and its companions), else the local socket.
+ * The client is made (and dockerode loaded) on its first use: a laboratory opened for a request
+ * that never reaches an engine (a list of no experiments, the state, the tokens) skips both.
+ */
 export function dockerEngine(env: NodeJS.ProcessEnv = process.env): Docker {
+  let engine: Docker | undefined;
+  const made = () => (engine ??= madeDockerEngine(env));
+  return new Proxy({} as Docker, {
+    get(_target, key) {
+      const value: unknown = Reflect.get(made(), key);
+      return typeof value === "function" ? value.bind(made()) : value;
+    },
+    set: (_target, key, value) => Reflect.set(made(), key, value),
+  });
+}
+
+function madeDockerEngine(env: NodeJS.ProcessEnv): Docker {
   const Docker = loadDockerode();
   if (env === process.env) return reportingEngineErrors(new Docker());
   // docker-modem reads these from process.env alone, once, as it is made: lend it `env`'s.

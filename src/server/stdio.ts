@@ -30,7 +30,6 @@ import {
 } from "../laboratory/wire.js";
 import { answerLines } from "./answers.js";
 import { auditedLaboratory } from "./audit.js";
-import { serveGitCommand } from "./git-access.js";
 import { sshOrigin } from "./hook-contract.js";
 
 /** SSH_ORIGINAL_COMMAND of the request protocol. */
@@ -68,6 +67,8 @@ export async function serveStdio(options: StdioOptions): Promise<number> {
 }
 
 async function serveGit(command: string, options: StdioOptions): Promise<number> {
+  // git-access (execa, the code store) loads for a git command alone, not for every request.
+  const { serveGitCommand } = await import("./git-access.js");
   try {
     return await serveGitCommand([command], options.identify(options.keyName), {
       home: options.home,
