@@ -14,13 +14,11 @@ import getPort from "get-port";
 import { stringify } from "yaml";
 import { copyExample, localImage, runExampleInDocker } from "../test/support/example-app.js";
 import { benchLaboratory, firstOk, labtestCreate, removeBenchLaboratory } from "./laboratory.js";
-import { type Contender, race } from "./race.js";
+import { type Contender, median, raceSamples, seconds, spread } from "./race.js";
 
 const CREATES = Number(process.env.BENCH_CREATES ?? 5);
 const RUN = `${process.pid}${Date.now().toString(36)}`;
 const KEEPER = `labtestbench-cache:${RUN}`;
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 /** The compose file equivalent to the example's labtest configuration on the docker runtime. */
 function composeFile(context: string, appPort: number): string {
@@ -106,15 +104,15 @@ async function main(): Promise<void> {
     await new Promise((resolve, reject) =>
       docker.modem.followProgress(keeper, (error) => (error ? reject(error) : resolve(undefined))),
     );
-    const [ours, theirs] = await race(CREATES, [
+    const [ours = [], theirs = []] = await raceSamples(CREATES, [
       labtestCreate("labtest create", lab, lab.env),
       composeContender(composeDirectory),
     ]);
     console.log(
-      `create of the example app (PostgreSQL, Redis, app image built from its Dockerfile) → first 200, median of ${CREATES} (alternating, after one untimed run each):`,
+      `create of the example app (PostgreSQL, Redis, app image built from its Dockerfile) → first 200, median (min–max) of ${CREATES} (alternating, after one untimed run each):`,
     );
     console.log(
-      `  labtest create ${seconds(ours ?? Number.NaN)}   docker-compose up ${seconds(theirs ?? Number.NaN)}   ratio labtest/compose ${((ours ?? Number.NaN) / (theirs ?? Number.NaN)).toFixed(2)} (target ≤ 1.0)`,
+      `  labtest create ${spread(ours, seconds)}   docker-compose up ${spread(theirs, seconds)}   ratio labtest/compose ${(median(ours) / median(theirs)).toFixed(2)} (target ≤ 1.0)`,
     );
     console.log(
       "  labtest: git checkout of the branch, image build, tenant on the running communal PostgreSQL, a new Redis on the experiment's network, migration container, app, route;",

@@ -5,6 +5,15 @@ export const median = (s: number[]) => [...s].sort((a, b) => a - b)[Math.floor(s
 /** The lowest and the highest of `s`. */
 export const range = (s: number[]) => ({ min: Math.min(...s), max: Math.max(...s) });
 
+export const ms = (t: number) => `${t.toFixed(1)} ms`;
+export const seconds = (t: number) => `${(t / 1000).toFixed(2)} s`;
+
+/** A median and the range of the runs, each written by `unit`. */
+export function spread(samples: number[], unit: (t: number) => string): string {
+  const { min, max } = range(samples);
+  return `${unit(median(samples))} (${unit(min)}–${unit(max)})`;
+}
+
 /** Milliseconds `run` takes. */
 export async function timed(run: () => Promise<unknown>): Promise<number> {
   const start = process.hrtime.bigint();

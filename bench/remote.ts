@@ -29,7 +29,7 @@ import {
   labtestCreate,
   removeBenchLaboratory,
 } from "./laboratory.js";
-import { type Contender, median, raceSamples, range } from "./race.js";
+import { type Contender, median, ms, raceSamples, seconds, spread } from "./race.js";
 import { rerunAsLaboratoryUser, type SshBench, sshBenchOf, sshLaptop } from "./ssh.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -120,14 +120,6 @@ function listing(transport: Transport, cwd: string): Contender {
     },
   };
 }
-
-const ms = (t: number) => `${t.toFixed(1)} ms`;
-const seconds = (t: number) => `${(t / 1000).toFixed(2)} s`;
-/** A median and the range of the runs, each written by `unit`. */
-const spread = (samples: number[], unit: (t: number) => string) => {
-  const { min, max } = range(samples);
-  return `${unit(median(samples))} (${unit(min)}–${unit(max)})`;
-};
 
 /** Whether `holds`, said after a target. */
 const verdict = (holds: boolean) => (holds ? "holds" : "MISSED");

@@ -13,6 +13,7 @@ import { PROTOCOL_VERSION } from "../src/laboratory/protocol.js";
 import { readPublicKey, SshKeys } from "../src/server/keys.js";
 import { REQUEST_COMMAND } from "../src/server/stdio.js";
 import { withCleanup } from "./cleanup.js";
+import { median, ms, spread } from "./race.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const LABTEST_JS = fileURLToPath(new URL("../bin/labtest.js", import.meta.url));
@@ -35,20 +36,16 @@ function timeOnce(command: Command): number {
     input: command.input ?? "",
     encoding: "utf8",
   });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const took = Number(process.hrtime.bigint() - start) / 1e6;
   if (run.status !== 0 || !command.expect.test(run.stdout))
     throw new Error(`${command.name} failed (exit ${run.status}):\n${run.stdout}\n${run.stderr}`);
-  return ms;
+  return took;
 }
 
-function measure(command: Command): { median: number; min: number; max: number } {
+/** The timed runs of `command`, after one untimed run. */
+function samplesOf(command: Command): number[] {
   timeOnce(command);
-  const samples = Array.from({ length: RUNS }, () => timeOnce(command)).sort((a, b) => a - b);
-  return {
-    median: samples[Math.floor(samples.length / 2)] ?? Number.NaN,
-    min: samples[0] ?? Number.NaN,
-    max: samples[samples.length - 1] ?? Number.NaN,
-  };
+  return Array.from({ length: RUNS }, () => timeOnce(command));
 }
 
 /** A scratch home whose ssh-keys.db knows the key IDENTITY (read scope), as lab add-key leaves it. */
@@ -86,13 +83,12 @@ async function main(): Promise<void> {
       },
     ];
     console.log(`start-up of labtest commands, one process each, median (min–max) of ${RUNS}`);
-    const [peer, ...rest] = commands.map((command) => ({ command, time: measure(command) }));
-    for (const { command, time } of peer ? [peer, ...rest] : rest) {
-      const ratio = peer ? ` ${(time.median / peer.time.median).toFixed(1)}x node -e 0` : "";
+    const measured = commands.map((command) => ({ command, samples: samplesOf(command) }));
+    const peer = median(measured[0]?.samples ?? []);
+    for (const { command, samples } of measured)
       console.log(
-        `${command.name.padEnd(22)} ${time.median.toFixed(0).padStart(5)} ms (${time.min.toFixed(0)}–${time.max.toFixed(0)})${ratio}`,
+        `${command.name.padEnd(22)} ${spread(samples, ms).padStart(26)} ${(median(samples) / peer).toFixed(1)}x node -e 0`,
       );
-    }
   });
 }
 
