@@ -1,4 +1,10 @@
 #!/usr/bin/env node
-import { main } from "../dist/cli/main.js";
+// A key's forced command is relayed to a running `labtest serve` before anything else loads.
+import { relayedSession } from "../dist/server/relay.js";
 
-process.exitCode = await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const relayed = await relayedSession(argv, process.env);
+if (relayed === undefined) {
+  const { main } = await import("../dist/cli/main.js");
+  process.exitCode = await main(argv);
+} else process.exitCode = relayed;

@@ -117,6 +117,7 @@ async function serveSshSession(
   const home = labtestHome(env);
   const keys = laboratoryUserKeys(home);
   const audit = new AuditLog(home);
+  let laboratory: Promise<Laboratory> | undefined;
   try {
     // The session's own stdin and stdout: they are the SSH channel, and carry JSON that no
     // secret masking may touch (io's writers mask).
@@ -125,13 +126,21 @@ async function serveSshSession(
       home,
       keyName: options.identity,
       identify: (name) => keys.identity(name),
-      laboratory: () => servedLaboratory(env, globals),
+      laboratory: () => {
+        laboratory ??= servedLaboratory(env, globals);
+        return laboratory;
+      },
       audit,
       input: process.stdin,
       output: process.stdout,
       stderr: io.stderr,
     });
   } finally {
+    // A laboratory that failed to open was answered as the session's error already.
+    await laboratory?.then(
+      (opened) => opened.close(),
+      () => undefined,
+    );
     keys.close();
     audit.close();
   }
@@ -151,13 +160,21 @@ async function serve(
         fix: "give both, or neither to use labtest lab init's",
       },
     ]);
-  const [{ AuditLog }, { startLaboratoryServer }, { readServerTls, tlsFiles }, { TokenStore }] =
-    await Promise.all([
-      import("../server/audit.js"),
-      import("../server/http.js"),
-      import("../server/tls.js"),
-      import("../server/tokens.js"),
-    ]);
+  const [
+    { AuditLog },
+    { startLaboratoryServer },
+    { readServerTls, tlsFiles },
+    { TokenStore },
+    { laboratoryUserKeys },
+    { listenForRequests },
+  ] = await Promise.all([
+    import("../server/audit.js"),
+    import("../server/http.js"),
+    import("../server/tls.js"),
+    import("../server/tokens.js"),
+    import("../server/keys.js"),
+    import("../server/requests-socket.js"),
+  ]);
   const home = labtestHome(env);
   const tls = await readServerTls(
     options.cert && options.key ? { cert: options.cert, key: options.key } : tlsFiles(home),
@@ -168,28 +185,44 @@ async function serve(
   const router = await ensureRouter(home, routerPort(env));
   const laboratory = await servedLaboratory(env, globals);
   const tokens = new TokenStore(home);
+  const keys = laboratoryUserKeys(home);
   const audit = new AuditLog(home);
+  const log = (line: string) => io.stdout(`${line}\n`);
   const stopping = stopListener();
   try {
-    const server = await startLaboratoryServer({
+    // The SSH keys' forced command relays its requests here (server/relay.ts), sparing each a labtest start.
+    const requests = await listenForRequests({
+      home,
+      env,
       laboratory,
-      listen: options.listen,
-      tls,
-      authenticator: tokens,
+      identify: (name) => keys.identity(name),
       audit,
-      log: (line) => io.stdout(`${line}\n`),
+      log,
     });
-    io.stdout(
-      `labtest serve: the laboratory's API on ${server.url}/api/v1, its router on port ${router.port} (pid ${router.pid})\n`,
-    );
-    const signal = await stopping.received;
-    io.stdout(`labtest serve: stopping (${signal}): letting the operations in flight end\n`);
-    await server.close(SHUTDOWN_GRACE_MS);
-    io.stdout("labtest serve: stopped\n");
+    try {
+      const server = await startLaboratoryServer({
+        laboratory,
+        listen: options.listen,
+        tls,
+        authenticator: tokens,
+        audit,
+        log,
+      });
+      io.stdout(
+        `labtest serve: the laboratory's API on ${server.url}/api/v1, SSH keys' requests on ${requests.path}, its router on port ${router.port} (pid ${router.pid})\n`,
+      );
+      const signal = await stopping.received;
+      io.stdout(`labtest serve: stopping (${signal}): letting the operations in flight end\n`);
+      await Promise.all([server.close(SHUTDOWN_GRACE_MS), requests.close(SHUTDOWN_GRACE_MS)]);
+      io.stdout("labtest serve: stopped\n");
+    } finally {
+      await requests.close(0);
+    }
   } finally {
     for (const signal of STOP_SIGNALS) process.off(signal, stopping.listener);
     await laboratory.close();
     tokens.close();
+    keys.close();
     audit.close();
   }
 }

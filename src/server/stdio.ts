@@ -44,13 +44,18 @@ export interface StdioOptions {
   keyName: string;
   /** Who the key is; throws an AuthenticationError for a key the laboratory no longer has. */
   identify: (keyName: string) => Identity;
-  /** The laboratory the requests run on, made (and its modules loaded) only for a request. */
+  /**
+   * The laboratory the requests run on, made (and its modules loaded) only for a request; whoever
+   * gives it closes it (the forced command its own, the daemon its long-lived one).
+   */
   laboratory: () => Laboratory | Promise<Laboratory>;
   audit: AuditSink;
   input: Readable;
   output: Writable;
   /** Where refusals of anything but a request are said (the session's stderr). */
   stderr: (text: string) => void;
+  /** The server stopping: a request that only reads ends at once, as over HTTPS; others run to their end. */
+  stopping?: AbortSignal;
 }
 
 /** Serves one SSH session of a key; resolves to the exit code the session should end with. */
@@ -86,22 +91,26 @@ async function serveGit(command: string, options: StdioOptions): Promise<number>
 async function serveRequest(options: StdioOptions): Promise<number> {
   const { input, output } = options;
   const hungUp = new AbortController();
+  const hangUp = () => hungUp.abort();
   let final: WireError | undefined;
   // A client gone before the answer ends makes writes fail (EPIPE): the operation still ends properly.
-  output.on("error", () => hungUp.abort());
+  output.on("error", hangUp);
   const write = (line: StreamLine) => {
     if ("error" in line) final = line.error;
     output.write(`${JSON.stringify(line)}\n`);
   };
-  let lab: Laboratory | undefined;
   try {
     const { kind, request } = parseLine(await requestLine(input));
     if (input.readableEnded) hungUp.abort();
-    input.on("end", () => hungUp.abort());
-    input.on("close", () => hungUp.abort());
+    input.on("end", hangUp);
+    input.on("close", hangUp);
     input.resume();
+    if (ROUTES[kind].scope === "read") {
+      if (options.stopping?.aborted) hangUp();
+      options.stopping?.addEventListener("abort", hangUp);
+    }
     const identity = options.identify(options.keyName);
-    lab = await options.laboratory();
+    const lab = await options.laboratory();
     const audited = auditedLaboratory(lab, identity, options.audit, sshOrigin(options.env));
     // The audited laboratory checks the request against its kind's schema before anything reads it.
     const run = ROUTES[kind].run as Route<RequestKind>["run"];
@@ -109,9 +118,10 @@ async function serveRequest(options: StdioOptions): Promise<number> {
   } catch (error) {
     write({ error: wireError(error) });
   } finally {
-    await lab?.close();
-    input.destroy();
+    options.stopping?.removeEventListener("abort", hangUp);
+    // The answer is flushed before the input goes: input and output may be one socket (the daemon's).
     await new Promise<void>((resolve) => output.end(resolve));
+    input.destroy();
   }
   return final?.exitCode ?? 0;
 }

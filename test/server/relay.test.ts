@@ -1,0 +1,122 @@
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+import getPort from "get-port";
+import { expect, onTestFinished, test } from "vitest";
+import { loadConfig } from "../../src/config/resolve.js";
+import { PROTOCOL_VERSION as v } from "../../src/laboratory/protocol.js";
+import { AuditLog } from "../../src/server/audit.js";
+import { readPublicKey, SshKeys } from "../../src/server/keys.js";
+import { requestsSocketPath } from "../../src/server/requests-socket.js";
+import { REQUEST_COMMAND } from "../../src/server/stdio.js";
+import { initLaboratoryTls } from "../../src/server/tls.js";
+import { exampleRepo, experimentLab } from "../support/experiments.js";
+import { scratchDir } from "../support/project.js";
+
+const BIN = join(import.meta.dirname, "../../bin/labtest.js");
+
+/** A laboratory home with the keys `reader` (read scope) and `deployer` (deploy scope). */
+async function labWithKeys() {
+  const lab = await experimentLab();
+  await initLaboratoryTls(lab.home);
+  const scratch = await scratchDir();
+  const keys = new SshKeys({ home: lab.home, authorizedKeys: join(scratch, "authorized_keys") });
+  for (const [name, scope] of [
+    ["reader", "read"],
+    ["deployer", "deploy"],
+  ] as const) {
+    const file = join(scratch, name);
+    await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", file]);
+    keys.add(name, await readPublicKey(`${file}.pub`), { scope, apps: [] });
+  }
+  return { lab, keys };
+}
+
+/** `labtest serve` on the lab's home, once it listens; its stdout so far, and how to stop it. */
+async function startServe(lab: Awaited<ReturnType<typeof experimentLab>>) {
+  const port = await getPort({ host: "127.0.0.1" });
+  const serve = execa(process.execPath, [BIN, "serve", "--listen", `127.0.0.1:${port}`], {
+    env: { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) },
+    cwd: lab.home,
+    reject: false,
+    all: true,
+  });
+  onTestFinished(() => void serve.kill("SIGKILL"));
+  let said = "";
+  serve.stdout?.on("data", (chunk: Buffer) => {
+    said += chunk.toString();
+  });
+  await new Promise<void>((resolve, reject) => {
+    serve.stdout?.on("data", () => {
+      if (said.includes("the laboratory's API on")) resolve();
+    });
+    void serve.then((ended) => reject(new Error(`serve ended: ${ended.all}`)));
+  });
+  return {
+    said: () => said,
+    stop: async () => {
+      serve.kill("SIGTERM");
+      return serve;
+    },
+  };
+}
+
+/** The key's forced command, as sshd runs it, asked `kind` with `request`. */
+async function forced(home: string, key: string, kind: string, request: unknown) {
+  const run = await execa(process.execPath, [BIN, "serve", "--stdio", "--home", home, "--identity", key], {
+    env: { ...process.env, SSH_ORIGINAL_COMMAND: REQUEST_COMMAND, SSH_CLIENT: "192.0.2.7 50000 22" },
+    input: `${JSON.stringify({ kind, request })}\n`,
+    reject: false,
+  });
+  const lines = run.stdout
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { exitCode: run.exitCode, lines, last: lines.at(-1), stderr: run.stderr };
+}
+
+test("with labtest serve running, the forced command's requests are answered by it: the same list, a removed key refused (77), a read key's create refused and audited", async () => {
+  const { lab, keys } = await labWithKeys();
+  const inProcess = await forced(lab.home, "reader", "list", { v });
+  const serve = await startServe(lab);
+
+  const relayed = await forced(lab.home, "reader", "list", { v });
+  expect(relayed).toEqual(inProcess);
+  expect(relayed.exitCode).toBe(0);
+  expect(serve.said()).toMatch(/ssh 192\.0\.2\.7 reader labtest request: exit 0 /);
+
+  const repo = await exampleRepo();
+  const create = {
+    v,
+    project: { config: await loadConfig({ cwd: repo }), subdirectory: "" },
+    branch: "main",
+  };
+  const refused = await forced(lab.home, "reader", "create", create);
+  expect(refused.exitCode).toBe(77);
+  expect(refused.last).toMatchObject({ error: { type: "PermissionError", exitCode: 77 } });
+  const audit = new AuditLog(lab.home);
+  onTestFinished(() => audit.close());
+  expect(
+    audit.read().map((entry) => [entry.who, entry.what, entry.from, entry.result.split(":")[0]]),
+  ).toContainEqual(["reader", "create", "ssh 192.0.2.7", "PermissionError"]);
+
+  keys.remove("reader");
+  keys.close();
+  const gone = await forced(lab.home, "reader", "list", { v });
+  expect(gone.exitCode).toBe(77);
+  expect(gone.last).toMatchObject({ error: { type: "AuthenticationError", exitCode: 77 } });
+  expect(serve.said()).toMatch(/ssh 192\.0\.2\.7 reader labtest request: exit 77 /);
+  expect((await serve.stop()).exitCode).toBe(0);
+});
+
+test("the requests' socket is in a directory only the laboratory user may enter, and is gone once serve stops", async () => {
+  const { lab, keys } = await labWithKeys();
+  keys.close();
+  const serve = await startServe(lab);
+  const socket = requestsSocketPath(lab.home);
+  expect((await stat(join(socket, ".."))).mode & 0o777).toBe(0o700);
+  expect((await stat(socket)).isSocket()).toBe(true);
+  const ended = await serve.stop();
+  expect(ended.exitCode, ended.all).toBe(0);
+  await expect(stat(socket)).rejects.toThrow(/ENOENT/);
+});
