@@ -74,18 +74,18 @@ function relay(socket: Socket): Promise<number> {
       pending = lines.pop() ?? "";
       lastLine = lines.at(-1) ?? lastLine;
     });
-    const ended = (exitCode: number) => {
+    let done = false;
+    // An answer that ended on its last line is whole, even when the connection then breaks.
+    const ended = (why: string) => {
+      if (done) return;
+      done = true;
       process.stdin.unpipe(socket);
       process.stdin.destroy();
       socket.destroy();
-      resolve(exitCode);
+      resolve((pending === "" ? answeredExitCode(lastLine) : undefined) ?? daemonGone(why));
     };
-    socket.on("end", () => {
-      const exitCode = pending === "" ? answeredExitCode(lastLine) : undefined;
-      if (exitCode === undefined) ended(daemonGone("its answer ended before its last line"));
-      else ended(exitCode);
-    });
-    socket.on("error", (error) => ended(daemonGone(error.message)));
+    socket.on("end", () => ended("its answer ended before its last line"));
+    socket.on("error", (error) => ended(error.message));
   });
 }
 

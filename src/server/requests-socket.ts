@@ -5,6 +5,8 @@
 // starts with one preamble line, `{"key": NAME, "command": SSH_ORIGINAL_COMMAND, "client":
 // SSH_CLIENT}`, then carries the session's bytes. Nothing in it is trusted beyond the key's name,
 // which is looked up in ssh-keys.db for every session as the forced command does.
+
+import { once } from "node:events";
 import { lstatSync, mkdirSync } from "node:fs";
 import { chmod, rm } from "node:fs/promises";
 import { connect, createServer, type Socket } from "node:net";
@@ -120,7 +122,10 @@ async function serveSession(socket: Socket, options: RequestsSocketOptions, stop
   try {
     preamble = parsePreamble(await preambleLine(socket));
   } catch (error) {
+    // Read to its end, so that the socket closes once the relay ends its side too.
+    socket.resume();
     socket.end(`${JSON.stringify({ error: wireError(error) })}\n`);
+    await once(socket, "close");
     return;
   }
   const exitCode = await serveStdio({

@@ -1,5 +1,7 @@
-import { stat } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { join } from "node:path";
+import { text } from "node:stream/consumers";
 import { execa } from "execa";
 import getPort from "get-port";
 import { expect, onTestFinished, test } from "vitest";
@@ -10,8 +12,8 @@ import { readPublicKey, SshKeys } from "../../src/server/keys.js";
 import { requestsSocketPath } from "../../src/server/requests-socket.js";
 import { REQUEST_COMMAND } from "../../src/server/stdio.js";
 import { initLaboratoryTls } from "../../src/server/tls.js";
-import { exampleRepo, experimentLab } from "../support/experiments.js";
-import { scratchDir } from "../support/project.js";
+import { commit, exampleRepo, experimentLab } from "../support/experiments.js";
+import { gitRepo, scratchDir } from "../support/project.js";
 
 const BIN = join(import.meta.dirname, "../../bin/labtest.js");
 
@@ -35,12 +37,16 @@ async function labWithKeys() {
 /** `labtest serve` on the lab's home, once it listens; its stdout so far, and how to stop it. */
 async function startServe(lab: Awaited<ReturnType<typeof experimentLab>>) {
   const port = await getPort({ host: "127.0.0.1" });
-  const serve = execa(process.execPath, [BIN, "serve", "--listen", `127.0.0.1:${port}`], {
-    env: { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) },
-    cwd: lab.home,
-    reject: false,
-    all: true,
-  });
+  const serve = execa(
+    process.execPath,
+    [BIN, "--state", lab.statePath, "serve", "--listen", `127.0.0.1:${port}`],
+    {
+      env: { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) },
+      cwd: lab.home,
+      reject: false,
+      all: true,
+    },
+  );
   onTestFinished(() => void serve.kill("SIGKILL"));
   let said = "";
   serve.stdout?.on("data", (chunk: Buffer) => {
@@ -119,4 +125,96 @@ test("the requests' socket is in a directory only the laboratory user may enter,
   const ended = await serve.stop();
   expect(ended.exitCode, ended.all).toBe(0);
   await expect(stat(socket)).rejects.toThrow(/ENOENT/);
+});
+
+test("a session whose preamble is not a relayed request is refused with an error line and closed, nothing done", async () => {
+  const { lab, keys } = await labWithKeys();
+  keys.close();
+  const serve = await startServe(lab);
+  const answer = async (preamble: string) => {
+    const socket = connect(requestsSocketPath(lab.home));
+    socket.end(`${preamble}\n${JSON.stringify({ kind: "list", request: { v } })}\n`);
+    return JSON.parse(await text(socket)) as { error: { type: string; problems: { what: string }[] } };
+  };
+  const git = await answer(
+    JSON.stringify({ key: "deployer", command: "git-receive-pack 'hello.git'", client: "" }),
+  );
+  expect(git.error.type).toBe("UsageError");
+  expect(git.error.problems[0]?.what).toMatch(/serves labtest request alone, not git-receive-pack/);
+  const garbled = await answer("{not json");
+  expect(garbled.error.problems[0]?.what).toMatch(/it is not \{"key", "command", "client"\}/);
+  const audit = new AuditLog(lab.home);
+  onTestFinished(() => audit.close());
+  expect(audit.read()).toEqual([]);
+  expect(serve.said()).not.toMatch(/labtest request: exit/);
+  const stopped = await serve.stop();
+  expect(stopped.exitCode, stopped.all).toBe(0);
+});
+
+test("a socket left by a serve that was killed is replaced by the next serve's", async () => {
+  const { lab, keys } = await labWithKeys();
+  keys.close();
+  const socket = requestsSocketPath(lab.home);
+  await mkdir(join(socket, ".."), { recursive: true, mode: 0o700 });
+  const killed = execa(process.execPath, [
+    "-e",
+    `require("node:net").createServer().listen(${JSON.stringify(socket)}, () => console.log("up"))`,
+  ]);
+  await new Promise((resolve) => killed.stdout?.once("data", resolve));
+  killed.kill("SIGKILL");
+  await killed.catch(() => undefined);
+  expect((await stat(socket)).isSocket()).toBe(true);
+
+  const serve = await startServe(lab);
+  const relayed = await forced(lab.home, "reader", "list", { v });
+  expect(relayed.exitCode).toBe(0);
+  expect(serve.said()).toMatch(/reader labtest request: exit 0 /);
+  expect((await serve.stop()).exitCode).toBe(0);
+});
+
+test("a relayed logs --follow ends on the daemon's side when the forced command's stdin closes (a hang-up)", async () => {
+  const { lab, keys } = await labWithKeys();
+  keys.close();
+  const repo = await gitRepo("hello");
+  await writeFile(
+    join(repo, "server.js"),
+    `require("http").createServer((q, s) => s.end("hi")).listen(process.env.PORT, () => console.log("listening"));\n`,
+  );
+  await writeFile(
+    join(repo, ".labtest.yml"),
+    "labtest:\n  app_name: hello\n  start_command: node server.js\n",
+  );
+  await commit(repo, "first");
+  const project = { config: await loadConfig({ cwd: repo }), subdirectory: "" };
+  await lab.experiments.create(project, { branch: "main" });
+  const serve = await startServe(lab);
+
+  const follower = execa(
+    process.execPath,
+    [BIN, "serve", "--stdio", "--home", lab.home, "--identity", "reader"],
+    {
+      env: { ...process.env, SSH_ORIGINAL_COMMAND: REQUEST_COMMAND, SSH_CLIENT: "192.0.2.7 50000 22" },
+      reject: false,
+    },
+  );
+  onTestFinished(() => void follower.kill("SIGKILL"));
+  follower.stdin?.write(
+    `${JSON.stringify({ kind: "logs", request: { v, project, name: "main", follow: true } })}\n`,
+  );
+  await new Promise<void>((resolve, reject) => {
+    let said = "";
+    follower.stdout?.on("data", (chunk: Buffer) => {
+      said += chunk.toString();
+      if (said.includes("listening")) resolve();
+    });
+    void follower.then((ended) => reject(new Error(`the follower ended: ${ended.stdout} ${ended.stderr}`)));
+  });
+  expect(serve.said()).not.toMatch(/reader labtest request: exit/);
+
+  follower.stdin?.end();
+  const ended = await follower;
+  expect(ended.exitCode, ended.stderr).toBe(0);
+  expect(ended.stdout.trim().split("\n").at(-1)).toMatch(/^\{"result":/);
+  expect(serve.said()).toMatch(/reader labtest request: exit 0 /);
+  expect((await serve.stop()).exitCode).toBe(0);
 });
