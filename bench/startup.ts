@@ -1,17 +1,21 @@
 // labtest's start-up: what a command costs before it does anything, against `node -e 0` (Node's
 // own start) as the peer. It matters most for the SSH laboratory, whose forced command
-// (`labtest serve --stdio`) starts one labtest process per request. Each command runs as its own
-// process, as a user's shell or sshd starts it, on an empty scratch home; median and min–max of
-// BENCH_RUNS (default 10) after one untimed run that warms the disk cache.
+// (`labtest serve --stdio`) starts one process per request: the last row is the same request
+// relayed to a running `labtest serve`. Each command runs as its own process, as a user's shell
+// or sshd starts it, on an empty scratch home; median and min–max of BENCH_RUNS (default 10)
+// after one untimed run that warms the disk cache.
 import { spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
+import getPort from "get-port";
 import { PROTOCOL_VERSION } from "../src/laboratory/protocol.js";
 import { readPublicKey, SshKeys } from "../src/server/keys.js";
 import { REQUEST_COMMAND } from "../src/server/stdio.js";
+import { initLaboratoryTls } from "../src/server/tls.js";
+import type { CleanupRegistrar } from "../test/support/sshd.js";
 import { withCleanup } from "./cleanup.js";
 import { median, ms, spread } from "./race.js";
 
@@ -63,31 +67,64 @@ async function homeWithKey(scratch: string): Promise<string> {
   return home;
 }
 
+/** `labtest serve` on `home` (with lab init's certificates), once it listens; the cleanup stops it and its router. */
+async function serveOn(home: string, onCleanup: CleanupRegistrar): Promise<void> {
+  await initLaboratoryTls(home);
+  const env = { ...process.env, LABTEST_HOME: home, LABTEST_ROUTER_PORT: String(await getPort()) };
+  const port = await getPort({ host: "127.0.0.1" });
+  const serve = execa(process.execPath, [LABTEST_JS, "serve", "--listen", `127.0.0.1:${port}`], {
+    cwd: home,
+    env,
+    reject: false,
+  });
+  // Cleanups run last registered first: serve stops, then the router it started.
+  onCleanup(async () => {
+    await execa(process.execPath, [LABTEST_JS, "lab", "stop"], { cwd: home, env, reject: false });
+  });
+  onCleanup(async () => {
+    serve.kill("SIGTERM");
+    await serve;
+  });
+  await new Promise<void>((resolve, reject) => {
+    let said = "";
+    serve.stdout?.on("data", (chunk: Buffer) => {
+      said += chunk.toString();
+      if (said.includes("the laboratory's API on")) resolve();
+    });
+    void serve.then((ended) => reject(new Error(`labtest serve ended before it listened:\n${ended.stderr}`)));
+  });
+}
+
 async function main(): Promise<void> {
   await withCleanup(async (onCleanup) => {
     const scratch = await mkdtemp(join(tmpdir(), "labtest-bench-startup-"));
     onCleanup(() => rm(scratch, { recursive: true, force: true }));
     const home = await homeWithKey(scratch);
     const env = { LABTEST_HOME: home };
+    const forcedList: Command = {
+      name: "serve --stdio: list",
+      args: [LABTEST_JS, "serve", "--stdio", "--identity", IDENTITY, "--home", home],
+      env: { ...env, SSH_ORIGINAL_COMMAND: REQUEST_COMMAND, SSH_CLIENT: "127.0.0.1 50000 22" },
+      input: `${JSON.stringify({ kind: "list", request: { v: PROTOCOL_VERSION } })}\n`,
+      expect: /^\{"result":/m,
+    };
     const commands: Command[] = [
       { name: "node -e 0", args: ["-e", "0"], expect: /^$/ },
       { name: "labtest --version", args: [LABTEST_JS, "--version"], expect: /^\d+\.\d+\.\d+/ },
       { name: "labtest --help", args: [LABTEST_JS, "--help"], expect: /Usage: labtest/ },
       { name: "labtest list --all", args: [LABTEST_JS, "list", "--all"], env, expect: /./ },
-      {
-        name: "serve --stdio: list",
-        args: [LABTEST_JS, "serve", "--stdio", "--identity", IDENTITY, "--home", home],
-        env: { ...env, SSH_ORIGINAL_COMMAND: REQUEST_COMMAND, SSH_CLIENT: "127.0.0.1 50000 22" },
-        input: `${JSON.stringify({ kind: "list", request: { v: PROTOCOL_VERSION } })}\n`,
-        expect: /^\{"result":/m,
-      },
+      forcedList,
     ];
     console.log(`start-up of labtest commands, one process each, median (min–max) of ${RUNS}`);
     const measured = commands.map((command) => ({ command, samples: samplesOf(command) }));
+    // The same forced command once `labtest serve` runs: it relays the request to it.
+    await serveOn(home, onCleanup);
+    const relayed = { ...forcedList, name: "serve --stdio: list, through serve" };
+    measured.push({ command: relayed, samples: samplesOf(relayed) });
     const peer = median(measured[0]?.samples ?? []);
     for (const { command, samples } of measured)
       console.log(
-        `${command.name.padEnd(22)} ${spread(samples, ms).padStart(26)} ${(median(samples) / peer).toFixed(1)}x node -e 0`,
+        `${command.name.padEnd(34)} ${spread(samples, ms).padStart(26)} ${(median(samples) / peer).toFixed(1)}x node -e 0`,
       );
   });
 }
