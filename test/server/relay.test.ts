@@ -60,6 +60,7 @@ async function startServe(lab: Awaited<ReturnType<typeof experimentLab>>) {
   });
   return {
     said: () => said,
+    kill: () => serve.kill("SIGKILL"),
     stop: async () => {
       serve.kill("SIGTERM");
       return serve;
@@ -172,9 +173,8 @@ test("a socket left by a serve that was killed is replaced by the next serve's",
   expect((await serve.stop()).exitCode).toBe(0);
 });
 
-test("a relayed logs --follow ends on the daemon's side when the forced command's stdin closes (a hang-up)", async () => {
-  const { lab, keys } = await labWithKeys();
-  keys.close();
+/** The forced command of `reader` following the logs of a local experiment, once they say it listens. */
+async function followingLogs(lab: Awaited<ReturnType<typeof experimentLab>>) {
   const repo = await gitRepo("hello");
   await writeFile(
     join(repo, "server.js"),
@@ -187,8 +187,6 @@ test("a relayed logs --follow ends on the daemon's side when the forced command'
   await commit(repo, "first");
   const project = { config: await loadConfig({ cwd: repo }), subdirectory: "" };
   await lab.experiments.create(project, { branch: "main" });
-  const serve = await startServe(lab);
-
   const follower = execa(
     process.execPath,
     [BIN, "serve", "--stdio", "--home", lab.home, "--identity", "reader"],
@@ -209,6 +207,15 @@ test("a relayed logs --follow ends on the daemon's side when the forced command'
     });
     void follower.then((ended) => reject(new Error(`the follower ended: ${ended.stdout} ${ended.stderr}`)));
   });
+  // In an object: the process is a promise, which an async function's return would wait for.
+  return { follower };
+}
+
+test("a relayed logs --follow ends on the daemon's side when the forced command's stdin closes (a hang-up)", async () => {
+  const { lab, keys } = await labWithKeys();
+  keys.close();
+  const serve = await startServe(lab);
+  const { follower } = await followingLogs(lab);
   expect(serve.said()).not.toMatch(/reader labtest request: exit/);
 
   follower.stdin?.end();
@@ -217,4 +224,31 @@ test("a relayed logs --follow ends on the daemon's side when the forced command'
   expect(ended.stdout.trim().split("\n").at(-1)).toMatch(/^\{"result":/);
   expect(serve.said()).toMatch(/reader labtest request: exit 0 /);
   expect((await serve.stop()).exitCode).toBe(0);
+});
+
+test("a relayed session whose serve goes away mid-answer ends non-zero, saying so in one line", async () => {
+  const { lab, keys } = await labWithKeys();
+  keys.close();
+  const serve = await startServe(lab);
+  const { follower } = await followingLogs(lab);
+  serve.kill();
+  const ended = await follower;
+  expect(ended.exitCode).toBe(1);
+  expect(ended.stderr).toMatch(
+    /^labtest: the laboratory's labtest serve went away during the request \([^\n]*\)$/,
+  );
+});
+
+test("serve's stop ends a relayed logs --follow at once, as it ends an HTTPS one, and the forced command exits 0", async () => {
+  const { lab, keys } = await labWithKeys();
+  keys.close();
+  const serve = await startServe(lab);
+  const { follower } = await followingLogs(lab);
+  const stopping = Date.now();
+  const stopped = await serve.stop();
+  expect(stopped.exitCode, stopped.all).toBe(0);
+  expect(Date.now() - stopping).toBeLessThan(10_000);
+  expect(stopped.stdout).toMatch(/stopping \(SIGTERM\)[\s\S]*reader labtest request: exit 0 [\s\S]*stopped/);
+  const ended = await follower;
+  expect(ended.exitCode, ended.stderr).toBe(0);
 });
