@@ -6,6 +6,9 @@
 //   user added the bench's key with `labtest lab add-key bench … --scope deploy`; the laptop's
 //   system ssh with a ControlMaster connection. It needs root: root starts the sshd and reruns
 //   the bench as the laboratory user (bench/ssh.ts says why); without root the row is left out.
+//   The https row's `labtest serve` runs on the same home, so the forced command relays each
+//   request to it (server/relay.ts), as on a laboratory that runs serve; bench/startup.ts
+//   measures the forced command without one.
 // - list: open the laboratory, list the app's experiments (one exists), close; in this process,
 //   a new connection and TLS handshake each time for https, a new session over the warm master
 //   connection for ssh (the untimed first run opens it); the command's own start-up, the same
@@ -46,18 +49,25 @@ interface Transport {
 /** A remote laboratory's create may take this much longer than the embedded one's (medians). */
 const CREATE_OVERHEAD_TARGET = 0.1;
 
-/** `labtest serve` of `lab` on a free port of 127.0.0.1, once it says it listens; and how to stop it. */
-async function served(lab: BenchLaboratory): Promise<{ url: string; stop: () => Promise<unknown> }> {
+/**
+ * `labtest serve` of `lab` on a free port of 127.0.0.1, once it says it listens; how to stop it, and
+ * how many SSH sessions it answered so far (its one line per session relayed by a forced command).
+ */
+async function served(
+  lab: BenchLaboratory,
+): Promise<{ url: string; stop: () => Promise<unknown>; relayed: () => number }> {
   const port = await getPort({ host: "127.0.0.1" });
   const serve = execa(process.execPath, [LABTEST, "serve", "--listen", `127.0.0.1:${port}`], {
     cwd: lab.home,
     env: lab.env,
     reject: false,
   });
+  let said = "";
+  serve.stdout?.on("data", (chunk: Buffer) => {
+    said += chunk.toString();
+  });
   await new Promise<void>((resolve, reject) => {
-    let said = "";
-    serve.stdout?.on("data", (chunk: Buffer) => {
-      said += chunk.toString();
+    serve.stdout?.on("data", () => {
       if (said.includes("the laboratory's API on")) resolve();
     });
     serve.then((ended) => reject(new Error(`labtest serve ended before it listened:\n${ended.stderr}`)));
@@ -68,6 +78,7 @@ async function served(lab: BenchLaboratory): Promise<{ url: string; stop: () => 
       serve.kill("SIGTERM");
       return serve;
     },
+    relayed: () => said.split("\n").filter((line) => / labtest request: exit /.test(line)).length,
   };
 }
 
@@ -124,20 +135,11 @@ function listing(transport: Transport, cwd: string): Contender {
 /** Whether `holds`, said after a target. */
 const verdict = (holds: boolean) => (holds ? "holds" : "MISSED");
 
-/** A labtest process that does nothing (`labtest --version`): what each request over ssh starts on the laboratory. */
-const labtestStartUp: Contender = {
-  name: "labtest --version",
-  async start() {
-    await execa(process.execPath, [LABTEST, "--version"]);
-    return async () => undefined;
-  },
-};
-
 /**
  * The table of every transport's runs, then each remote one against the embedded laboratory and
- * its targets; and, when measured, the start-up every ssh request pays for its forced command.
+ * its targets; and, with the ssh row, how many of its requests `labtest serve` answered.
  */
-function report(transports: Transport[], lists: number[][], creates: number[][], startUp?: number[]): void {
+function report(transports: Transport[], lists: number[][], creates: number[][], relayed?: number): void {
   console.log(
     `list (open, list one app's experiments, close) median of ${LIST_RUNS}, and create of the example app (→ first 200 through the router) median of ${RUNS}; alternating after one untimed run each; (min–max):`,
   );
@@ -162,9 +164,9 @@ function report(transports: Transport[], lists: number[][], creates: number[][],
         `  create overhead ${(overhead * 100).toFixed(1)} % (target ≤ ${CREATE_OVERHEAD_TARGET * 100} %): ${verdict(overhead <= CREATE_OVERHEAD_TARGET)}`,
     );
   });
-  if (startUp)
+  if (relayed !== undefined)
     console.log(
-      `each ssh request starts labtest on the laboratory (its key's forced command); a labtest that does nothing (labtest --version) takes ${spread(startUp, ms)}`,
+      `the ssh keys' forced command relayed ${relayed} requests to the https row's labtest serve of the same home; bench/startup.ts measures it without one`,
     );
 }
 
@@ -201,8 +203,7 @@ async function benchTransports(ssh: SshBench | undefined, onCleanup: CleanupRegi
     RUNS,
     transports.map((t) => labtestCreate(t.name, lab, t.env, t.name)),
   );
-  const startUp = ssh ? (await raceSamples(LIST_RUNS, [labtestStartUp]))[0] : undefined;
-  report(transports, lists, creates, startUp);
+  report(transports, lists, creates, ssh ? server.relayed() : undefined);
 }
 
 const ssh = sshBenchOf(process.env);
