@@ -1,15 +1,10 @@
-// exec in a container when its client goes away: the Engine API has no way to end an exec, so
-// labtest stops the command itself; nothing else in the container may go with it.
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { execa } from "execa";
 import { expect, onTestFinished, test } from "vitest";
 import { loadConfig } from "../../src/config/resolve.js";
 import { execStreaming } from "../../src/lab/docker.js";
 import { docker, localImage, RUN_ID, TEST_LABEL } from "../support/docker.js";
-import { commit, experimentLab } from "../support/experiments.js";
-import { gitRepo } from "../support/project.js";
+import { experimentLab, nodeAppRepo } from "../support/experiments.js";
 
 /** A stream that keeps what is written to it, for `until` to look at. */
 function recorded() {
@@ -28,16 +23,9 @@ async function until(done: () => boolean | Promise<boolean>, ms = 30_000): Promi
 
 test("an aborted exec of the local runtime stops the command and what it started, promptly", async () => {
   const lab = await experimentLab();
-  const repo = await gitRepo("hello");
-  await writeFile(
-    join(repo, "server.js"),
+  const repo = await nodeAppRepo(
     `require("http").createServer((q, s) => s.end("hi")).listen(process.env.PORT);\n`,
   );
-  await writeFile(
-    join(repo, ".labtest.yml"),
-    "labtest:\n  app_name: hello\n  start_command: node server.js\n",
-  );
-  await commit(repo, "first");
   const project = { config: await loadConfig({ cwd: repo }), subdirectory: "" };
   await lab.experiments.create(project, { branch: "main" });
   const sleeping = async () =>

@@ -1,4 +1,4 @@
-import { mkdir, stat, writeFile } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
@@ -12,8 +12,8 @@ import { readPublicKey, SshKeys } from "../../src/server/keys.js";
 import { requestsSocketPath } from "../../src/server/requests-socket.js";
 import { REQUEST_COMMAND } from "../../src/server/stdio.js";
 import { initLaboratoryTls } from "../../src/server/tls.js";
-import { commit, exampleRepo, experimentLab } from "../support/experiments.js";
-import { gitRepo, scratchDir } from "../support/project.js";
+import { exampleRepo, experimentLab, nodeAppRepo } from "../support/experiments.js";
+import { scratchDir } from "../support/project.js";
 
 const BIN = join(import.meta.dirname, "../../bin/labtest.js");
 
@@ -175,16 +175,9 @@ test("a socket left by a serve that was killed is replaced by the next serve's",
 
 /** The forced command of `reader` following the logs of a local experiment, once they say it listens. */
 async function followingLogs(lab: Awaited<ReturnType<typeof experimentLab>>) {
-  const repo = await gitRepo("hello");
-  await writeFile(
-    join(repo, "server.js"),
+  const repo = await nodeAppRepo(
     `require("http").createServer((q, s) => s.end("hi")).listen(process.env.PORT, () => console.log("listening"));\n`,
   );
-  await writeFile(
-    join(repo, ".labtest.yml"),
-    "labtest:\n  app_name: hello\n  start_command: node server.js\n",
-  );
-  await commit(repo, "first");
   const project = { config: await loadConfig({ cwd: repo }), subdirectory: "" };
   await lab.experiments.create(project, { branch: "main" });
   const follower = execa(

@@ -1,3 +1,4 @@
+import { writeFile } from "node:fs/promises";
 import { type IncomingHttpHeaders, request } from "node:http";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -53,6 +54,18 @@ export async function exampleRepo(): Promise<string> {
     ),
   );
   await commit(repo, "the example app");
+  return repo;
+}
+
+/** A git repository of app hello on branch main: `server` its server.js, run by `node server.js` (the local runtime). */
+export async function nodeAppRepo(server: string): Promise<string> {
+  const repo = await gitRepo("hello");
+  await writeFile(join(repo, "server.js"), server);
+  await writeFile(
+    join(repo, ".labtest.yml"),
+    "labtest:\n  app_name: hello\n  start_command: node server.js\n",
+  );
+  await commit(repo, "first");
   return repo;
 }
 
