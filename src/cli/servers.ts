@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
+import type { ServerStatus } from "../laboratory/laboratory.js";
 import { PROTOCOL_VERSION as v } from "../laboratory/protocol-constants.js";
-import type { ServerStatus } from "../services/index.js";
 import { type CliIo, writeJson } from "./io.js";
 import { withLab } from "./laboratory.js";
 import type { StateGlobals } from "./state.js";

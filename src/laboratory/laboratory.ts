@@ -7,6 +7,9 @@ import type { AuditEntry } from "./identity.js";
 import type { EventSink, Requests } from "./protocol.js";
 import type { Scope } from "./wire.js";
 
+// What the answers are made of, for clients, which import nothing of experiments/ or services/.
+export type { ExperimentDetails, ExperimentStatus, ServerStatus, ServiceStatus };
+
 /**
  * Everything a client asks of a laboratory. Requests and results are plain data (see
  * protocol.ts); what a long operation does meanwhile arrives as events. The embedded laboratory
