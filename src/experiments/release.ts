@@ -154,7 +154,13 @@ export async function appRelease(
 ): Promise<AppRelease> {
   const env = await experimentEnvironment(
     identity,
-    (explicit, known) => lab.services.environment(identity.app, identity.name, explicit, { known }),
+    // A process on the laboratory reaches its services where the laboratory host does (a docker
+    // server by its published port); a container reaches them on its experiment's network.
+    (explicit, known) =>
+      lab.services.environment(identity.app, identity.name, explicit, {
+        known,
+        hostReachable: loaded.config.runtime === "local",
+      }),
     configured ?? (await revealedEnvironment(lab, loaded)),
   );
   return { identity, appDirectory, config: loaded.config, configFile: loaded.file, env };
