@@ -181,3 +181,27 @@ test("on the docker runtime, a create or update killed at any step leaves nothin
     expect(await readdir(join(lab.home, "experiments", "hello")).catch(() => []), at).toEqual([]);
   }
 }, 600_000);
+
+test("on the docker runtime, a create killed while its services are being made leaves nothing after delete alone", async () => {
+  const lab = await experimentLab();
+  const repo = await dockerExampleRepo();
+  const env = { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) };
+  const labtest = (...argv: string[]) =>
+    execa(process.execPath, [BIN, "--state", lab.statePath, ...argv], { cwd: repo, env, reject: false });
+  // Early and late in making the independent cache's container and volume (and the communal
+  // database's tenant), with no update or gc to tidy up after the kill: delete must find it all.
+  for (const after of [300, 1_500, 3_000]) {
+    const at = `create killed ${after} ms into "bringing services up", then delete`;
+    await killedAt(labtest, { step: "bringing services up", after }, ["create", "main"]);
+    const removal = await labtest("delete", "main");
+    expectNoCrash(removal, at);
+    expect(removal.exitCode, `${at}: ${removal.stderr}`).toBe(0);
+    expect(await dockerLeftovers(lab.registry.id), at).toEqual([]);
+    expect(await lab.experiments.list(), at).toEqual([]);
+    expect(await lab.services.list(), at).toEqual([]);
+    expect(await tenantsLeft(lab), at).toEqual([]);
+    // Its locks are dead and taken over by the next command at once; gc removes them.
+    expect((await labtest("gc", "--grace", "0")).exitCode, at).toBe(0);
+    expect(await readdir(join(lab.home, "locks")).catch(() => []), at).toEqual([]);
+  }
+}, 300_000);
