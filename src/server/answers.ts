@@ -2,7 +2,11 @@ import { PassThrough } from "node:stream";
 import type { FastifyReply } from "fastify";
 import { LabtestError } from "../errors.js";
 import type { EventSink } from "../laboratory/protocol.js";
-import { type StreamLine, wireError } from "../laboratory/wire.js";
+import { type StreamLine, type WireError, wireError } from "../laboratory/wire.js";
+import { maskingStream, maskSecrets } from "../secrets/mask.js";
+
+// Everything the server answers passes through here, masked: the client never revealed the
+// secrets the laboratory did (it has no key to), so it cannot mask them when it prints.
 
 /**
  * The HTTP status of an error: its own when it has one (401, 403, 409, 429), 400 for a usage or
@@ -21,7 +25,7 @@ export function httpStatus(error: unknown): number {
 export function sendError(reply: FastifyReply, error: unknown): FastifyReply {
   const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
   if (typeof retryAfter === "number") reply.header("retry-after", String(retryAfter));
-  return reply.code(httpStatus(error)).send({ error: wireError(error) });
+  return reply.code(httpStatus(error)).send({ error: answerError(error) });
 }
 
 /** How a streamed answer is framed: one JSON per line, or server-sent events for a browser. */
@@ -55,18 +59,60 @@ export function sendStream(
 /**
  * Carries out `operation` and says what happens as StreamLines, over HTTPS (sendStream) and SSH
  * (stdio.ts) alike: its events as they come, then exactly one line, its result or its error.
+ * A program's output is masked as a stream of its own per request, so that a secret cut across
+ * its writes is masked too; what that holds back is written before the last line.
  */
 export function answerLines(
   operation: (events: EventSink) => Promise<unknown>,
   write: (line: StreamLine) => void,
 ): Promise<void> {
-  return operation((event) => write({ event })).then(
-    (result) => write({ result: answerBody(result) }),
-    (error: unknown) => write({ error: wireError(error) }),
+  const events = maskedEvents((event) => write({ event }));
+  return operation(events.sink).then(
+    (result) => {
+      events.end();
+      write({ result: answerBody(result) });
+    },
+    (error: unknown) => {
+      events.end();
+      write({ error: answerError(error) });
+    },
   );
 }
 
-/** A result as it is answered: a void one is {}; null (status of no experiment) is an answer and stays null. */
+/**
+ * A result as it is answered, secrets masked: a void one is {}; null (status of no experiment)
+ * is an answer and stays null.
+ */
 export function answerBody(result: unknown): unknown {
-  return result === undefined ? {} : result;
+  return masked(result === undefined ? {} : result);
+}
+
+/** An error as it is answered, secrets masked: its message and problems may quote a program's output. */
+export function answerError(error: unknown): WireError {
+  return masked(wireError(error)) as WireError;
+}
+
+/** `value` as JSON carries it, every string in it masked (a secret JSON would escape is masked before). */
+function masked(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value), (_key, each: unknown) =>
+    typeof each === "string" ? maskSecrets(each) : each,
+  );
+}
+
+/** Events to `sink` with secrets masked; `end` writes what the output streams held back. */
+function maskedEvents(sink: EventSink): { sink: EventSink; end: () => void } {
+  const output = {
+    stdout: maskingStream((text) => sink({ type: "stdout", text })),
+    stderr: maskingStream((text) => sink({ type: "stderr", text })),
+  };
+  return {
+    sink: (event) => {
+      if (event.type === "step") sink({ type: "step", text: maskSecrets(event.text) });
+      else output[event.type].write(event.text);
+    },
+    end: () => {
+      output.stdout.end();
+      output.stderr.end();
+    },
+  };
 }

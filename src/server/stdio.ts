@@ -26,9 +26,8 @@ import {
   type Route,
   type StreamLine,
   type WireError,
-  wireError,
 } from "../laboratory/wire.js";
-import { answerLines } from "./answers.js";
+import { answerError, answerLines } from "./answers.js";
 import { auditedLaboratory } from "./audit.js";
 import { sshOrigin } from "./hook-contract.js";
 
@@ -116,7 +115,7 @@ async function serveRequest(options: StdioOptions): Promise<number> {
     const run = ROUTES[kind].run as Route<RequestKind>["run"];
     await answerLines((events) => run(audited, request as never, events, hungUp.signal), write);
   } catch (error) {
-    write({ error: wireError(error) });
+    write({ error: answerError(error) });
   } finally {
     options.stopping?.removeEventListener("abort", hangUp);
     // The answer is flushed before the input goes: input and output may be one socket (the daemon's).
