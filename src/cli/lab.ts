@@ -125,7 +125,7 @@ function registerKeyCommands(lab: Command, io: CliIo): void {
   lab
     .command("add-key <name> <public-key-file>")
     .description(
-      "let the SSH key of PUBLIC_KEY_FILE reach this laboratory as NAME: a line in the authorized_keys of the user running this command, the laboratory's user (for a dedicated one: sudo -u labtest labtest lab add-key …), whose forced command speaks labtest's protocol and git push only; restrict: no shell, no forwarding, no pty",
+      "let the SSH key of PUBLIC_KEY_FILE reach this laboratory as NAME: a line in the authorized_keys of the user running this command, the laboratory's user (root, for apps with accounts of their own; a laboratory run by another user — sudo -u labtest labtest lab add-key … — runs every pushed branch as that user, which can then read the age identity, the state and every experiment's credentials), whose forced command speaks labtest's protocol and git push only; restrict: no shell, no forwarding, no pty",
     )
     .addOption(
       new Option("--scope <scope>", "read: sees; deploy: also changes experiments; admin: everything")

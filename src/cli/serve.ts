@@ -1,3 +1,4 @@
+import { userInfo } from "node:os";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { UsageError } from "../errors.js";
 import { labtestHome } from "../lab/home.js";
@@ -161,6 +162,7 @@ async function serve(
       },
     ]);
   const [
+    { separatesAccounts },
     { AuditLog },
     { startLaboratoryServer },
     { readServerTls, tlsFiles },
@@ -168,6 +170,7 @@ async function serve(
     { laboratoryUserKeys },
     { listenForRequests },
   ] = await Promise.all([
+    import("../lab/accounts.js"),
     import("../server/audit.js"),
     import("../server/http.js"),
     import("../server/tls.js"),
@@ -176,6 +179,10 @@ async function serve(
     import("../server/requests-socket.js"),
   ]);
   const home = labtestHome(env);
+  if (!separatesAccounts())
+    io.stderr(
+      `labtest serve: warning: not running as root, so every app runs as ${userInfo().username}, this laboratory's own account, and can read its home (the age identity, the state, other experiments' credentials): serve a team as root, for apps with accounts of their own\n`,
+    );
   const tls = await readServerTls(
     options.cert && options.key ? { cert: options.cert, key: options.key } : tlsFiles(home),
   );

@@ -55,6 +55,8 @@ export function registerStateCommands(program: Command, io: CliIo): void {
       if (globals.json) writeJson(io, report);
       else if (report.file === null) io.stdout("no state.json: state is empty and built-in defaults apply\n");
       else io.stdout(`state is ${report.provider}/${report.service} from ${report.file}: reachable\n`);
+      if (!globals.json)
+        for (const warning of report.warnings ?? []) io.stderr(`labtest: warning: ${warning}\n`);
     });
 
   state

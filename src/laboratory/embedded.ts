@@ -211,6 +211,7 @@ export class EmbeddedLaboratory implements Laboratory {
       provider: state.provider ?? null,
       service: state.service ?? null,
       reachable: true as const,
+      warnings: state.warnings,
     };
   }
 

@@ -28,6 +28,8 @@ export interface StateReport {
   provider: string | null;
   service: string | null;
   reachable: true;
+  /** State files apps could read (see state/permissions.ts); absent from an older laboratory. */
+  warnings?: string[];
 }
 
 /** A token as a laboratory lists it: everything but the token itself. */

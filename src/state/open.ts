@@ -1,9 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { z } from "zod";
+import { separatesAccounts } from "../lab/accounts.js";
 import { labtestHome } from "../lab/home.js";
 import { dottedKey, problemsFromIssues } from "../problems.js";
 import { StateError } from "./errors.js";
+import { protectState } from "./permissions.js";
 import { STATE_PROVIDERS } from "./providers/index.js";
 import { emptyStore, type StateStore } from "./store.js";
 
@@ -14,6 +16,8 @@ export interface OpenedState {
   file: string | undefined;
   provider?: string;
   service?: string;
+  /** State files outside the home that apps, running as accounts of their own, could read. */
+  warnings: string[];
 }
 
 /** Where LabTest kept its state.json: read when the laboratory has none of its own. */
@@ -42,7 +46,7 @@ export async function openState(options: StateOptions = {}): Promise<OpenedState
     ? [resolve(options.cwd ?? process.cwd(), explicit)]
     : [join(labtestHome(env), "state.json"), options.legacyStatePath ?? LABTEST_STATE_FILE];
   const found = await firstStateFile(candidates, explicit !== undefined);
-  if (!found) return { store: emptyStore, file: undefined };
+  if (!found) return { store: emptyStore, file: undefined, warnings: [] };
   const { file, text } = found;
   let data: unknown;
   try {
@@ -71,8 +75,15 @@ export async function openState(options: StateOptions = {}): Promise<OpenedState
     const shape = (definition.options as unknown as { shape?: Record<string, unknown> }).shape ?? {};
     throw invalid(file, parsedOptions.error.issues, Object.keys(shape), ["options"]);
   }
-  const store = definition.open(parsedOptions.data, { directory: dirname(file), home: labtestHome(env) });
-  return { store, file, provider, service };
+  const context = { directory: dirname(file), home: labtestHome(env) };
+  const store = definition.open(parsedOptions.data, context);
+  const warnings = separatesAccounts()
+    ? await protectState(
+        [file, ...(definition.localPaths?.(parsedOptions.data, context) ?? [])],
+        context.home,
+      )
+    : [];
+  return { store, file, provider, service, warnings };
 }
 
 /** The first of `files` that exists, read; a missing file is an error only when it was named. */

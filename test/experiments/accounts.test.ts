@@ -1,44 +1,43 @@
-import { readFile, rm, stat, symlink } from "node:fs/promises";
+import { chmod, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, test } from "vitest";
 import { loadConfig } from "../../src/config/resolve.js";
 import { ProvisionError } from "../../src/services/errors.js";
+import { openState } from "../../src/state/index.js";
 import { commit, exampleRepo, execIn, experimentLab, setConfig, viaRouter } from "../support/experiments.js";
 import { ageSecrets } from "../support/laboratory.js";
 
-/** Tries to read each file; prints {file: "read" | error code} and what of the home it can read. */
+/** Tries to read each file named on its command line; prints {file: "read" | error code}. */
 const PROBE = `
-const fs = require("fs"), path = require("path");
-const [home, ...files] = process.argv.slice(1);
+const fs = require("fs");
 const attempts = {};
-for (const f of files) { try { fs.readFileSync(f); attempts[f] = "read"; } catch (e) { attempts[f] = e.code; } }
-const readable = [];
-(function walk(dir) {
-  let names; try { names = fs.readdirSync(dir); } catch { return; }
-  for (const name of names) {
-    const full = path.join(dir, name);
-    let info; try { info = fs.lstatSync(full); } catch { continue; }
-    if (info.isDirectory()) walk(full);
-    else if (info.isFile()) { try { fs.accessSync(full, fs.constants.R_OK); readable.push(full); } catch {} }
-  }
-})(home);
-// Its own checkout, where it runs: reachable through the home although the home cannot be listed.
-const before = readable.length;
-(function walk(dir) {
-  for (const name of fs.readdirSync(dir)) {
-    const full = path.join(dir, name);
-    if (fs.lstatSync(full).isFile()) { fs.accessSync(full, fs.constants.R_OK); readable.push(full); }
-  }
-})(process.cwd());
-if (readable.length === before) throw new Error("the probe read nothing of its own checkout");
-console.log(JSON.stringify({ uid: process.getuid(), attempts, readable }));
+for (const f of process.argv.slice(1)) { try { fs.readFileSync(f); attempts[f] = "read"; } catch (e) { attempts[f] = e.code; } }
+console.log(JSON.stringify({ uid: process.getuid(), attempts }));
 `;
 
+/** Every regular file under `directory`, listed as root (symbolic links are not followed). */
+async function filesUnder(directory: string): Promise<string[]> {
+  const entries = await readdir(directory, { withFileTypes: true, recursive: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+}
+
 describe.runIf(process.getuid?.() === 0)("apps on the local runtime run as accounts of their own", () => {
-  test("an app cannot read the age identity, the registry or another experiment's credentials and checkout", async () => {
+  test("an app reads its checkout and its HOME, and nothing else of the laboratory's home: not the age identity, the state, the registry or another experiment's credentials and checkout", async () => {
     const lab = await experimentLab();
     await ageSecrets(lab);
+    // A hand-made state value with an administrator's password, in a file as an editor leaves it (0644).
+    const values = join(lab.home, "state-values.json");
+    const external = { url: "postgresql://admin:s3cretpw@db.example:5432" };
+    const stateValues = {
+      ...JSON.parse(await readFile(values, "utf8")),
+      "/services/external/postgresql/default": external,
+    };
+    await writeFile(values, JSON.stringify(stateValues), { mode: 0o644 });
+    await chmod(values, 0o644);
+    await chmod(lab.statePath, 0o644);
+    // As every labtest command does, the laboratory opens its state before it starts an app.
+    await (await openState({ env: { LABTEST_HOME: lab.home } })).store.close();
     const repo = await exampleRepo();
     const loaded = await loadConfig({ cwd: repo });
     const main = await lab.experiments.create(
@@ -51,29 +50,37 @@ describe.runIf(process.getuid?.() === 0)("apps on the local runtime run as accou
     );
     expect((await viaRouter(lab.routerPort, main.host)).status).toBe(200);
 
-    const otherDirectory = lab.experiments.directory(other);
-    const otherSpec = join(otherDirectory, `supervisor-${other.port}.json`);
+    const otherSpec = join(lab.experiments.directory(other), `supervisor-${other.port}.json`);
     // The other experiment's credentials are really in its spec: the probe below aims at them.
     expect(await readFile(otherSpec, "utf8")).toContain("DATABASE_PASSWORD");
-    const targets = [
-      join(lab.home, "secrets", "age-identity.txt"),
-      join(lab.home, "experiments.db"),
-      otherSpec,
-      join(other.checkout, "server.js"),
-      join(lab.experiments.directory(main), "app.log"),
-    ];
-    const run = await execIn(lab.experiments, loaded, "main", ["node", "-e", PROBE, lab.home, ...targets]);
-    expect(run.exitCode, run.errors).toBe(0);
-    const probe = JSON.parse(run.output) as {
-      uid: number;
-      attempts: Record<string, string>;
-      readable: string[];
-    };
-    expect(probe.uid).not.toBe(0);
-    expect(probe.attempts).toEqual(Object.fromEntries(targets.map((t) => [t, "EACCES"])));
-    // All it can read of the laboratory's home is its own checkout and its own home directory.
     const own = [main.checkout, join(lab.experiments.directory(main), "home")];
-    expect(probe.readable.filter((file) => !own.some((dir) => file.startsWith(`${dir}/`)))).toEqual([]);
+    const isOwn = (file: string) => own.some((dir) => file.startsWith(`${dir}/`));
+    const files = await filesUnder(lab.home);
+    // What the app must not read is among the files tried.
+    expect(files).toEqual(
+      expect.arrayContaining([
+        join(lab.home, "secrets", "age-identity.txt"),
+        lab.statePath,
+        values,
+        join(lab.home, "experiments.db"),
+        otherSpec,
+        join(other.checkout, "server.js"),
+        join(lab.experiments.directory(main), "app.log"),
+        join(main.checkout, "server.js"),
+      ]),
+    );
+    const run = await execIn(lab.experiments, loaded, "main", ["node", "-e", PROBE, ...files]);
+    expect(run.exitCode, run.errors).toBe(0);
+    const probe = JSON.parse(run.output) as { uid: number; attempts: Record<string, string> };
+    expect(probe.uid).not.toBe(0);
+    // A file gone between the listing and the probe (a database's journal) is not a failure.
+    const attempts = Object.fromEntries(
+      Object.entries(probe.attempts).filter(([, code]) => code !== "ENOENT"),
+    );
+    expect(attempts).toEqual(
+      Object.fromEntries(Object.keys(attempts).map((file) => [file, isOwn(file) ? "read" : "EACCES"])),
+    );
+    expect(attempts[join(main.checkout, "server.js")]).toBe("read");
 
     // The running app itself (not only exec) is that account, and the registry is the laboratory's only.
     const supervisor = Number(main.handle);

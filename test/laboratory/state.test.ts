@@ -29,6 +29,7 @@ test("an administrator checks, sets and unsets the laboratory's state through pl
     provider: "local",
     service: "file",
     reachable: true,
+    warnings: [],
   });
   await lab.stateSet(wire({ v, key: "/services/postgresql/default", value: { version: "15" } }));
   expect(await lab.stateGet(wire({ v, key: "/services/postgresql/hello" }))).toMatchObject({

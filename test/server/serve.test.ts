@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { chown, readFile } from "node:fs/promises";
 import { request } from "node:https";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -12,6 +12,7 @@ import { requestPath, type StreamLine } from "../../src/laboratory/wire.js";
 import { certificateFingerprint, initLaboratoryTls } from "../../src/server/tls.js";
 import { TokenStore } from "../../src/server/tokens.js";
 import { exampleRepo, experimentLab, viaRouter } from "../support/experiments.js";
+import { scratchDir } from "../support/project.js";
 
 const BIN = join(import.meta.dirname, "../../bin/labtest.js");
 
@@ -117,3 +118,20 @@ test("labtest serve as its own process: a create streams its steps then its resu
   expect(ended.all).not.toContain(token);
   expect((await viaRouter(lab.routerPort, result.host)).status).toBe(200);
 });
+
+test.runIf(process.getuid?.() === 0)(
+  "labtest serve run by an ordinary user says first that its apps run as that user, who can read the laboratory",
+  async () => {
+    const home = await scratchDir();
+    await chown(home, 65534, 65534);
+    // Without a certificate serve stops right after its start: what it said first is enough.
+    const serve = await execa(
+      "runuser",
+      ["-u", "nobody", "--", process.execPath, BIN, "serve", "--listen", "127.0.0.1:0"],
+      { env: { ...process.env, LABTEST_HOME: home, HOME: home }, cwd: home, reject: false },
+    );
+    expect(serve.stderr.split("\n")[0]).toMatch(
+      /^labtest serve: warning: not running as root, so every app runs as nobody, .*can read its home \(the age identity/,
+    );
+  },
+);

@@ -13,48 +13,11 @@ describe("copy_from runs nothing of the source's with the administrator's rights
   test("a trojan format(), = operator and event trigger in the source leave it an ordinary tenant", async () => {
     const lab = await testLaboratory();
     const main = await upDatabase(lab, "main");
-    const marker = join(tmpdir(), `labtest-trojan-${randomBytes(6).toString("hex")}`);
-    onTestFinished(() => rm(marker, { force: true }));
-    await session(main.DB_URL, async (source) => {
-      // Whoever calls trojan() with a superuser's rights makes the source superuser and runs a
-      // shell command on the laboratory (once: it is called for every catalogue row); called by
-      // anyone else it does nothing.
-      await source.query(`
-        CREATE SCHEMA app;
-        CREATE TABLE app.notes (body text);
-        INSERT INTO app.notes VALUES ('seed');
-        CREATE FUNCTION public.trojan() RETURNS void LANGUAGE plpgsql AS $body$
-        BEGIN
-          IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = ${literal(main.DB_USER as string)}) THEN
-            RETURN;
-          END IF;
-          EXECUTE ${literal(`ALTER ROLE ${ident(main.DB_USER as string)} SUPERUSER`)};
-          EXECUTE ${literal(`COPY (SELECT 1) TO PROGRAM ${literal(`touch ${marker}; cat >/dev/null`)}`)};
-        EXCEPTION WHEN insufficient_privilege THEN NULL;
-        END $body$;
-        -- Better matches than the built-ins format(text, VARIADIC "any") and =(oid, oid).
-        CREATE FUNCTION public.format(text, text, text) RETURNS text LANGUAGE plpgsql AS $body$
-        BEGIN PERFORM public.trojan(); RETURN pg_catalog.format($1, $2, $3); END $body$;
-        CREATE FUNCTION public.format(text, text, regclass, text) RETURNS text LANGUAGE plpgsql AS $body$
-        BEGIN PERFORM public.trojan(); RETURN pg_catalog.format($1, $2, $3, $4); END $body$;
-        CREATE FUNCTION public.same(oid, regrole) RETURNS boolean LANGUAGE plpgsql AS $body$
-        BEGIN PERFORM public.trojan(); RETURN $1 OPERATOR(pg_catalog.=) $2::oid; END $body$;
-        CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = regrole, FUNCTION = public.same);
-        CREATE FUNCTION public.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $body$
-        BEGIN PERFORM public.trojan(); END $body$;
-      `);
-      await expect(
-        source.query("CREATE EVENT TRIGGER on_ddl ON ddl_command_start EXECUTE FUNCTION public.on_ddl()"),
-      ).rejects.toThrow(/permission denied to create event trigger/);
-    });
+    const marker = await plantTrojans(main.DB_URL, main.DB_USER as string);
 
     const copy = await upDatabase(lab, "copy", { copy_from: "main" });
 
-    expect(existsSync(marker)).toBe(false);
-    await session(main.DB_URL, async (source) => {
-      const { rows } = await source.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user");
-      expect(rows).toEqual([{ rolsuper: false }]);
-    });
+    await expectNoEscalation(marker, main.DB_URL);
     await session(copy.DB_URL, async (copied) => {
       expect((await copied.query("SELECT body FROM app.notes")).rows).toEqual([{ body: "seed" }]);
       // The copy's tenant owns what the source made: it can take the trojans out.
@@ -66,7 +29,107 @@ describe("copy_from runs nothing of the source's with the administrator's rights
       `);
     });
   });
+
+  test("the same trojans, copied through a dump while the source's app holds its database", async () => {
+    const lab = await testLaboratory();
+    const main = await upDatabase(lab, "main");
+    const marker = await plantTrojans(main.DB_URL, main.DB_USER as string);
+    // A template must have no other session: the provider falls back to pg_dump and a replay.
+    const [app] = await connections(main.DB_URL, 1);
+
+    const copy = await upDatabase(lab, "copy", { copy_from: "main" });
+
+    // The app's session lived through the copy, so the source was never a template.
+    expect((await app?.query("SELECT body FROM app.notes"))?.rows).toEqual([{ body: "seed" }]);
+    await expectNoEscalation(marker, main.DB_URL);
+    await expectNoEscalation(marker, copy.DB_URL);
+    await session(copy.DB_URL, async (copied) => {
+      expect((await copied.query("SELECT body FROM app.notes")).rows).toEqual([{ body: "seed" }]);
+      const { rows } = await copied.query(
+        "SELECT pg_get_userbyid(proowner) AS owner FROM pg_proc WHERE proname = 'trojan'",
+      );
+      expect(rows).toEqual([{ owner: copy.DB_USER }]);
+    });
+  });
+
+  test("dropping a tenant runs none of its trojans, nor those of a database it holds something in", async () => {
+    const lab = await testLaboratory();
+    const doomed = await upDatabase(lab, "doomed");
+    const host = await upDatabase(lab, "host");
+    // The trojans make the host's tenant superuser: the one that outlives the drop.
+    const marker = await plantTrojans(doomed.DB_URL, host.DB_USER as string);
+    await plantTrojans(host.DB_URL, host.DB_USER as string, marker);
+    // The doomed tenant holds objects in the host's database, so the drop works in there too.
+    const doomedUser = ident(doomed.DB_USER as string);
+    await session(host.DB_URL, (client) =>
+      client.query(`GRANT CONNECT, CREATE ON DATABASE ${ident(host.DB_NAME as string)} TO ${doomedUser};
+        GRANT USAGE, CREATE ON SCHEMA public TO ${doomedUser}`),
+    );
+    await session(withDatabase(doomed.DB_URL, host.DB_NAME), (client) =>
+      client.query("CREATE TABLE public.left_behind (body text DEFAULT public.format('%s', 'x', 'y'))"),
+    );
+
+    expect(await lab.services.down("shop", "doomed")).toEqual(["db"]);
+
+    expect(await roleExists(lab, doomed.DB_USER as string)).toBe(false);
+    await expectNoEscalation(marker, host.DB_URL);
+    await session(host.DB_URL, async (client) => {
+      expect((await client.query("SELECT to_regclass('public.left_behind') AS t")).rows).toEqual([
+        { t: null },
+      ]);
+    });
+  });
 });
+
+/**
+ * Plants, in the database of `url`, a `trojan()` that — called with a superuser's rights — makes
+ * `victim` superuser and runs a shell command on the laboratory writing a marker file (once: it
+ * is called for every catalogue row; called by anyone else it does nothing), and reaches it from
+ * a better match than the built-in `format(text, VARIADIC "any")` and `=(oid, oid)` and from an
+ * event trigger function (whose trigger a tenant may not create). Returns the marker's path.
+ */
+async function plantTrojans(url: string | undefined, victim: string, marker?: string): Promise<string> {
+  const file = marker ?? join(tmpdir(), `labtest-trojan-${randomBytes(6).toString("hex")}`);
+  onTestFinished(() => rm(file, { force: true }));
+  await session(url, async (tenant) => {
+    await tenant.query(`
+      CREATE SCHEMA app;
+      CREATE TABLE app.notes (body text);
+      INSERT INTO app.notes VALUES ('seed');
+      CREATE FUNCTION public.trojan() RETURNS void LANGUAGE plpgsql AS $body$
+      BEGIN
+        IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = ${literal(victim)}) THEN
+          RETURN;
+        END IF;
+        EXECUTE ${literal(`ALTER ROLE ${ident(victim)} SUPERUSER`)};
+        EXECUTE ${literal(`COPY (SELECT 1) TO PROGRAM ${literal(`touch ${file}; cat >/dev/null`)}`)};
+      EXCEPTION WHEN insufficient_privilege THEN NULL;
+      END $body$;
+      CREATE FUNCTION public.format(text, text, text) RETURNS text LANGUAGE plpgsql AS $body$
+      BEGIN PERFORM public.trojan(); RETURN pg_catalog.format($1, $2, $3); END $body$;
+      CREATE FUNCTION public.format(text, text, regclass, text) RETURNS text LANGUAGE plpgsql AS $body$
+      BEGIN PERFORM public.trojan(); RETURN pg_catalog.format($1, $2, $3, $4); END $body$;
+      CREATE FUNCTION public.same(oid, regrole) RETURNS boolean LANGUAGE plpgsql AS $body$
+      BEGIN PERFORM public.trojan(); RETURN $1 OPERATOR(pg_catalog.=) $2::oid; END $body$;
+      CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = regrole, FUNCTION = public.same);
+      CREATE FUNCTION public.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $body$
+      BEGIN PERFORM public.trojan(); END $body$;
+    `);
+    await expect(
+      tenant.query("CREATE EVENT TRIGGER on_ddl ON ddl_command_start EXECUTE FUNCTION public.on_ddl()"),
+    ).rejects.toThrow(/permission denied to create event trigger/);
+  });
+  return file;
+}
+
+/** No trojan ran with a superuser's rights: no marker file, and the tenant of `url` is no superuser. */
+async function expectNoEscalation(marker: string, url: string | undefined): Promise<void> {
+  expect(existsSync(marker)).toBe(false);
+  await session(url, async (tenant) => {
+    const { rows } = await tenant.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user");
+    expect(rows).toEqual([{ rolsuper: false }]);
+  });
+}
 
 /** One of each kind of object a tenant can own, with rows in the tables. */
 const EVERY_KIND = `

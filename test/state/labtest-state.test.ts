@@ -40,7 +40,10 @@ async function awsRstState(cache: unknown, cachePath?: string): Promise<string> 
     ...(cachePath ? { cache_path: cachePath } : {}),
     endpoint: s3.url,
   };
-  await writeFile(join(dir, "state.json"), JSON.stringify({ provider: "aws", service: "s3", options }));
+  // The laboratory's account's only: as root, state check warns about one every account can read.
+  await writeFile(join(dir, "state.json"), JSON.stringify({ provider: "aws", service: "s3", options }), {
+    mode: 0o600,
+  });
   return join(dir, "state.json");
 }
 
@@ -123,6 +126,7 @@ describe("a get-state script as LabTest's local.rst describes it, as local/scrip
         // `env` sets where the script looks (LabTest's example has it fixed in the script).
         options: { command: ["env", `STATE_PATH=${values}`, script] },
       }),
+      { mode: 0o600 },
     );
     const check = await runCli(["--state", state, "state", "check"], "/");
     expect(check).toMatchObject({ code: 0, stderr: "" });

@@ -15,6 +15,8 @@ export interface StateProviderDefinition<Options> {
   service: string;
   options: z.ZodType<Options>;
   open(options: Options, context: OpenContext): StateStore;
+  /** The files or directories on this machine that hold the values, which apps must not read. */
+  localPaths?(options: Options, context: OpenContext): string[];
 }
 
 /** Keeps each definition's options type while listing them together. */

@@ -14,6 +14,7 @@ export const localDirectory = defineStateProvider({
   service: "directory",
   options: z.strictObject({ path: z.string().min(1) }),
   open: (options, context) => directoryStore(resolve(context.directory, options.path)),
+  localPaths: (options, context) => [resolve(context.directory, options.path)],
 });
 
 /** The files a key may live in, in order of preference, and how each is parsed. */
@@ -69,14 +70,15 @@ export function directoryStore(root: string): WritableStateStore {
     async write(key, value) {
       const existing = await findFile(key);
       const file = existing?.file ?? base(key);
-      await mkdir(dirname(file), { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+      // The laboratory's account's only, as the file store's: values may hold passwords.
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
         throw new StateError(
           `cannot set ${key}: a parent key is a value, not a directory (${error.message})`,
           "unset the parent key first",
           { where: key },
         );
       });
-      await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o644 });
+      await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
     },
     async remove(key) {
       const existing = await findFile(key);

@@ -14,6 +14,7 @@ export const localFile = defineStateProvider({
   service: "file",
   options: z.strictObject({ path: z.string().min(1) }),
   open: (options, context) => fileStore(resolve(context.directory, options.path)),
+  localPaths: (options, context) => [resolve(context.directory, options.path)],
 });
 
 export function fileStore(path: string): WritableStateStore {
@@ -63,7 +64,8 @@ export function fileStore(path: string): WritableStateStore {
 
   async function save(doc: Document): Promise<void> {
     const text = isJson ? `${JSON.stringify(doc.toJS() ?? {}, null, 2)}\n` : doc.toString();
-    await writeFileAtomic(path, text, { mode: 0o644 });
+    // The laboratory's account's only: state holds administrator URLs with their passwords.
+    await writeFileAtomic(path, text, { mode: 0o600 });
   }
 
   return {
