@@ -19,6 +19,18 @@ test("behind a TLS proxy: the public base set on lab start gives the URLs, and t
   const cli = (...argv: string[]) => runCli(["--state", lab.statePath, ...argv], repo, env);
   const port = String(lab.routerPort);
 
+  expect(await cli("lab", "start", "--public", "ftp")).toMatchObject({
+    code: 2,
+    stderr: expect.stringContaining(
+      "'ftp' is not a scheme with an optional port (https, https:8443, http:80)",
+    ),
+  });
+  expect(await cli("lab", "start", "--trust-proxy", "proxy.example.com")).toMatchObject({
+    code: 2,
+    stderr: expect.stringContaining("'proxy.example.com' is not an IP address or a subnet"),
+  });
+  expect((await cli("lab", "status")).stdout).toBe("router not running\n");
+
   const started = await cli("lab", "start", "--port", port, "--public", "https");
   expect(started.stdout, started.stderr).toMatch(
     new RegExp(
