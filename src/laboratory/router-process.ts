@@ -29,7 +29,8 @@ let rebuilding: Promise<void> | undefined;
 
 /**
  * The registry, opened anew when its file was replaced (set aside when damaged, or lost) or when
- * it could not be opened before.
+ * it could not be opened before. A damaged file is set aside by opening it, and the new one
+ * filled from what runs, as any labtest command would: the router does not wait for one.
  */
 function registry(): ExperimentRegistry {
   const inode = statSync(file, { throwIfNoEntry: false })?.ino;
@@ -38,34 +39,41 @@ function registry(): ExperimentRegistry {
   opened = undefined;
   const fresh = new ExperimentRegistry(file);
   opened = { registry: fresh, inode: statSync(file).ino };
+  if (inode !== undefined && opened.inode !== inode)
+    rebuilding ??= recordRunning(fresh).finally(() => {
+      rebuilding = undefined;
+    });
   return fresh;
 }
 
-/**
- * What `read` finds in the registry. A damaged file fails the lookups (a 503) while it is set
- * aside and a new one filled from what runs, as any labtest command would: the router does not
- * wait for one to serve again.
- */
+/** Records the experiments that run in `fresh`, the registry that replaced a damaged one. */
+async function recordRunning(fresh: ExperimentRegistry): Promise<void> {
+  try {
+    await reconcileExperiments({ home, registry: fresh, runtimes: await loadedRuntimes() });
+  } catch (error) {
+    process.stderr.write(`${new Date().toISOString()} cannot rebuild the registry: ${String(error)}\n`);
+  }
+}
+
+/** What `read` finds in the registry; a 503 (an error) while a damaged one is rebuilt. */
 function fromRegistry<T>(read: (registry: ExperimentRegistry) => T): T {
   if (rebuilding) throw new Error("the registry was damaged; it is being rebuilt from what runs");
   try {
     return read(registry());
   } catch (error) {
-    if (isDamaged(error)) rebuilding ??= rebuild();
+    if (isDamaged(error)) setAside();
     throw error;
   }
 }
 
-/** Sets the damaged registry aside (opening it does) and records the experiments that run. */
-async function rebuild(): Promise<void> {
+/** Lets go of the damaged registry it holds open: opening it again sets it aside and starts the rebuild. */
+function setAside(): void {
   opened?.registry.close();
   opened = undefined;
   try {
-    await reconcileExperiments({ home, registry: registry(), runtimes: await loadedRuntimes() });
-  } catch (error) {
-    process.stderr.write(`${new Date().toISOString()} cannot rebuild the registry: ${String(error)}\n`);
-  } finally {
-    rebuilding = undefined;
+    registry();
+  } catch {
+    // Not opened: the next request tries again.
   }
 }
 
