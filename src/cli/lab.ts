@@ -1,13 +1,17 @@
 import { isIP } from "node:net";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { labtestHome } from "../lab/home.js";
+import { experimentUrl, type PublicBase } from "../lab/router.js";
 import {
   ensureRouter,
   listenProblem,
+  parsePublicBase,
+  proxyProblem,
   type RouterStatus,
   routerPort,
   routerStatus,
   stopRouter,
+  trustedProxies,
 } from "../lab/router-control.js";
 import { SCOPES, type Scope, wireError } from "../laboratory/wire.js";
 import type { SshKeys } from "../server/keys.js";
@@ -18,6 +22,26 @@ function listenAddress(address: string): string {
   const problem = listenProblem(address);
   if (problem) throw new InvalidArgumentError(`'${address}' ${problem}.`);
   return address;
+}
+
+/** `lab start --public`: a public base, or `direct` (users reach the router itself). */
+function publicChoice(text: string): PublicBase | "direct" {
+  // Not null: commander takes a null from a parser for a missing value.
+  if (text === "direct") return text;
+  const base = parsePublicBase(text);
+  if (!base)
+    throw new InvalidArgumentError(
+      `'${text}' is not a scheme with an optional port (https, https:8443, http:80) nor direct.`,
+    );
+  return base;
+}
+
+/** `lab start --trust-proxy`, repeatable: addresses and subnets, or `none`. */
+function trustChoice(text: string, previous: string[] | undefined): string[] {
+  if (text === "none") return previous ?? [];
+  const problem = proxyProblem(text);
+  if (problem) throw new InvalidArgumentError(`'${text}' ${problem}.`);
+  return [...(previous ?? []), text];
 }
 
 function portNumber(text: string): number {
@@ -49,7 +73,7 @@ export function registerLabCommands(program: Command, io: CliIo): void {
     else
       io.stdout(
         status.running
-          ? `router running on ${status.address} port ${status.port} (pid ${status.pid})\n`
+          ? `router running on ${status.address} port ${status.port} (pid ${status.pid})${behindProxy(status)}\n`
           : "router not running\n",
       );
   };
@@ -98,11 +122,33 @@ export function registerLabCommands(program: Command, io: CliIo): void {
         "(127.0.0.1 and ::1); kept until another --listen, also when create restarts the router",
       listenAddress,
     )
-    .action(async (options: { listen?: string; port?: number }, command: Command) =>
-      report(
-        command,
-        await ensureRouter(labtestHome(io.env), options.port ?? routerPort(io.env), options.listen),
-      ),
+    .option(
+      "--public <scheme[:port]>",
+      "the scheme and port users reach the experiments at, when a proxy stands in front of the router " +
+        "(https: a TLS proxy on 443; https:8443, http:80), for the URLs labtest gives out; direct: the router's own. Kept until another --public",
+      publicChoice,
+    )
+    .option(
+      "--trust-proxy <address>",
+      "keep the X-Forwarded-* headers of requests from this IP address or subnet (repeatable; none: from nobody). " +
+        "Default: the loopback once --public is set, else nobody. Kept until another --trust-proxy",
+      trustChoice,
+    )
+    .action(
+      async (
+        options: { listen?: string; port?: number; public?: PublicBase | "direct"; trustProxy?: string[] },
+        command: Command,
+      ) =>
+        report(
+          command,
+          await ensureRouter(labtestHome(io.env), options.port ?? routerPort(io.env), {
+            ...(options.listen !== undefined ? { address: options.listen } : {}),
+            ...(options.public !== undefined
+              ? { publicBase: options.public === "direct" ? null : options.public }
+              : {}),
+            ...(options.trustProxy !== undefined ? { trustedProxies: options.trustProxy } : {}),
+          }),
+        ),
     );
   lab
     .command("stop")
@@ -117,6 +163,14 @@ export function registerLabCommands(program: Command, io: CliIo): void {
     .description("whether the router runs, and on which address and port")
     .action(async (_options, command: Command) => report(command, await routerStatus(labtestHome(io.env))));
   registerKeyCommands(lab, io);
+}
+
+/** What `lab status` adds for a router behind a proxy: its public URLs, and whose forwarding headers it keeps. */
+function behindProxy(status: RouterStatus): string {
+  const trusted = trustedProxies(status);
+  if (!status.publicBase && trusted.length === 0) return "";
+  const serving = status.publicBase ? `, serving ${experimentUrl("<host>", status.publicBase)}` : "";
+  return `${serving}, trusting X-Forwarded-* from ${trusted.join(", ") || "nobody"}`;
 }
 
 /** `labtest lab add-key|keys|remove-key`: the SSH keys that reach the laboratory, each with its scope. */

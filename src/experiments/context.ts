@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { LoadedConfig } from "../config/resolve.js";
 import type { Registry } from "../lab/registry.js";
-import { experimentUrl } from "../lab/router.js";
+import { experimentUrl, type PublicBase } from "../lab/router.js";
 import type { Secrets } from "../secrets/index.js";
 import type { Services } from "../services/index.js";
 import { ExperimentError } from "./errors.js";
@@ -23,8 +23,10 @@ export interface Project {
 /** What the jobs of the experiments (create, update, logs, gc, …) share on one laboratory. */
 export interface ExperimentsContext {
   home: string;
-  /** The router's port: URLs are given out with it. */
+  /** The router's port, where an experiment is checked to answer through it. */
   routerPort: number;
+  /** How users reach the experiments: URLs are given out with it. */
+  publicBase: PublicBase;
   registry: ExperimentRegistry;
   services: Services;
   /** Serialises commands on one experiment across processes (and tells gc whose command died). */
@@ -44,9 +46,9 @@ export function experimentLock(app: string, name: string): string {
   return `experiment-${app}-${name}`;
 }
 
-/** Where the router serves the experiment at `host`: scheme, host and port. */
-export function experimentOrigin(host: string, routerPort: number): string {
-  return new URL(experimentUrl(host, routerPort)).origin;
+/** Where users reach the experiment at `host`: scheme, host and port. */
+export function experimentOrigin(host: string, base: PublicBase): string {
+  return new URL(experimentUrl(host, base)).origin;
 }
 
 export function noExperiment(app: string, name: string): ExperimentError {

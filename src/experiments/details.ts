@@ -119,7 +119,7 @@ export async function describe(
     status: row.status === "running" ? health.state : row.status,
     restarts: health.restarts,
     lastExit: health.lastExit,
-    url: experimentUrl(row.host, lab.routerPort),
+    url: experimentUrl(row.host, lab.publicBase),
     services,
     problems,
   };

@@ -4,6 +4,7 @@ import { type Docker, dockerEngine } from "../lab/docker.js";
 import type { Removal } from "../lab/garbage.js";
 import { describeHolder } from "../lab/locks.js";
 import { Registry } from "../lab/registry.js";
+import type { PublicBase } from "../lab/router.js";
 import { Secrets } from "../secrets/index.js";
 import { Services } from "../services/index.js";
 import type { StateStore } from "../state/index.js";
@@ -56,8 +57,10 @@ export type { ExecOutput, Progress } from "./runtimes/runtime.js";
 export interface ExperimentsOptions {
   home: string;
   state: StateStore;
-  /** The router's port: URLs are printed with it, and `create` starts the router on it. */
+  /** The router's port: `create` starts the router on it. */
   routerPort: number;
+  /** How users reach the experiments, for the URLs given out (default: the router, http on its port). */
+  publicBase?: PublicBase;
   /** How long an app may take to answer its first request (default 60 s). */
   answerTimeoutMs?: number;
   /** The Docker Engine of the docker runtime (default: DOCKER_HOST or the local socket). */
@@ -93,6 +96,7 @@ export class Experiments {
     this.lab = {
       home,
       routerPort,
+      publicBase: options.publicBase ?? { scheme: "http", port: routerPort },
       registry: this.registry,
       services: this.services,
       locks,
@@ -265,7 +269,7 @@ export class Experiments {
   ): Promise<number> {
     const row = this.recorded(project.config.config.app_name, name);
     const current = await releaseConfiguration(project, row.checkout);
-    const identity = { ...row, url: experimentOrigin(row.host, this.lab.routerPort) };
+    const identity = { ...row, url: experimentOrigin(row.host, this.lab.publicBase) };
     const release = await appRelease(this.lab, identity, current.appDirectory, current.loaded);
     return this.lab.runtimes[row.runtime].exec(row, release, argv, output, signal);
   }

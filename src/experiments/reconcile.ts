@@ -7,7 +7,9 @@ import { type ExperimentsContext, experimentDirectory } from "./context.js";
  * Records the experiments whose apps run but have no record (the registry was lost or
  * damaged). Returns them as `app/name`.
  */
-export async function reconcileExperiments(lab: ExperimentsContext): Promise<string[]> {
+export async function reconcileExperiments(
+  lab: Pick<ExperimentsContext, "home" | "registry" | "runtimes">,
+): Promise<string[]> {
   const recorded: string[] = [];
   for (const runtime of Object.values(lab.runtimes))
     for (const row of await runtime.discover()) {
@@ -20,7 +22,7 @@ export async function reconcileExperiments(lab: ExperimentsContext): Promise<str
 
 /** The newest checkout of an experiment, for an app that does not say where it runs from. */
 async function newestRelease(
-  lab: ExperimentsContext,
+  lab: Pick<ExperimentsContext, "home">,
   experiment: { app: string; name: string },
 ): Promise<string> {
   const releases = join(experimentDirectory(lab.home, experiment), "releases");

@@ -49,6 +49,13 @@ const MIGRATIONS = [
 const COLUMNS = `app, name, branch, release, subject, runtime, status, host, port, handle, checkout,
   created_at AS createdAt, updated_at AS updatedAt`;
 
+/** Whether `error` says that a registry's file is damaged (not a database, or pages that do not read). */
+export function isDamaged(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  // Extended codes (SQLITE_CORRUPT_INDEX, …) say where the damage is.
+  return code === "SQLITE_NOTADB" || code?.startsWith("SQLITE_CORRUPT") === true;
+}
+
 /**
  * The laboratory's registry of experiments: SQLite in its home, migrated on open. Several
  * processes (CLI commands, the router) share it; WAL lets them read while one writes. It is a
@@ -64,8 +71,7 @@ export class ExperimentRegistry {
     try {
       this.db = openDatabase(file, MIGRATIONS);
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code !== "SQLITE_NOTADB" && code !== "SQLITE_CORRUPT") throw error;
+      if (!isDamaged(error)) throw error;
       const aside = `${file}.damaged-${Date.now()}`;
       for (const suffix of ["", "-wal", "-shm"])
         if (existsSync(file + suffix)) renameSync(file + suffix, aside + suffix);

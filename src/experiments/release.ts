@@ -78,7 +78,7 @@ export async function checkOut(
       branch: row.branch,
       release,
       host,
-      url: experimentOrigin(host, lab.routerPort),
+      url: experimentOrigin(host, lab.publicBase),
     },
     release,
     subject,

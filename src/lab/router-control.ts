@@ -12,7 +12,16 @@ import { LabtestError } from "../errors.js";
 import { labtestHome } from "./home.js";
 import { commandLines, processIdentity } from "./processes.js";
 import { Registry } from "./registry.js";
-import { experimentUrl, LABORATORY_HEADER, LOOPBACK, listenAddresses, ROUTER_PAGE_HEADER } from "./router.js";
+import {
+  DEFAULT_PORTS,
+  experimentUrl,
+  LABORATORY_HEADER,
+  LOOPBACK,
+  listenAddresses,
+  type PublicBase,
+  ROUTER_PAGE_HEADER,
+  type RouterOptions,
+} from "./router.js";
 
 const DAEMON = fileURLToPath(new URL("../../dist/lab/router-daemon.js", import.meta.url));
 /** The Host of the router's own check: no experiment has it, so the router answers itself. */
@@ -28,6 +37,47 @@ export function routerPort(env: NodeJS.ProcessEnv = process.env): number {
   return recorded(labtestHome(env)).port ?? DEFAULT_PORT;
 }
 
+/**
+ * How users reach the experiments of the embedded laboratory: the public base its router was
+ * started with (`lab start --public`), else the router itself (http, its port).
+ */
+export function publicBase(env: NodeJS.ProcessEnv = process.env): PublicBase {
+  return recorded(labtestHome(env)).publicBase ?? { scheme: "http", port: routerPort(env) };
+}
+
+/** A public base as `lab start --public` spells it, `https` or `https:8443`; undefined when it is not one. */
+export function parsePublicBase(text: string): PublicBase | undefined {
+  const match = /^(https?)(?::(\d{1,5}))?$/.exec(text);
+  const scheme = match?.[1] as PublicBase["scheme"] | undefined;
+  const port = Number(match?.[2] ?? (scheme && DEFAULT_PORTS[scheme]));
+  return scheme && port >= 1 && port <= 65535 ? { scheme, port } : undefined;
+}
+
+/** Why `proxy` cannot be a trusted proxy (an IP address, or a subnet such as `10.0.0.0/8`), or undefined. */
+export function proxyProblem(proxy: string): string | undefined {
+  const [address = "", bits, ...rest] = proxy.split("/");
+  const family = isIP(address);
+  const most = family === 6 ? 128 : 32;
+  if (family === 0 || rest.length > 0) return "is not an IP address or a subnet (address/bits)";
+  if (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > most))
+    return `has a prefix length that is not 0 to ${most}`;
+  return undefined;
+}
+
+/**
+ * The proxies trusted by default: the loopback, once a public base says that users come through
+ * a proxy (the router speaks plain HTTP, so an https base means a TLS proxy in front of it, which
+ * the documented set-up runs on this machine). Trusting the loopback gives nothing new to this
+ * machine's other programs, the experiments' apps among them: they reach every app directly on
+ * its loopback port, with any headers they like. Without a public base the router is the edge.
+ */
+const LOOPBACK_PROXIES = ["127.0.0.0/8", "::1"];
+
+/** Whose X-Forwarded-* headers a router with these settings keeps. */
+export function trustedProxies(router: Pick<RouterStatus, "publicBase" | "trustedProxies">): string[] {
+  return router.trustedProxies ?? (router.publicBase ? LOOPBACK_PROXIES : []);
+}
+
 /** Why `address` cannot be where the router listens (`localhost` or an IP address), or undefined. */
 export function listenProblem(address: string): string | undefined {
   return address === LOOPBACK || isIP(address) !== 0 ? undefined : "is not localhost or an IP address";
@@ -39,6 +89,19 @@ export interface RouterStatus {
   port: number;
   /** `localhost` (the loopback) or the IP address it listens on, `0.0.0.0` or `::` for all. */
   address: string;
+  /** How users reach the experiments when not at the router itself (a proxy in front of it). */
+  publicBase?: PublicBase;
+  /** The proxies whose X-Forwarded-* headers are kept, as the administrator chose them (unset: the default). */
+  trustedProxies?: string[];
+}
+
+/** What an administrator chooses for the router; each choice is kept until chosen again. */
+export interface RouterChoices {
+  address?: string;
+  /** null: users reach the router itself. */
+  publicBase?: PublicBase | null;
+  /** The proxies whose X-Forwarded-* headers are kept (none: []); null: the default. */
+  trustedProxies?: string[] | null;
 }
 
 /** What router.json in the home says of the router that last ran. */
@@ -52,23 +115,55 @@ function recorded(home: string): Partial<RouterStatus> {
 
 /** Whether the laboratory's router runs (its daemon's pid and command line, recorded in the home). */
 export async function routerStatus(home: string): Promise<RouterStatus> {
-  const { pid = 0, port = 0, address = LOOPBACK } = recorded(home);
+  const { pid = 0, port = 0, address = LOOPBACK, publicBase, trustedProxies } = recorded(home);
   const argv = (await processIdentity(pid))?.argv ?? [];
-  return { pid, port, address, running: argv.includes(DAEMON) && argv.includes(home) };
+  return {
+    pid,
+    port,
+    address,
+    running: argv.includes(DAEMON) && argv.includes(home),
+    ...(publicBase ? { publicBase } : {}),
+    ...(trustedProxies ? { trustedProxies } : {}),
+  };
+}
+
+/** The settings `choices` leave the router with, from those it last ran with. */
+function settled(status: RouterStatus, port: number, choices: RouterChoices): RouterStatus {
+  const kept = <T>(chosen: T | null | undefined, before: T | undefined) =>
+    chosen === null ? undefined : (chosen ?? before);
+  const publicBase = kept(choices.publicBase, status.publicBase);
+  const trusted = kept(choices.trustedProxies, status.trustedProxies);
+  return {
+    running: true,
+    pid: 0,
+    port,
+    address: choices.address ?? status.address,
+    ...(publicBase ? { publicBase } : {}),
+    ...(trusted ? { trustedProxies: trusted } : {}),
+  };
 }
 
 /**
- * Starts the router on `port` and `address` unless it runs there; resolves once it answers as
- * this laboratory's on every address it listens on. Without an address, it listens where it last
- * did (an administrator's choice outlives a restart), else on the loopback. A port another
- * program holds (another laboratory's router, say) is an error naming it.
+ * Starts the router on `port` with `choices` unless it runs so; resolves once it answers as this
+ * laboratory's on every address it listens on. What is not chosen stays as it last ran (an
+ * administrator's choice outlives a restart): by default it listens on the loopback, for users
+ * reaching it directly, trusting no proxy. A port another program holds (another laboratory's
+ * router, say) is an error naming it.
  */
-export async function ensureRouter(home: string, port: number, address?: string): Promise<RouterStatus> {
+export async function ensureRouter(
+  home: string,
+  port: number,
+  choices: RouterChoices = {},
+): Promise<RouterStatus> {
   // Two commands starting the router at once would start two: one would hold the port, the other retry forever.
   return new Registry(home).withLock("router", async () => {
     const status = await routerStatus(home);
-    const listen = address ?? status.address;
-    if (status.running && status.port === port && status.address === listen) {
+    const wanted = settled(status, port, choices);
+    const same = (a: RouterStatus, b: RouterStatus) =>
+      a.port === b.port &&
+      a.address === b.address &&
+      JSON.stringify(serving(a)) === JSON.stringify(serving(b));
+    if (status.running && same(status, wanted)) {
       await answering(home, status).catch(async (error) => {
         await stopRouter(home);
         throw error;
@@ -76,20 +171,32 @@ export async function ensureRouter(home: string, port: number, address?: string)
       return status;
     }
     if (status.running) await stopRouter(home);
-    return startRouter(home, port, listen);
+    return startRouter(home, wanted);
   });
 }
 
+/** What the router serves with besides its port and address: its serving process's last argument, as JSON. */
+export type ServingSettings = Pick<RouterOptions, "publicBase" | "trustedProxies">;
+
+function serving(router: RouterStatus): ServingSettings {
+  return {
+    publicBase: router.publicBase ?? { scheme: "http", port: router.port },
+    trustedProxies: trustedProxies(router),
+  };
+}
+
 /** Runs the router daemon and records it once it answers as this laboratory's (a port that fails is not kept). */
-async function startRouter(home: string, port: number, address: string): Promise<RouterStatus> {
+async function startRouter(home: string, wanted: RouterStatus): Promise<RouterStatus> {
+  const { port, address } = wanted;
   const log = await open(join(home, "router.log"), "a", 0o600);
-  const daemon = spawn(process.execPath, [DAEMON, home, String(port), address], {
-    detached: true,
-    stdio: ["ignore", log.fd, log.fd],
-  });
+  const daemon = spawn(
+    process.execPath,
+    [DAEMON, home, String(port), address, JSON.stringify(serving(wanted))],
+    { detached: true, stdio: ["ignore", log.fd, log.fd] },
+  );
   await log.close();
   daemon.unref();
-  const started = { running: true, pid: daemon.pid ?? 0, port, address };
+  const started = { ...wanted, pid: daemon.pid ?? 0 };
   try {
     await answering(home, started, daemon);
   } catch (error) {
@@ -149,7 +256,7 @@ async function answering(home: string, router: RouterStatus, daemon?: ChildProce
 export async function ensureRoute(home: string, port: number, host: string, path: string): Promise<void> {
   const router = await ensureRouter(home, port);
   const [probe = "127.0.0.1"] = probeHosts(router.address);
-  const url = experimentUrl(host, port);
+  const url = experimentUrl(host, { scheme: "http", port });
   // Asked as a browser opening the URL asks; again if the router is being restarted just now.
   const answer = await pRetry(() => ask(probe, port, new URL(url).host, path), {
     retries: 5,

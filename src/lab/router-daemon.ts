@@ -1,5 +1,6 @@
 /**
- * The router as a long-running process: `node router-daemon.js <home> <port> <address>`. It keeps
+ * The router as a long-running process: `node router-daemon.js <home> <port> <address> <settings>`
+ * (settings: the router's public base and trusted proxies, as JSON). It keeps
  * the router's serving process running, starting it again when it dies: at once after a while of
  * service, ever more slowly while it keeps dying. On SIGTERM it stops it and exits. The serving
  * process is the laboratory's (laboratory/router-process.js): it hands the router (lab/) its

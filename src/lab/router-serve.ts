@@ -6,6 +6,7 @@
  */
 import { Registry } from "./registry.js";
 import { createRouter, listenAddresses, type RouterOptions } from "./router.js";
+import type { ServingSettings } from "./router-control.js";
 
 /** Where the router's routes come from, and why an app does not answer: read for every request. */
 export type RouteSource = Pick<RouterOptions, "route" | "routes" | "whyNoAnswer"> & {
@@ -13,10 +14,16 @@ export type RouteSource = Pick<RouterOptions, "route" | "routes" | "whyNoAnswer"
   close(): void;
 };
 
-/** Serves `source`'s routes for the laboratory at `home` on `port` of `address`, until stopped. */
-export function serveRouter(home: string, port: number, address: string, source: RouteSource): void {
+/** Serves `source`'s routes for the laboratory at `home` on `port` of `address`, with `settings`, until stopped. */
+export function serveRouter(
+  home: string,
+  port: number,
+  address: string,
+  settings: ServingSettings,
+  source: RouteSource,
+): void {
   const { close, ...routes } = source;
-  const options: RouterOptions = { ...routes, publicPort: port, laboratory: new Registry(home).id };
+  const options: RouterOptions = { ...routes, ...settings, laboratory: new Registry(home).id };
   // One server per address: a Node server listens on one, and `*.localhost` may resolve to either loopback.
   const servers = listenAddresses(address).map((host) =>
     createRouter(options)

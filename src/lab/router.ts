@@ -1,6 +1,6 @@
 import { Agent, createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
 import { createRequire } from "node:module";
-import type { Socket } from "node:net";
+import { BlockList, isIP, type Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import type * as httpProxy from "http-proxy-3";
 
@@ -19,8 +19,13 @@ export interface RouterOptions {
   route(host: string): Route | undefined;
   /** Every running experiment, for the splash page of unknown hosts; may throw. */
   routes(): Route[];
-  /** The port the router listens on, to write links on the splash page. */
-  publicPort: number;
+  /** How users reach the experiments, to write links on the splash page. */
+  publicBase: PublicBase;
+  /**
+   * The addresses (or subnets, `10.0.0.0/8`) of the proxies in front of the router: their
+   * X-Forwarded-* headers reach the apps, with the proxy's address appended to X-Forwarded-For.
+   */
+  trustedProxies: string[];
   /** The laboratory's id, sent with every answer so that a client can tell which laboratory answered. */
   laboratory: string;
   /**
@@ -71,26 +76,27 @@ export function createRouter(options: RouterOptions): Server {
     else bare(error, response);
   };
   const unreadable = unreadablePage();
+  const trusted = proxyList(options.trustedProxies);
   const server = createServer((request, response) => {
     response.setHeader(LABORATORY_HEADER, options.laboratory);
     const route = lookUp(() => options.route(hostOf(request)));
     if (route instanceof Error) return unreadable(response, route);
     if (route) {
       withoutHopHeaders(request);
-      forwarded(request);
+      forwarded(request, trusted);
       return proxy.web(request, response, { target: route.target }, (error, _request, answer) => {
         void noAnswer(route, error, answer);
       });
     }
     const routes = lookUp(() => options.routes());
     if (routes instanceof Error) return unreadable(response, routes);
-    splash(response, routes, options.publicPort);
+    splash(response, routes, options.publicBase);
   });
   server.on("upgrade", (request, socket, head) => {
     socket.on("error", () => socket.destroy());
     const route = lookUp(() => options.route(hostOf(request)));
     if (!route || route instanceof Error) return socket.destroy();
-    forwarded(request);
+    forwarded(request, trusted);
     proxy.ws(request, socket, head, { target: route.target });
   });
   server.on("close", () => agent.destroy());
@@ -107,16 +113,33 @@ function lookUp<T>(read: () => T): T | Error {
 }
 
 /**
- * The router is the laboratory's edge: what a client claims about earlier hops is not trusted.
- * The app learns the Host the client asked for, the scheme it used and its address.
+ * The app learns the Host the client asked for, the scheme it used and its address. Behind a
+ * trusted proxy the client is the proxy's, which says so in its X-Forwarded-* headers; anyone
+ * else's claims about earlier hops are replaced by what the router sees.
  */
-function forwarded(request: IncomingMessage): void {
-  for (const name of Object.keys(request.headers))
-    if (name === "forwarded" || name.startsWith("x-forwarded-")) delete request.headers[name];
-  request.headers["x-forwarded-host"] = request.headers.host ?? "";
-  request.headers["x-forwarded-proto"] = "http";
+function forwarded(request: IncomingMessage, trusted: BlockList): void {
   // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d.
-  request.headers["x-forwarded-for"] = (request.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+  const peer = (request.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+  const headers = request.headers;
+  if (!trusted.check(peer, isIP(peer) === 6 ? "ipv6" : "ipv4")) {
+    for (const name of Object.keys(headers))
+      if (name === "forwarded" || name.startsWith("x-forwarded-")) delete headers[name];
+  }
+  headers["x-forwarded-host"] ??= headers.host ?? "";
+  headers["x-forwarded-proto"] ??= "http";
+  headers["x-forwarded-for"] = headers["x-forwarded-for"] ? `${headers["x-forwarded-for"]}, ${peer}` : peer;
+}
+
+/** The addresses and subnets of `proxies` (validated by the router's settings) as one list. */
+function proxyList(proxies: string[]): BlockList {
+  const list = new BlockList();
+  for (const proxy of proxies) {
+    const [address = "", bits] = proxy.split("/");
+    const family = isIP(address) === 6 ? "ipv6" : "ipv4";
+    if (bits === undefined) list.addAddress(address, family);
+    else list.addSubnet(address, Number(bits), family);
+  }
+  return list;
 }
 
 /**
@@ -144,7 +167,7 @@ function unreadablePage(): (response: ServerResponse, error: Error) => void {
       503,
       "routes-unreadable",
       "labtest: this laboratory cannot read its experiments right now (its router's log says why).\n" +
-        "Any labtest command on the laboratory (e.g. labtest list) sets a damaged registry aside and rebuilds it from what runs.\n",
+        "A damaged registry is set aside and rebuilt from what runs, by the router itself within seconds, and by any labtest command on the laboratory (e.g. labtest list).\n",
     );
   };
 }
@@ -174,20 +197,32 @@ export function listenAddresses(address: string): string[] {
   return ipv6 ? ["127.0.0.1", "::1"] : ["127.0.0.1"];
 }
 
-/** An experiment's URL on a router listening on `port`. */
-export function experimentUrl(host: string, port: number): string {
-  return `http://${host}${port === 80 ? "" : `:${port}`}/`;
+/**
+ * How users reach the experiments: the scheme and port of their URLs. The router's own (http,
+ * its port) unless a proxy stands in front of it (a TLS proxy on 443: https, 443).
+ */
+export interface PublicBase {
+  scheme: "http" | "https";
+  port: number;
+}
+
+/** The port a URL of `scheme` leaves out. */
+export const DEFAULT_PORTS: Record<PublicBase["scheme"], number> = { http: 80, https: 443 };
+
+/** An experiment's URL, as users reach it through `base`. */
+export function experimentUrl(host: string, base: PublicBase): string {
+  return `${base.scheme}://${host}${base.port === DEFAULT_PORTS[base.scheme] ? "" : `:${base.port}`}/`;
 }
 
 function hostOf(request: IncomingMessage): string {
   return (request.headers.host ?? "").replace(/:\d+$/, "").toLowerCase();
 }
 
-function splash(response: ServerResponse, routes: Route[], port: number): void {
+function splash(response: ServerResponse, routes: Route[], base: PublicBase): void {
   const html = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const items = routes
     .map((r) => {
-      const url = experimentUrl(r.host, port);
+      const url = experimentUrl(r.host, base);
       return `<li><a href="${html(url)}">${html(r.app)} / ${html(r.name)}</a> <small>(${html(r.branch)})</small></li>`;
     })
     .join("\n");

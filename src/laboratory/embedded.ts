@@ -4,7 +4,7 @@ import { UsageError } from "../errors.js";
 import { type Delivery, Experiments, OutputGoneError, type Turn } from "../experiments/index.js";
 import { dockerEngine } from "../lab/docker.js";
 import { labtestHome } from "../lab/home.js";
-import { routerPort } from "../lab/router-control.js";
+import { publicBase, routerPort } from "../lab/router-control.js";
 import { initAgeIdentity, SECRETS_KEY, type SecretsConfig, secretsConfig } from "../secrets/index.js";
 import { AuditLog } from "../server/audit.js";
 import { TokenStore } from "../server/tokens.js";
@@ -54,6 +54,7 @@ export class EmbeddedLaboratory implements Laboratory {
         home: labtestHome(env),
         state: state.store,
         routerPort: routerPort(env),
+        publicBase: publicBase(env),
         docker: dockerEngine(env),
       });
       return { state, experiments };

@@ -1,27 +1,36 @@
 /**
- * The router's serving process, run by its daemon: `node router-process.js <home> <port> <address>`.
- * It serves the experiments recorded in the laboratory's registry, reading it for every request,
- * and asks their runtimes why an app does not answer. It lives here, where the laboratory is put
+ * The router's serving process, run by its daemon: `node router-process.js <home> <port> <address>
+ * <settings>`. It serves the experiments recorded in the laboratory's registry, reading it for
+ * every request, rebuilds a damaged registry from what runs (as labtest commands do), and asks
+ * the runtimes why an app does not answer. It lives here, where the laboratory is put
  * together, so that the router (lab/) knows nothing of experiments: it is handed its routes.
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import pTimeout from "p-timeout";
-import { ExperimentRegistry, type ExperimentRow } from "../experiments/registry.js";
+import { reconcileExperiments } from "../experiments/reconcile.js";
+import { ExperimentRegistry, type ExperimentRow, isDamaged } from "../experiments/registry.js";
 import type { appRuntimes } from "../experiments/runtimes/index.js";
 import { Registry } from "../lab/registry.js";
 import type { NoAnswer, Route } from "../lab/router.js";
 import { LOOPBACK } from "../lab/router.js";
+import type { ServingSettings } from "../lab/router-control.js";
 import { serveRouter } from "../lab/router-serve.js";
 
-const [home = "", portText, address = LOOPBACK] = process.argv.slice(2);
+const [home = "", portText, address = LOOPBACK, settingsText] = process.argv.slice(2);
+const port = Number(portText);
+// A daemon started by an older labtest passes no settings: it served the router's own URLs, trusting no proxy.
+const settings: ServingSettings = settingsText
+  ? JSON.parse(settingsText)
+  : { publicBase: { scheme: "http", port }, trustedProxies: [] };
 const file = join(home, "experiments.db");
 let opened: { registry: ExperimentRegistry; inode: number } | undefined;
+let rebuilding: Promise<void> | undefined;
 
 /**
  * The registry, opened anew when its file was replaced (set aside when damaged, or lost) or when
- * it could not be opened before. A damaged file it holds open fails the lookups (a 503) until a
- * labtest command sets it aside and rebuilds it.
+ * it could not be opened before. A damaged file is set aside by opening it, and the new one
+ * filled from what runs, as any labtest command would: the router does not wait for one.
  */
 function registry(): ExperimentRegistry {
   const inode = statSync(file, { throwIfNoEntry: false })?.ino;
@@ -30,7 +39,42 @@ function registry(): ExperimentRegistry {
   opened = undefined;
   const fresh = new ExperimentRegistry(file);
   opened = { registry: fresh, inode: statSync(file).ino };
+  if (inode !== undefined && opened.inode !== inode)
+    rebuilding ??= recordRunning(fresh).finally(() => {
+      rebuilding = undefined;
+    });
   return fresh;
+}
+
+/** Records the experiments that run in `fresh`, the registry that replaced a damaged one. */
+async function recordRunning(fresh: ExperimentRegistry): Promise<void> {
+  try {
+    await reconcileExperiments({ home, registry: fresh, runtimes: await loadedRuntimes() });
+  } catch (error) {
+    process.stderr.write(`${new Date().toISOString()} cannot rebuild the registry: ${String(error)}\n`);
+  }
+}
+
+/** What `read` finds in the registry; a 503 (an error) while a damaged one is rebuilt. */
+function fromRegistry<T>(read: (registry: ExperimentRegistry) => T): T {
+  if (rebuilding) throw new Error("the registry was damaged; it is being rebuilt from what runs");
+  try {
+    return read(registry());
+  } catch (error) {
+    if (isDamaged(error)) setAside();
+    throw error;
+  }
+}
+
+/** Lets go of the damaged registry it holds open: opening it again sets it aside and starts the rebuild. */
+function setAside(): void {
+  opened?.registry.close();
+  opened = undefined;
+  try {
+    registry();
+  } catch {
+    // Not opened: the next request tries again.
+  }
 }
 
 const toRoute = (row: ExperimentRow): Route => ({
@@ -61,7 +105,7 @@ function loadedRuntimes(): Promise<AppRuntimes> {
 
 /** What the app's runtime says of an app that did not answer, when it does not run as it should. */
 async function whyNoAnswer(route: Route): Promise<NoAnswer | undefined> {
-  const row = registry().byHost(route.host);
+  const row = fromRegistry((registry) => registry.byHost(route.host));
   const runtime = row && (await loadedRuntimes())[row.runtime];
   if (!row || !runtime) return undefined;
   // A runtime that cannot tell quickly leaves the bare 502.
@@ -75,14 +119,13 @@ async function whyNoAnswer(route: Route): Promise<NoAnswer | undefined> {
   };
 }
 
-serveRouter(home, Number(portText), address, {
+serveRouter(home, port, address, settings, {
   route(host) {
-    const row = registry().byHost(host);
+    const row = fromRegistry((registry) => registry.byHost(host));
     return row && row.status === "running" ? toRoute(row) : undefined;
   },
   routes: () =>
-    registry()
-      .list()
+    fromRegistry((registry) => registry.list())
       .filter((r) => r.status === "running")
       .map(toRoute),
   whyNoAnswer,

@@ -47,7 +47,8 @@ async function router(routes: Map<string, Route>, more: Partial<RouterOptions> =
   const server = createRouter({
     route: (host) => routes.get(host),
     routes: () => [...routes.values()],
-    publicPort: port,
+    publicBase: { scheme: "http", port },
+    trustedProxies: [],
     laboratory: "lab-1",
     ...more,
   });
@@ -123,6 +124,38 @@ test("the app learns the URL the client used and who the client is, whatever the
   expect(seen["x-forwarded-host"]).toBe(`shop-a.localhost:${port}`);
   expect(seen["x-forwarded-proto"]).toBe("http");
   expect(seen["x-forwarded-for"]).toBe("127.0.0.1");
+});
+
+test("from a trusted proxy the app learns what the proxy says, the proxy's address appended; from anyone else, what the router sees", async () => {
+  const shop = await app("a");
+  const routes = new Map([["shop-a.localhost", route("a", shop.target)]]);
+  const seen = async (trustedProxies: string[]) => {
+    const port = await router(routes, { trustedProxies });
+    const { body } = await viaRouter(port, "shop-a.localhost", {
+      "x-forwarded-host": "shop-a.test.example.com",
+      "x-forwarded-proto": "https",
+      "x-forwarded-for": "203.0.113.9",
+    });
+    return JSON.parse(body).headers as IncomingHttpHeaders;
+  };
+  expect(await seen(["127.0.0.0/8", "::1"])).toMatchObject({
+    "x-forwarded-host": "shop-a.test.example.com",
+    "x-forwarded-proto": "https",
+    "x-forwarded-for": "203.0.113.9, 127.0.0.1",
+  });
+  expect(await seen(["10.0.0.1"])).toMatchObject({
+    "x-forwarded-host": "shop-a.localhost",
+    "x-forwarded-proto": "http",
+    "x-forwarded-for": "127.0.0.1",
+  });
+});
+
+test("the splash page links the experiments at their public URLs", async () => {
+  const routes = new Map([["shop-a.localhost", route("a", "http://127.0.0.1:1")]]);
+  const port = await router(routes, { publicBase: { scheme: "https", port: 443 } });
+  expect((await viaRouter(port, "nowhere.localhost")).body).toContain(
+    '<a href="https://shop-a.localhost/">shop / a</a>',
+  );
 });
 
 test("requests to an app reuse one connection to it (keep-alive)", async () => {
