@@ -90,7 +90,7 @@ export function createRouter(options: RouterOptions): Server {
     }
     const routes = lookUp(() => options.routes());
     if (routes instanceof Error) return unreadable(response, routes);
-    splash(response, routes, options.publicBase);
+    splash(response, routes, options.publicBase, hostOf(request));
   });
   server.on("upgrade", (request, socket, head) => {
     socket.on("error", () => socket.destroy());
@@ -218,7 +218,16 @@ function hostOf(request: IncomingMessage): string {
   return (request.headers.host ?? "").replace(/:\d+$/, "").toLowerCase();
 }
 
-function splash(response: ServerResponse, routes: Route[], base: PublicBase): void {
+/**
+ * The laboratory asked by its own address (an IP, localhost, no Host at all): its home page, as a
+ * load balancer's health check and LabTest's setting-up "Verify" step expect. Any other host
+ * names an experiment this laboratory does not have.
+ */
+function asksTheLaboratory(host: string): boolean {
+  return host === "" || host === "localhost" || isIP(host.replace(/^\[(.*)\]$/, "$1")) !== 0;
+}
+
+function splash(response: ServerResponse, routes: Route[], base: PublicBase, host: string): void {
   const html = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const items = routes
     .map((r) => {
@@ -228,7 +237,7 @@ function splash(response: ServerResponse, routes: Route[], base: PublicBase): vo
     .join("\n");
   page(
     response,
-    404,
+    asksTheLaboratory(host) ? 200 : 404,
     "no-experiment",
     `<!doctype html><meta charset="utf-8"><title>labtest laboratory</title>
 <h1>No experiment here</h1>

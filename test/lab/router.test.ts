@@ -105,6 +105,14 @@ test("the router maps Host to experiments for HTTP and WebSocket, picks up new r
   expect(splash.body).toContain(`<a href="http://shop-a.localhost:${port}/">shop / a</a>`);
   expect(splash.body).toContain(`<a href="http://shop-b.localhost:${port}/">shop / b</a>`);
 
+  // The laboratory itself, asked by address (a load balancer's health check, LabTest's
+  // setting_up_a_lab.rst "Verify" step): the splash page, 200.
+  for (const address of ["127.0.0.1", `127.0.0.1:${port}`, "[::1]", "localhost", ""]) {
+    const home = await viaRouter(port, address);
+    expect([address, home.status]).toEqual([address, 200]);
+    expect(home.body).toContain(`<a href="http://shop-a.localhost:${port}/">shop / a</a>`);
+  }
+
   routes.delete("shop-a.localhost");
   expect((await viaRouter(port, "shop-a.localhost")).status).toBe(404);
 });
