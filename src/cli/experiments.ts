@@ -3,7 +3,12 @@ import { appName, experimentName } from "../config/names.js";
 import { printable } from "../config/report.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { type Problem, UsageError } from "../errors.js";
-import type { ExperimentDetails, ExperimentStatus, Laboratory } from "../laboratory/laboratory.js";
+import type {
+  ExperimentDetails,
+  ExperimentStatus,
+  Laboratory,
+  ServiceStatus,
+} from "../laboratory/laboratory.js";
 import type { EventSink } from "../laboratory/protocol.js";
 import { PROTOCOL_VERSION as v } from "../laboratory/protocol-constants.js";
 import { listedApp } from "./config.js";
@@ -273,7 +278,7 @@ function describeInFull(e: ExperimentDetails): string {
   const subject = e.subject ? ` ${printable(e.subject)}` : "";
   const services = e.services.map(
     (s) =>
-      `    ${s.name}: ${s.kind} ${s.provisionType} on ${s.provider}, ${s.status} — app ${endpoint(s.appEndpoint)}, host ${endpoint(s.hostEndpoint)}${s.problem ? `\n      ! ${s.problem}` : ""}`,
+      `    ${s.name}: ${s.kind} ${s.provisionType} on ${s.provider}, ${s.status}${s.size ? `, ${sizeText(s.size)}` : ""} — app ${endpoint(s.appEndpoint)}, host ${endpoint(s.hostEndpoint)}${s.problem ? `\n      ! ${s.problem}` : ""}`,
   );
   const appProblem = e.problems.find((p) => p.where === "app");
   return `${[
@@ -287,6 +292,20 @@ function describeInFull(e: ExperimentDetails): string {
     ...(e.recentOutput.length ? ["  recent output:", ...e.recentOutput.map((l) => `    ${l}`)] : []),
   ].join("\n")}\n`;
 }
+
+/** A tenant's size as people read it: 7.4 MB, 12 keys, at least 100000 keys. */
+function sizeText(size: NonNullable<ServiceStatus["size"]>): string {
+  const atLeast = size.atLeast ? "at least " : "";
+  if (size.unit === "keys") return `${atLeast}${size.amount} ${size.amount === 1 ? "key" : "keys"}`;
+  const [unit, scale] = BYTE_UNITS.find(([, bytes]) => size.amount >= bytes) ?? ["bytes", 1];
+  return `${atLeast}${scale === 1 ? size.amount : (size.amount / scale).toFixed(1)} ${unit}`;
+}
+
+const BYTE_UNITS: [string, number][] = [
+  ["GB", 1024 ** 3],
+  ["MB", 1024 ** 2],
+  ["kB", 1024],
+];
 
 function endpoint(e: { host: string; port: number } | null): string {
   return e ? `${e.host}:${e.port}` : "-";

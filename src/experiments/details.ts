@@ -26,7 +26,7 @@ export type AppAnswer = { path: string; status: number; ms: number } | { path: s
 
 /** An experiment as `status NAME` shows it. */
 export interface ExperimentDetails extends ExperimentStatus {
-  /** Its services, with where the app and the laboratory host reach them. */
+  /** Its services, with where the app and the laboratory host reach them and how much each holds. */
   services: ServiceStatus[];
   /** How its app answers its health check path now. */
   answer: AppAnswer;
@@ -82,7 +82,7 @@ export async function experimentDetails(
   row: ExperimentRow,
   healthPath: string,
 ): Promise<ExperimentDetails> {
-  const services = await lab.services.list(row.app, row.name, { ping: true });
+  const services = await lab.services.list(row.app, row.name, { ping: true, sizes: true });
   const [status, answer, output] = await Promise.all([
     describe(lab, row, services),
     row.status === "running" ? answerOf(row.port, healthPath) : { path: healthPath, error: "not running" },

@@ -2,8 +2,6 @@
 // app launched beside its services.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { hostLabel } from "../config/names.js";
-import { expandPattern } from "../config/patterns.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { ensureRoute } from "../lab/router-control.js";
 import { serviceEnvironment } from "../services/env.js";
@@ -11,7 +9,7 @@ import { type ExperimentServices, experimentServices, sentInitialData } from "..
 import { checkout } from "./checkout.js";
 import type { ReleaseSource } from "./code-store.js";
 import { type ExperimentsContext, experimentDirectory, experimentOrigin, type Project } from "./context.js";
-import { type ExperimentIdentity, experimentEnvironment } from "./environment.js";
+import { type ExperimentIdentity, experimentEnvironment, experimentHost } from "./environment.js";
 import { ExperimentError } from "./errors.js";
 import type { ExperimentRow } from "./registry.js";
 import type { AppRelease, Progress, StartedApp } from "./runtimes/runtime.js";
@@ -49,7 +47,7 @@ export async function checkOut(
     checkoutDirectory,
     source.commit,
   );
-  const host = `${hostLabel(expandPattern(config.host_name_pattern, { app_name: config.app_name, experiment: row.name, branch: row.branch, release }))}.${config.test_domain}`;
+  const host = experimentHost(config, { name: row.name, branch: row.branch, release });
   const clash = lab.registry.byHost(host);
   if (clash && (clash.app !== row.app || clash.name !== row.name))
     throw new ExperimentError(`host name ${host} is taken by experiment ${clash.app}/${clash.name}`, [

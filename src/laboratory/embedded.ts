@@ -1,6 +1,7 @@
 import { userInfo } from "node:os";
 import { Writable } from "node:stream";
 import { UsageError } from "../errors.js";
+import { experimentIdentity, identityVariables } from "../experiments/environment.js";
 import { type Delivery, Experiments, OutputGoneError, type Turn } from "../experiments/index.js";
 import { dockerEngine } from "../lab/docker.js";
 import { labtestHome } from "../lab/home.js";
@@ -192,9 +193,14 @@ export class EmbeddedLaboratory implements Laboratory {
 
   async servicesEnv(request: unknown) {
     const { project, experiment, hostReachable } = parseRequest("servicesEnv", request);
-    const { app_name, environment } = project.config.config;
-    return (await this.experiments()).services.environment(app_name, experiment, environment, {
+    const { config } = project.config;
+    const lab = await this.experiments();
+    // `environment` expands from the experiment's own variables as its app's does, created or not yet.
+    const recorded = lab.registry.get(config.app_name, experiment);
+    const identity = experimentIdentity(config, experiment, recorded, publicBase(this.options.env));
+    return lab.services.environment(config.app_name, experiment, config.environment, {
       hostReachable: hostReachable === true,
+      known: identityVariables(identity),
     });
   }
 

@@ -3,7 +3,6 @@ import pTimeout from "p-timeout";
 import type { Problem } from "../errors.js";
 import { ProvisionError } from "./errors.js";
 import { serviceKind, type TenantAdmin } from "./kinds/index.js";
-import type { Endpoint } from "./model.js";
 import type { ServerProvider, ServerRecord } from "./providers/provider.js";
 import { DEFAULT_READY_TIMEOUT_MS, type Readiness } from "./spec.js";
 
@@ -41,18 +40,6 @@ export class AdminSessions {
         this.sessions.delete(key);
         await admin.then((a) => a.close()).catch(() => undefined);
       }
-  }
-
-  /** Why a running server does not answer its administrator at `at` now (one readiness check); null when it does. */
-  async answers(server: ServerRecord, at: Endpoint): Promise<string | null> {
-    const opening = serviceKind(server.kind).openAdmin({ ...server.admin, ...at }, { communal: false });
-    try {
-      await (await pTimeout(opening, { milliseconds: ATTEMPT_TIMEOUT_MS })).close();
-      return null;
-    } catch (error) {
-      opening.then((admin) => admin.close()).catch(() => undefined);
-      return `it does not answer: ${(error as Error).message}`;
-    }
   }
 
   /** Resolves when the sessions' background work (spare databases being prepared) is done. */

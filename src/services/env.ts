@@ -9,7 +9,7 @@ import type { Connection } from "./model.js";
  * well-known names (DATABASE_URL, REDIS_URL, MEMCACHE_URL) for a kind that is the only one of
  * its family, and the variables its clients read (PGHOST, MYSQL_HOST, …) for the only service
  * that sets them. `explicit` entries of the configuration win over generated ones; `$NAME` in them
- * expands to the generated variables and `known` (e.g. `DB_URL=$DATABASE_URL`).
+ * expands to the generated variables, `known` (e.g. `DB_URL=$DATABASE_URL`) and earlier entries.
  */
 export function serviceEnvironment(
   connections: Record<string, Connection>,
@@ -40,8 +40,13 @@ export function serviceEnvironment(
   }
   Object.assign(env, clientVariables(Object.values(connections)));
   const variables = { ...known, ...env };
-  const expanded = Object.entries(explicit).map(([key, value]) => [key, expandVariables(value, variables)]);
-  return { ...env, ...Object.fromEntries(expanded) };
+  const expanded: Record<string, string> = {};
+  for (const [key, value] of Object.entries(explicit)) {
+    expanded[key] = expandVariables(value, variables);
+    // Later entries see this one as the app will (`BASE=/srv`, `UPLOADS=$BASE/uploads`), as in a shell.
+    variables[key] = expanded[key];
+  }
+  return { ...env, ...expanded };
 }
 
 /**

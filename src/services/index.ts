@@ -7,8 +7,7 @@ import { serviceEnvironment } from "./env.js";
 import { ProvisionError } from "./errors.js";
 import { collectGarbage } from "./gc.js";
 import { serviceKind } from "./kinds/index.js";
-import type { Connection, Endpoint, Owner } from "./model.js";
-import type { ServerRecord } from "./providers/provider.js";
+import type { Connection, Endpoint, Owner, TenantSize } from "./model.js";
 import {
   type ExperimentServices,
   type InitialData,
@@ -17,11 +16,12 @@ import {
 } from "./provision.js";
 import { ownerName, type Records, type ServiceRecord, tenantCount } from "./records.js";
 import { type Liveness, type Servers, unknownServer } from "./servers.js";
+import { ServerVisits } from "./visits.js";
 
 export type { Removal } from "../lab/garbage.js";
 export { serviceEnvironment } from "./env.js";
 export { ProvisionError } from "./errors.js";
-export type { Connection, Endpoint, Owner, Tenant } from "./model.js";
+export type { Connection, Endpoint, Owner, Tenant, TenantSize } from "./model.js";
 export type { ExperimentServices, InitialData, ProvisionOptions } from "./provision.js";
 export type { ServiceRecord } from "./records.js";
 
@@ -62,6 +62,17 @@ export interface ServiceStatus {
   /** Where the experiment's apps reach it, and where the laboratory host does. */
   appEndpoint: Endpoint | null;
   hostEndpoint: Endpoint | null;
+  /**
+   * Only when sizes were asked for (`status NAME`: it costs a login per server): how much its
+   * tenant holds; null when its kind or server cannot tell now.
+   */
+  size?: TenantSize | null;
+}
+
+/** How closely `list` looks at services' servers (see Services.list). */
+export interface ServiceLook {
+  ping?: boolean;
+  sizes?: boolean;
 }
 
 /**
@@ -165,15 +176,16 @@ export class Services {
 
   /**
    * The services recorded on the laboratory, optionally of one app or experiment, as their
-   * servers fare now; with `ping`, a running server must also answer its administrator.
+   * servers fare now; with `ping`, a running server must also answer its administrator, and with
+   * `sizes` as well, say how much each tenant holds.
    */
-  async list(app?: string, experiment?: string, options: { ping?: boolean } = {}): Promise<ServiceStatus[]> {
+  async list(app?: string, experiment?: string, look: ServiceLook = {}): Promise<ServiceStatus[]> {
     // Every record is read once, whatever the scope: a service's sharers may be of any app.
     const all = await this.records.services();
     const inScope = (r: ServiceRecord) =>
       (app === undefined || r.owner.app === app) &&
       (experiment === undefined || r.owner.experiment === experiment);
-    return this.statuses(all.filter(inScope), all, options.ping === true);
+    return this.statuses(all.filter(inScope), all, look);
   }
 
   /** The connections of an experiment's ready services; `hostReachable` gives the laboratory host's view. */
@@ -313,7 +325,7 @@ export class Services {
   private async statuses(
     records: ServiceRecord[],
     all: ServiceRecord[],
-    ping = false,
+    look: ServiceLook = {},
   ): Promise<ServiceStatus[]> {
     const servers = new Map((await this.records.servers()).map((s) => [s.id, s]));
     const sharers = new Map<string, string[]>();
@@ -322,41 +334,43 @@ export class Services {
       const target = ownerName(r.shared);
       sharers.set(target, [...(sharers.get(target) ?? []), ownerName(r.owner)]);
     }
-    // Several services may be on one server: it is asked to answer once.
-    const answers = new Map<string, Promise<string | null>>();
-    const answer = (server: ServerRecord, at: Endpoint) => {
-      if (!answers.has(server.id)) answers.set(server.id, this.fleet.admins.answers(server, at));
-      return answers.get(server.id) as Promise<string | null>;
-    };
-    return pMap(
-      records,
-      async (record): Promise<ServiceStatus> => {
-        const server = servers.get(record.server);
-        const live: Liveness = !server
-          ? { status: "stopped", endpoint: null, problem: "its server's record is gone" }
-          : await this.fleet.liveness(server, record.owner);
-        const silent =
-          ping && server && live.status === "ready" && live.endpoint && (await answer(server, live.endpoint));
-        return {
-          app: record.owner.app,
-          experiment: record.owner.experiment,
-          name: record.owner.service,
-          kind: record.kind,
-          provider: record.provider,
-          provisionType: record.provisionType,
-          server: record.server,
-          ...(record.status === "creating"
-            ? { status: "creating", problem: null }
-            : { status: silent ? "unreachable" : live.status, problem: silent || live.problem }),
-          shares: record.shared ? ownerName(record.shared) : null,
-          sharedBy: sharers.get(ownerName(record.owner)) ?? [],
-          appEndpoint: record.appEndpoint,
-          hostEndpoint: live.endpoint,
-        };
-      },
-      // Each look asks a process table or the Docker Engine.
-      { concurrency: 8 },
-    );
+    const visits = new ServerVisits();
+    try {
+      return await pMap(
+        records,
+        async (record): Promise<ServiceStatus> => {
+          const server = servers.get(record.server);
+          const live: Liveness = !server
+            ? { status: "stopped", endpoint: null, problem: "its server's record is gone" }
+            : await this.fleet.liveness(server, record.owner);
+          const visited = look.ping && server && live.status === "ready" && live.endpoint;
+          const silent = visited && (await visits.problem(server, visited));
+          const size =
+            look.sizes && visited && !silent ? await visits.size(server, visited, record.tenant) : null;
+          return {
+            app: record.owner.app,
+            experiment: record.owner.experiment,
+            name: record.owner.service,
+            kind: record.kind,
+            provider: record.provider,
+            provisionType: record.provisionType,
+            server: record.server,
+            ...(record.status === "creating"
+              ? { status: "creating", problem: null }
+              : { status: silent ? "unreachable" : live.status, problem: silent || live.problem }),
+            shares: record.shared ? ownerName(record.shared) : null,
+            sharedBy: sharers.get(ownerName(record.owner)) ?? [],
+            appEndpoint: record.appEndpoint,
+            hostEndpoint: live.endpoint,
+            ...(look.sizes ? { size } : {}),
+          };
+        },
+        // Each look asks a process table or the Docker Engine.
+        { concurrency: 8 },
+      );
+    } finally {
+      await visits.close();
+    }
   }
 }
 

@@ -23,6 +23,16 @@ export interface Connection extends Endpoint, Tenant {
   url: string;
 }
 
+/**
+ * How much a tenant holds now: its data's bytes, or where a server keeps no byte count per
+ * tenant, how many keys it has. `atLeast`: counting stopped at a cap, there are more.
+ */
+export interface TenantSize {
+  unit: "bytes" | "keys";
+  amount: number;
+  atLeast?: boolean;
+}
+
 /** Administrator credentials of a server, reachable from the laboratory host. */
 export interface AdminAccess extends Endpoint {
   user: string | null;

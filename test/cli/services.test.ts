@@ -13,6 +13,11 @@ const CONFIG = `labtest:
     REDIS_PREFIX: "custom:"
     DB_CONNECTION_STRING: $DATABASE_URL
     CACHE: "\${REDIS_URL}/0"
+    PUBLIC_URL: $EXPERIMENT_URL
+    LINK: http://$VIRTUAL_HOST/cart
+    NAMED: $APP_NAME-$EXPERIMENT
+    BASE: /srv
+    UPLOADS: $BASE/uploads
   services:
     db: { provider: local, service: postgresql }
     cache: { provider: local, service: redis, provision_type: independent }
@@ -41,6 +46,15 @@ describe("labtest services", () => {
     // Apps that read their own names get the services' variables through environment.
     expect(first.DB_CONNECTION_STRING).toBe(first.DATABASE_URL);
     expect(first.CACHE).toBe(`${first.REDIS_URL}/0`);
+    // The experiment's own variables expand as they will for its app, which is not created yet:
+    // its host is the one host_name_pattern gives it; an entry expands from the entries before it.
+    const experiment = up.stdout.match(/^shop\/(feature-cart-[0-9a-f]{6})\//)?.[1];
+    expect(first).toMatchObject({
+      PUBLIC_URL: `http://shop-${experiment}.localhost:8080`,
+      LINK: `http://shop-${experiment}.localhost/cart`,
+      NAMED: `shop-${experiment}`,
+      UPLOADS: "/srv/uploads",
+    });
     expect(await writeAndRead("postgresql", first, "DB", "from the CLI's env")).toBe("from the CLI's env");
     const sourced = await cli("services", "env");
     expect(sourced.stdout).toContain(`DATABASE_URL=${first.DATABASE_URL}\n`);

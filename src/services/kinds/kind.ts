@@ -1,4 +1,4 @@
-import type { AdminAccess, Connection, Endpoint, Tenant } from "../model.js";
+import type { AdminAccess, Connection, Endpoint, Tenant, TenantSize } from "../model.js";
 
 /** How a tenant is made beyond its names. */
 export interface TenantOptions {
@@ -22,6 +22,11 @@ export interface TenantAdmin {
   create(tenant: Tenant, options?: TenantOptions): Promise<"created" | "copied" | "existed">;
   /** Removes the tenant and its data; a tenant that is already gone is not an error. */
   drop(tenant: Tenant): Promise<void>;
+  /**
+   * How much the tenant holds now; `dedicated`: the server is the tenant's own, so everything
+   * on it counts. Null when the server cannot tell one tenant's share. Kinds without it show no size.
+   */
+  size?(tenant: Tenant, options: { dedicated: boolean }): Promise<TenantSize | null>;
   /** Runs an SQL script (an initial data dump) inside the tenant's database. */
   load?(tenant: Tenant, script: string): Promise<void>;
   /** Resolves when work the session does in the background (keeping spares ready) is done. */

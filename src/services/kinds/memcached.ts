@@ -1,3 +1,4 @@
+import type memjs from "memjs";
 import type { AdminAccess } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
 
@@ -38,14 +39,16 @@ export const memcached: ServiceKindModule = {
 };
 
 async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
-  // A fresh client without retries: memjs would otherwise keep retrying a server that is not up.
   const { default: memjs } = await import("memjs");
-  const client = memjs.Client.create(`${access.host}:${access.port}`, {
-    retries: 0,
-    timeout: 2,
-    conntimeout: 2,
-    logger: { log: () => undefined },
-  });
+  // A fresh client without retries: memjs would otherwise keep retrying a server that is not up.
+  const connect = () =>
+    memjs.Client.create(`${access.host}:${access.port}`, {
+      retries: 0,
+      timeout: 2,
+      conntimeout: 2,
+      logger: { log: () => undefined },
+    });
+  const client = connect();
   try {
     await client.get("labtest:ready-check");
   } finally {
@@ -54,6 +57,25 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
   return {
     create: async () => "existed",
     drop: async () => undefined,
+    // Its items can be counted only server-wide: they are the tenant's on the experiment's own server alone.
+    async size(_tenant, { dedicated }) {
+      if (!dedicated) return null;
+      const counting = connect();
+      try {
+        return { unit: "keys", amount: Number((await serverStats(counting)).curr_items ?? 0) };
+      } finally {
+        counting.close();
+      }
+    },
     close: async () => undefined,
   };
+}
+
+/** The server's `stats` counters. */
+function serverStats(client: memjs.Client): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) =>
+    client.stats((error, _server, stats) =>
+      error || !stats ? reject(error ?? new Error("no stats")) : resolve(stats),
+    ),
+  );
 }

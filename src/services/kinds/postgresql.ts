@@ -269,6 +269,13 @@ async function openAdmin(access: AdminAccess, options: { communal: boolean }): P
         client.query(sql),
       );
     },
+    async size(tenant) {
+      const { rows } = await pool.query<{ bytes: string }>(
+        "SELECT pg_catalog.pg_database_size($1) AS bytes",
+        [required(tenant).database],
+      );
+      return { unit: "bytes", amount: Number(rows[0]?.bytes ?? 0) };
+    },
     settled: () => spares.settled(),
     async close() {
       await spares.settled();

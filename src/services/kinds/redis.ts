@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import type { Redis } from "ioredis";
 import { roleName } from "../../config/names.js";
-import type { AdminAccess, Tenant } from "../model.js";
+import type { AdminAccess, Tenant, TenantSize } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
 import { userInfo } from "./sql.js";
 
@@ -180,10 +180,37 @@ async function openAdmin(access: AdminAccess, { communal }: { communal: boolean 
       // On a dedicated server every key is the tenant's.
       await (communal ? unlinkEverywhere(client, `${escapeGlob(prefix)}*`) : client.flushall());
     },
+    async size(tenant, { dedicated }) {
+      // On the experiment's own server every key is the tenant's, in any logical database.
+      if (dedicated) return { unit: "keys", amount: await keyCount(client) };
+      return countMatching(client, `${escapeGlob(required(tenant).prefix)}*`);
+    },
     async close() {
       client.disconnect();
     },
   };
+}
+
+/** SCAN calls a count makes at most: each examines some 1,000 of the server's keys, its tenants' all. */
+const COUNT_SCANS = 100;
+
+/** How many keys of database 0 (where tenants write) match `pattern`; SCAN, never KEYS, which blocks the server. */
+async function countMatching(client: Redis, pattern: string): Promise<TenantSize> {
+  let cursor = "0";
+  let amount = 0;
+  for (let scans = 0; scans < COUNT_SCANS; scans++) {
+    const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    amount += keys.length;
+    cursor = next;
+    if (cursor === "0") return { unit: "keys", amount };
+  }
+  return { unit: "keys", amount, atLeast: true };
+}
+
+/** The keys of every logical database (INFO's keyspace section counts them without a scan). */
+async function keyCount(client: Redis): Promise<number> {
+  const counts = [...(await client.info("keyspace")).matchAll(/^db\d+:keys=(\d+)/gm)];
+  return counts.reduce((sum, match) => sum + Number(match[1]), 0);
 }
 
 /** Removes the keys matching `pattern` from every logical database. */
