@@ -57,8 +57,8 @@ async function developerShell(lab: { home: string; routerPort: number }): Promis
   };
 }
 
-test("the app, its before_start_command and labtest exec see the same clean base and the experiment's variables, nothing of the shell that ran labtest", async () => {
-  const lab = await experimentLab();
+/** The repository of app clean, answering with its environment, configured with `settings` besides. */
+async function cleanApp(...settings: string[]): Promise<string> {
   const repo = await gitRepo("clean");
   await writeFiles(repo, {
     "server.js": SERVER,
@@ -66,23 +66,36 @@ test("the app, its before_start_command and labtest exec see the same clean base
       "labtest:",
       "  app_name: clean",
       "  start_command: node server.js",
-      "  before_start_command: node -e \"require('fs').writeFileSync('migrated', process.env.PATH)\"",
+      ...settings.map((line) => `  ${line}`),
       "  environment:",
       "    - GREETING=hello",
-      "  services:",
-      "    db: { provider: local, service: postgresql }",
       "",
     ].join("\n"),
   });
   await commit(repo, "an app showing its environment");
-  const shell = await developerShell(lab);
-  const labtest = (...argv: string[]) =>
+  return repo;
+}
+
+/** labtest run on the laboratory from `shell` in `repo`, as a separate process. */
+function labtestFrom(shell: Record<string, string>, lab: { statePath: string }, repo: string) {
+  return (...argv: string[]) =>
     execa(process.execPath, [LABTEST, "--state", lab.statePath, ...argv], {
       cwd: repo,
       env: shell,
       extendEnv: false,
       reject: false,
     });
+}
+
+test("the app, its before_start_command and labtest exec see the same clean base and the experiment's variables, nothing of the shell that ran labtest", async () => {
+  const lab = await experimentLab();
+  const repo = await cleanApp(
+    "before_start_command: node -e \"require('fs').writeFileSync('migrated', process.env.PATH)\"",
+    "services:",
+    "  db: { provider: local, service: postgresql }",
+  );
+  const shell = await developerShell(lab);
+  const labtest = labtestFrom(shell, lab, repo);
 
   const created = await labtest("create");
   expect(created.exitCode, created.stderr).toBe(0);
@@ -134,20 +147,9 @@ test("the app, its before_start_command and labtest exec see the same clean base
 
 test("through an HTTPS laboratory the app, its build and labtest exec see what they see on the embedded one, whatever the laptop's shell holds", async () => {
   const lab = await experimentLab();
-  const repo = await gitRepo("clean");
-  await writeFiles(repo, {
-    "server.js": SERVER,
-    ".labtest.yml": [
-      "labtest:",
-      "  app_name: clean",
-      "  start_command: node server.js",
-      "  app_build_command: node -e \"require('fs').writeFileSync('built', JSON.stringify(process.env))\"",
-      "  environment:",
-      "    - GREETING=hello",
-      "",
-    ].join("\n"),
-  });
-  await commit(repo, "an app showing its environment");
+  const repo = await cleanApp(
+    "app_build_command: node -e \"require('fs').writeFileSync('built', JSON.stringify(process.env))\"",
+  );
   const shell = await developerShell(lab);
   const labEnv = { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) };
   const laboratory = new EmbeddedLaboratory({ env: labEnv, cwd: lab.home, statePath: lab.statePath });
@@ -157,13 +159,7 @@ test("through an HTTPS laboratory the app, its build and labtest exec see what t
   const token = tokens.create({ name: "dev", scope: "deploy" }).token;
   const loggedIn = await login(server, laptop, token, "--fingerprint", fingerprint);
   expect(loggedIn.code, loggedIn.stderr).toBe(0);
-  const embedded = (...argv: string[]) =>
-    execa(process.execPath, [LABTEST, "--state", lab.statePath, ...argv], {
-      cwd: repo,
-      env: shell,
-      extendEnv: false,
-      reject: false,
-    });
+  const embedded = labtestFrom(shell, lab, repo);
   const remote = (...argv: string[]) => runCli(argv, repo, laptop);
 
   /** The app's, the build's and exec's environments of experiment main, created by `create`. */
