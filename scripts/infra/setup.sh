@@ -14,11 +14,13 @@ say() { printf '[infra] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- Debian packages -------------------------------------------------------------------------
-# Python's PostgreSQL client and SQLAlchemy read labtest's URLs in the tests; with Flask and
-# gunicorn they run examples/flask-notes on the local runtime. The SSH laboratory's tests start
-# their own sshd (test/support/sshd.ts) from openssh-server; the policy below keeps the system one off.
+# Python's PostgreSQL client, SQLAlchemy and Django's dj-database-url, and Rails' ActiveRecord
+# with ruby-pg read labtest's URLs in the tests; with Flask and gunicorn they run
+# examples/flask-notes on the local runtime. The SSH laboratory's tests start their own sshd
+# (test/support/sshd.ts) from openssh-server; the policy below keeps the system one off.
 packages=(docker.io debootstrap postgresql mariadb-server redis-server memcached rabbitmq-server
-  python3-sqlalchemy python3-psycopg2 python3-flask gunicorn openssh-server)
+  python3-sqlalchemy python3-psycopg2 python3-dj-database-url ruby-activerecord ruby-pg
+  python3-flask gunicorn openssh-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

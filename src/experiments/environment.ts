@@ -5,6 +5,9 @@ import type { PublicBase } from "../lab/router.js";
 import { experimentOrigin } from "./context.js";
 import type { ExperimentRow } from "./registry.js";
 
+// The base of the app's environment is the one of every program labtest runs on the laboratory.
+export { baseEnvironment } from "../lab/programs.js";
+
 /** What identifies an experiment to its app. */
 export interface ExperimentIdentity {
   app: string;
@@ -83,18 +86,6 @@ export function rowFromEnvironment(
     createdAt: found.since,
     updatedAt: found.since,
   };
-}
-
-/** The laboratory's system directories: programs an app finds are the laboratory's, not a developer's. */
-const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/**
- * What every program labtest runs on the laboratory for an experiment starts from, the
- * experiment's variables over it (README, "The app's environment"): labtest's alone, the same
- * whoever runs labtest — nothing of their shell (PATH, HOME, LANG, …) reaches an app.
- */
-export function baseEnvironment(home: string): Record<string, string> {
-  return { PATH: SYSTEM_PATH, HOME: home, LANG: "C.UTF-8" };
 }
 
 /**

@@ -1,9 +1,26 @@
 import { access, constants } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 
-/** The directories of PATH, in order. */
-export function pathDirectories(): string[] {
-  return (process.env.PATH ?? "").split(delimiter).filter(Boolean);
+/** The laboratory's system directories: the programs labtest runs are the laboratory's, not a developer's. */
+export const SYSTEM_DIRECTORIES = [
+  "/usr/local/sbin",
+  "/usr/local/bin",
+  "/usr/sbin",
+  "/usr/bin",
+  "/sbin",
+  "/bin",
+] as const;
+
+/**
+ * What every program labtest runs on the laboratory starts from — an experiment's app and
+ * commands (the experiment's variables over it), its servers and their tools: labtest's alone,
+ * the same whoever runs labtest; nothing of their shell (PATH, HOME, LANG, TZ, …) reaches them.
+ * No TZ: the time zone is the laboratory machine's own (/etc/localtime), which is the same for
+ * everyone — a communal PostgreSQL's initdb would otherwise write its first user's TZ into
+ * postgresql.conf for every tenant.
+ */
+export function baseEnvironment(home: string): Record<string, string> {
+  return { PATH: SYSTEM_DIRECTORIES.join(":"), HOME: home, LANG: "C.UTF-8" };
 }
 
 /**

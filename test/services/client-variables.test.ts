@@ -1,5 +1,8 @@
 // The PostgreSQL and MySQL variables an app receives, read by the parsers and clients apps use:
-// pg-connection-string (node-postgres), SQLAlchemy with psycopg2, psql, MariaDB's client.
+// pg-connection-string and node-postgres, SQLAlchemy with psycopg2, Django's dj-database-url,
+// Rails' ActiveRecord with ruby-pg, psql, MariaDB's client. Prisma and Go's pgx are not among
+// them: Prisma's query engine is a binary it downloads at install (no host serves it here), and
+// pgx is a Go module, which no registry we reach provides.
 import { execa } from "execa";
 import pg from "pg";
 import { parseIntoClientConfig } from "pg-connection-string";
@@ -7,13 +10,21 @@ import { describe, expect, test } from "vitest";
 import type { ServiceRecord } from "../../src/services/index.js";
 import { serviceConfig, type TestLaboratory, testLaboratory } from "../support/laboratory.js";
 
-/** Debian's Python (python3-sqlalchemy, python3-psycopg2), not whatever python3 comes first on PATH. */
+/** Debian's Python (python3-sqlalchemy, python3-psycopg2, python3-dj-database-url), not whatever python3 comes first on PATH. */
 const DEBIAN_PYTHON = "/usr/bin/python3";
+/** Debian's Ruby (ruby-activerecord, ruby-pg). */
+const DEBIAN_RUBY = "/usr/bin/ruby";
 /** Where the clients are found, and nothing else of this process's environment. */
 const CLIENT_PATH = "/usr/local/bin:/usr/bin:/bin";
 
+/** What a script of `program` printed as JSON, run with `url` as its only variable URL. */
+async function printedBy(program: string, args: string[], url: string): Promise<Record<string, unknown>> {
+  const { stdout } = await execa(program, args, { env: { URL: url }, extendEnv: false });
+  return JSON.parse(stdout);
+}
+
 /** What SQLAlchemy reads from `url`, and who it is once connected with it. */
-async function throughSqlalchemy(url: string): Promise<Record<string, unknown>> {
+function throughSqlalchemy(url: string): Promise<Record<string, unknown>> {
   const script = `
 import json, os
 from sqlalchemy import create_engine, text
@@ -24,13 +35,46 @@ with create_engine(url).connect() as connection:
 print(json.dumps({"backend": url.get_backend_name(), "host": url.host, "port": url.port,
   "user": url.username, "password": url.password, "database": url.database,
   "connected": [database, user]}))`;
-  const { stdout } = await execa(DEBIAN_PYTHON, ["-c", script], { env: { URL: url }, extendEnv: false });
-  return JSON.parse(stdout);
+  return printedBy(DEBIAN_PYTHON, ["-c", script], url);
 }
 
-/** Who node-postgres is, connected with what pg-connection-string reads from `url`. */
+/**
+ * What Django's dj-database-url reads from `url`, and who it is once connected with those
+ * settings as Django's PostgreSQL backend passes them to psycopg2.
+ */
+function throughDjangoDatabaseUrl(url: string): Promise<Record<string, unknown>> {
+  const script = `
+import json, os, dj_database_url, psycopg2
+settings = dj_database_url.parse(os.environ["URL"])
+connection = psycopg2.connect(dbname=settings["NAME"], user=settings["USER"],
+  password=settings["PASSWORD"], host=settings["HOST"], port=settings["PORT"])
+with connection.cursor() as cursor:
+    cursor.execute("SELECT current_database(), current_user")
+    database, user = cursor.fetchone()
+connection.close()
+print(json.dumps({"engine": settings["ENGINE"], "host": settings["HOST"], "port": settings["PORT"],
+  "user": settings["USER"], "password": settings["PASSWORD"], "database": settings["NAME"],
+  "connected": [database, user]}))`;
+  return printedBy(DEBIAN_PYTHON, ["-c", script], url);
+}
+
+/** What Rails' ActiveRecord reads from `url` (as DATABASE_URL), and who it is once connected with it. */
+function throughActiveRecord(url: string): Promise<Record<string, unknown>> {
+  const script = `
+require "active_record"
+require "json"
+ActiveRecord::Base.establish_connection(ENV.fetch("URL"))
+config = ActiveRecord::Base.connection_db_config.configuration_hash
+database, user = ActiveRecord::Base.connection.select_rows("SELECT current_database(), current_user").first
+puts JSON.generate(adapter: config[:adapter], host: config[:host], port: config[:port],
+  user: config[:username], password: config[:password], database: config[:database],
+  connected: [database, user])`;
+  return printedBy(DEBIAN_RUBY, ["-e", script], url);
+}
+
+/** Who node-postgres is, connected with `url` as its connection string. */
 async function throughNodePostgres(url: string): Promise<string[]> {
-  const client = new pg.Client(parseIntoClientConfig(url));
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     const { rows } = await client.query("SELECT current_database() AS d, current_user AS u");
@@ -69,7 +113,7 @@ async function upEnvironment(
 }
 
 describe("PostgreSQL URLs use postgresql://, which every client parses", () => {
-  test("communal, independent, shared and external: pg-connection-string and SQLAlchemy read the same connection, and connect as the tenant", async () => {
+  test("communal, independent, shared and external: pg-connection-string, SQLAlchemy, dj-database-url and ActiveRecord read the same connection, and they and node-postgres connect as the tenant", async () => {
     const lab = await testLaboratory();
     const communal = await upEnvironment(lab, "main", { db: serviceConfig("local", "postgresql") });
     const independent = await upEnvironment(lab, "own", {
@@ -101,6 +145,16 @@ describe("PostgreSQL URLs use postgresql://, which every client parses", () => {
       expect(await throughNodePostgres(url), provisioning).toEqual([expected.database, expected.user]);
       expect(await throughSqlalchemy(url), provisioning).toEqual({
         backend: "postgresql",
+        ...expected,
+        connected: [expected.database, expected.user],
+      });
+      expect(await throughDjangoDatabaseUrl(url), provisioning).toEqual({
+        engine: "django.db.backends.postgresql_psycopg2",
+        ...expected,
+        connected: [expected.database, expected.user],
+      });
+      expect(await throughActiveRecord(url), provisioning).toEqual({
+        adapter: "postgresql",
         ...expected,
         connected: [expected.database, expected.user],
       });

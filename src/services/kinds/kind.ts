@@ -74,9 +74,9 @@ export type RunProgram = (
 export interface NativeRecipe {
   /** The Debian package that provides the programs, named in the error when they are missing. */
   debianPackage: string;
-  /** The programs needed; each is looked for in `locations`, then on PATH. */
+  /** The programs needed; each is looked for in `locations`, then in the laboratory's system directories. */
   programs: readonly string[];
-  /** Directories searched before PATH, best first (a version's own directory, a bundled copy). */
+  /** Directories searched before the system ones, best first (a version's own directory, a bundled copy). */
   locations?(version: string | null): Promise<string[]>;
   /** How to install the programs when they are missing, beyond the Debian package. */
   installHint?: string;

@@ -11,13 +11,14 @@ import {
   stat,
   writeFile,
 } from "node:fs/promises";
+import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
 import getPort from "get-port";
 import pRetry, { AbortError } from "p-retry";
 import { randomPassword } from "../../lab/passwords.js";
 import { processesUsing, processIdentity, stopProcess } from "../../lab/processes.js";
-import { findProgram, pathDirectories } from "../../lab/programs.js";
+import { baseEnvironment, findProgram, SYSTEM_DIRECTORIES } from "../../lab/programs.js";
 import type { Registry } from "../../lab/registry.js";
 import { ProvisionError } from "../errors.js";
 import { serviceKind } from "../kinds/index.js";
@@ -33,6 +34,7 @@ interface Account {
   name: string;
   uid: number;
   gid: number;
+  home: string;
 }
 
 /**
@@ -71,6 +73,7 @@ export function localProvider(registry: Registry): ServerProvider {
       };
       if (await isRunning(record)) return record;
 
+      const asLabtest = programRunner(null);
       const context: NativeContext = {
         dataDirectory,
         port: record.admin.port,
@@ -80,7 +83,7 @@ export function localProvider(registry: Registry): ServerProvider {
         privateFile: async (name, content) => {
           const file = join(serverDirectory, name);
           await writeFile(file, content, { mode: 0o600 });
-          if (account) await execa("chown", [`${account.uid}:${account.gid}`, file]);
+          if (account) await asLabtest("chown", [`${account.uid}:${account.gid}`, file]);
           return file;
         },
       };
@@ -89,7 +92,7 @@ export function localProvider(registry: Registry): ServerProvider {
         await rm(dataDirectory, { recursive: true, force: true });
         await mkdir(dataDirectory, { recursive: true, mode: 0o700 });
         if (account) {
-          await execa("chown", [`${account.uid}:${account.gid}`, dataDirectory]);
+          await asLabtest("chown", [`${account.uid}:${account.gid}`, dataDirectory]);
           await run("test", ["-w", dataDirectory]).catch((error) => {
             throw unreachable(account, dataDirectory, error);
           });
@@ -100,7 +103,7 @@ export function localProvider(registry: Registry): ServerProvider {
           await rm(join(serverDirectory, "admin-password"), { force: true });
         }
         await writeFile(join(dataDirectory, INITIALIZED), "");
-        if (account) await execa("chown", ["-R", `${account.uid}:${account.gid}`, dataDirectory]);
+        if (account) await asLabtest("chown", ["-R", `${account.uid}:${account.gid}`, dataDirectory]);
       }
 
       const { program, args } = recipe.serverArgs(context);
@@ -109,7 +112,7 @@ export function localProvider(registry: Registry): ServerProvider {
         detached: true,
         stdio: ["ignore", log.fd, log.fd],
         cwd: serverDirectory,
-        env: { ...process.env, ...recipe.environment?.(dataDirectory) },
+        env: { ...accountEnvironment(account), ...recipe.environment?.(dataDirectory) },
         ...(account ? { uid: account.uid, gid: account.gid } : {}),
       });
       await log.close();
@@ -223,7 +226,7 @@ async function findPrograms(recipe: NativeRecipe, spec: ServerSpec): Promise<Rec
   // A requested version must come from its own directory, not whatever PATH offers.
   const directories = [
     ...((await recipe.locations?.(spec.version)) ?? []),
-    ...(spec.version && recipe.locations ? [] : pathDirectories()),
+    ...(spec.version && recipe.locations ? [] : SYSTEM_DIRECTORIES),
   ].filter(Boolean);
   const found: Record<string, string> = {};
   for (const program of recipe.programs) {
@@ -250,17 +253,26 @@ async function serverAccount(recipe: NativeRecipe): Promise<Account | null> {
       .split("\n")
       .map((line) => line.split(":"))
       .filter((fields) => fields.length >= 4)
-      .map(([name, , uid, gid]) => [
+      .map(([name, , uid, gid, , home]) => [
         name as string,
-        { name: name as string, uid: Number(uid), gid: Number(gid) },
+        { name: name as string, uid: Number(uid), gid: Number(gid), home: home ?? "/" },
       ]),
   );
   return accounts.get(recipe.account ?? "nobody") ?? accounts.get("nobody") ?? null;
 }
 
 /**
- * Runs programs as `account` (or as labtest's user) with `environment` over labtest's own, each
- * found by name in `directories`, then on PATH; a program given by absolute path is run as it is.
+ * What a server and its programs start from: labtest's base with the HOME of the account they
+ * run as (labtest's own when not root), never the environment of whoever ran labtest.
+ */
+function accountEnvironment(account: Account | null): Record<string, string> {
+  return baseEnvironment(account?.home ?? userInfo().homedir);
+}
+
+/**
+ * Runs programs as `account` (or as labtest's user) with `environment` over labtest's base, each
+ * found by name in `directories`, then in the laboratory's system directories (never the
+ * invoker's PATH); a program given by absolute path is run as it is.
  */
 export function programRunner(
   account: Account | null,
@@ -269,7 +281,7 @@ export function programRunner(
 ): RunProgram {
   return async (program, args, options = {}) => {
     const names = typeof program === "string" ? [program] : program;
-    const searched = [...directories, ...pathDirectories()].filter(Boolean);
+    const searched = [...directories, ...SYSTEM_DIRECTORIES].filter(Boolean);
     const path = await findProgram(names, searched);
     if (!path)
       throw new ProvisionError(`${names.join(" or ")} is not installed on the laboratory`, [
@@ -281,7 +293,8 @@ export function programRunner(
       ]);
     const result = await execa(path, args, {
       ...(options.input === undefined ? {} : { input: options.input }),
-      env: { ...environment, ...options.env },
+      env: { ...accountEnvironment(account), ...environment, ...options.env },
+      extendEnv: false,
       ...(account ? { uid: account.uid, gid: account.gid } : {}),
       cwd: "/",
       reject: false,
