@@ -25,8 +25,10 @@ async function orphanedApp(startCommand = "node server.js") {
   });
   const lab = await experimentLab();
   const repo = await nodeAppRepo(LEAVING_APP);
-  await setConfig(repo, (text) => text.replace("node server.js", startCommand));
-  await commit(repo, "its start_command");
+  if (startCommand !== "node server.js") {
+    await setConfig(repo, (text) => text.replace("node server.js", startCommand));
+    await commit(repo, "its start_command");
+  }
   const loaded = await loadConfig({ cwd: repo });
   const created = await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" });
   const directory = lab.experiments.directory(created);
