@@ -6,6 +6,7 @@ import { processesIn, processesUsing, stopProcess } from "../lab/processes.js";
 import { type ExperimentsContext, experimentDirectory, experimentLock } from "./context.js";
 import { removeExperiment } from "./lifecycle.js";
 import type { ExperimentRow } from "./registry.js";
+import { CHECKOUT_VARIABLE } from "./runtimes/local.js";
 
 /**
  * Removes what crashed commands left, older than `graceMs`: experiments stuck half-created,
@@ -41,8 +42,9 @@ export async function collectExperimentGarbage(
           ? [`leftover ${path}`, `not ${app}/${name}'s current release (an update that did not finish)`]
           : [`experiment directory ${path}`, "no experiment owns it"];
         await sweep.remove(what, why, async () => {
-          for (const pid of [...(await processesUsing(path)), ...(await processesIn(path))])
-            await stopProcess(pid, 15_000);
+          // What runs in it, or was started for it and left it (an app whose supervisor was killed).
+          const pids = [...(await processesUsing(path)), ...(await processesIn(path, CHECKOUT_VARIABLE))];
+          await Promise.all([...new Set(pids)].map((pid) => stopProcess(pid, 15_000)));
           await rm(path, { recursive: true, force: true });
         });
       }

@@ -95,7 +95,7 @@ export function rerunAdvice(): string {
   return `commit the fix, then run ${rerun.getStore() ?? "the labtest command"} again`;
 }
 
-/** A configured command that failed, with the end of its output. */
+/** A configured command that failed, with its output from the first line (bounded). */
 export function stepFailure(
   option: string,
   command: string,
@@ -105,7 +105,7 @@ export function stepFailure(
   return new ExperimentError(`${option} failed (exit ${exit})`, [
     {
       where: `labtest.${option}`,
-      what: `${command}\n${lastLines(output)}`,
+      what: `${command}\n${boundedOutput(output)}`,
       fix: `fix the command or the code it runs, ${rerunAdvice()}`,
     },
   ]);
@@ -163,7 +163,7 @@ export async function waitForAnswer(
         {
           where: "the app's output",
           what: boundedOutput(await app.output().catch(() => "")) || "(none)",
-          fix: stopped ? "fix what its output says" : await notAnswering(app),
+          fix: stopped ? "fix what its output says" : await notAnswering(app, timeoutMs),
         },
       ],
       { cause: error },
@@ -171,12 +171,19 @@ export async function waitForAnswer(
   }
 }
 
-/** Advice for an app that runs but does not answer: a wrong port, or no port at all yet. */
-async function notAnswering(app: StartingApp): Promise<string> {
-  const ports = (await app.listening().catch(() => [] as number[])).filter((p) => p !== app.appPort);
+/**
+ * Advice for an app that runs but does not answer: $PORT only when it listens on another port;
+ * else what it listens on, for its output to tell why it answered nothing.
+ */
+async function notAnswering(app: StartingApp, timeoutMs: number): Promise<string> {
+  const ports = await app.listening().catch(() => [] as number[]);
+  const others = ports.filter((p) => p !== app.appPort);
+  if (others.length > 0)
+    return `it listens on port ${others.join(", ")}, not on $PORT (${app.appPort}): make ${app.starter} listen on $PORT`;
+  const within = `within ${timeoutMs / 1000} s`;
   if (ports.length > 0)
-    return `it listens on port ${ports.join(", ")}, not on $PORT (${app.appPort}): make ${app.starter} listen on $PORT`;
-  return `it runs but listens on no TCP port: make ${app.starter} listen on $PORT (${app.appPort}), or see why it hangs in its output`;
+    return `it listens on its port but answered nothing at ${app.path} ${within}: see in its output what it waits for, or set health_check_path to a path it answers at once`;
+  return `it runs but listens on no TCP port yet (none ${within}): see in its output what it waits for before it listens`;
 }
 
 /** Lines of output an error shows at most: the first ones (where causes are) and the last ones. */

@@ -4,6 +4,8 @@ import { readFile } from "node:fs/promises";
 export interface SupervisedState {
   /** The app's process (the leader of its process group), while there is one. */
   pid: number | null;
+  /** When that process started (ProcessIdentity), so that a later process given its pid is not taken for it. */
+  startTime?: string;
   /** How many times the supervisor started it. */
   starts: number;
   /** Whether it runs now (false while the supervisor waits to restart it). */

@@ -3,10 +3,11 @@
  * path of a JSON spec `{argv, cwd, env, log, state, uid?, gid?}`, it runs the app (as the app's
  * account when the spec names one; the environment never touches the disk readable by it),
  * restarts it when it dies (with growing pauses), records in `state` how the app fares
- * (SupervisedState), and on SIGTERM stops the app's whole process group and exits.
+ * (SupervisedState: its process group and when it started too), and on SIGTERM stops the app's whole process group and exits.
  */
 import { spawn } from "node:child_process";
 import { openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { processIdentity } from "../lab/processes.js";
 import type { SupervisedState } from "./supervised.js";
 
 interface SupervisorSpec {
@@ -42,7 +43,17 @@ function run(): void {
     stdio: ["ignore", log, log],
     detached: true,
   });
-  record({ pid: child.pid ?? null, starts: state.starts + 1, running: child.pid !== undefined });
+  record({
+    pid: child.pid ?? null,
+    startTime: undefined,
+    starts: state.starts + 1,
+    running: child.pid !== undefined,
+  });
+  // Its group (its pid: it leads one of its own) is how labtest finds the app should this supervisor be killed.
+  const app = child;
+  void processIdentity(app.pid ?? 0).then((identity) => {
+    if (identity && child === app) record({ startTime: identity.startTime });
+  });
   let ended = false;
   const restart = (exit: string) => {
     if (ended) return;

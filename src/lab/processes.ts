@@ -58,20 +58,39 @@ async function processesMatching(matches: (pid: number) => Promise<boolean>): Pr
   return hits.flat();
 }
 
-/** The processes working in `directory` or below it (their current directory). */
-export function processesIn(directory: string): Promise<number[]> {
-  return processesMatching(async (pid) => {
-    const cwd = await readlink(`/proc/${pid}/cwd`);
-    return cwd === directory || cwd.startsWith(`${directory}/`);
-  });
+/**
+ * The processes working in `directory` or below it (their current directory); with `marker`,
+ * also those whose environment sets that variable to `directory` or a path below it: an app
+ * that left its directory (a daemon changes to /) still carries what it was started with, and
+ * so do its children.
+ */
+export function processesIn(directory: string, marker?: string): Promise<number[]> {
+  const within = (path: string | undefined) =>
+    path !== undefined && (path === directory || path.startsWith(`${directory}/`));
+  return processesMatching(
+    async (pid) =>
+      within(await readlink(`/proc/${pid}/cwd`).catch(() => undefined)) ||
+      (marker !== undefined && within(await environmentVariable(pid, marker))),
+  );
+}
+
+/** The value of `variable` in the environment process `pid` was started with; undefined when unset or not readable (another user's process). */
+export async function environmentVariable(pid: number, variable: string): Promise<string | undefined> {
+  const environment = await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "");
+  const entry = environment.split("\0").find((line) => line.startsWith(`${variable}=`));
+  return entry?.slice(variable.length + 1);
+}
+
+/** The user id process `pid` runs as; undefined when it is gone. */
+export async function processUid(pid: number): Promise<number | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+  const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
+  return uid === undefined ? undefined : Number(uid);
 }
 
 /** The processes running as user `uid`. */
 export function processesOf(uid: number): Promise<number[]> {
-  return processesMatching(async (pid) => {
-    const status = await readFile(`/proc/${pid}/status`, "utf8");
-    return Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === uid;
-  });
+  return processesMatching(async (pid) => (await processUid(pid)) === uid);
 }
 
 /** The processes in the network namespace of `pid` (a container's, for its init process). */
@@ -85,19 +104,39 @@ export function processGroup(pgid: number): Promise<number[]> {
   return processesMatching(async (pid) => Number((await statFields(pid))?.[2]) === pgid);
 }
 
-/** Stops a process politely (SIGTERM), then firmly (SIGKILL) after `graceMs`; resolves once it is gone. */
+/**
+ * Stops a process politely (SIGTERM), then firmly (SIGKILL) after `graceMs`; resolves once it is
+ * gone. A process is known by its start as well as its pid, so that a process given the same pid
+ * later is never signalled. A negative pid is a process group (kill(2)).
+ */
 export async function stopProcess(pid: number, graceMs = 10_000): Promise<void> {
-  const gone = () => {
+  const started = pid > 0 ? (await processIdentity(pid))?.startTime : undefined;
+  const gone = async () => {
+    if (pid > 0) return started === undefined || (await processIdentity(pid))?.startTime !== started;
     try {
       process.kill(pid, 0);
       return false;
-    } catch {
-      return true;
+    } catch (error) {
+      // EPERM: it is there, but another user's.
+      return (error as NodeJS.ErrnoException).code === "ESRCH";
     }
   };
-  if (gone()) return;
-  process.kill(pid, "SIGTERM");
-  for (let waited = 0; waited < graceMs && !gone(); waited += 50) await new Promise((r) => setTimeout(r, 50));
-  if (!gone()) process.kill(pid, "SIGKILL");
-  for (let waited = 0; waited < 2000 && !gone(); waited += 50) await new Promise((r) => setTimeout(r, 50));
+  const waitUntilGone = async (ms: number) => {
+    for (let waited = 0; waited < ms && !(await gone()); waited += 50)
+      await new Promise((r) => setTimeout(r, 50));
+  };
+  if (await gone()) return;
+  signal(pid, "SIGTERM");
+  await waitUntilGone(graceMs);
+  if (!(await gone())) signal(pid, "SIGKILL");
+  await waitUntilGone(2000);
+}
+
+/** Sends `name` to `pid` unless it ended meanwhile; another user's process is an error (EPERM). */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+  }
 }

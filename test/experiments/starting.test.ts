@@ -65,6 +65,43 @@ describe("starting an app", () => {
     );
   });
 
+  test("an app alive but listening on nothing is not told to listen on $PORT", async () => {
+    const lab = await experimentLab({ answerTimeoutMs: 3000 });
+    const { loaded } = await appStartingWith(
+      `node -e "console.log('waiting for a queue'); setInterval(() => {}, 1000)"`,
+    );
+    const error = await failure(
+      lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" }),
+    );
+    expect(error.message).toMatch(/^the app did not answer on port \d+ within 3 s/);
+    expect(error.message).toContain("waiting for a queue");
+    expect(error.message).toContain("it runs but listens on no TCP port yet");
+    expect(error.message).not.toContain("$PORT");
+  });
+
+  test("a failed before_start_command shows its output from the first line", async () => {
+    const lab = await experimentLab();
+    const repo = await exampleRepo();
+    await setConfig(repo, (text) =>
+      text.replace(
+        "before_start_command: node migrate.js",
+        `before_start_command: node -e "console.error('MIGRATION' + ' FAILED relation users does not exist'); for (let i = 0; i < 100; i++) console.error('  at frame ' + i); process.exit(2)"`,
+      ),
+    );
+    await commit(repo, "a migration that fails");
+    const error = await failure(
+      lab.experiments.create(
+        { config: await loadConfig({ cwd: repo }), subdirectory: "" },
+        { branch: "main" },
+      ),
+    );
+    expect(error).toBeInstanceOf(ExperimentError);
+    expect(error.message).toMatch(/^before_start_command failed \(exit 2\)/);
+    expect(error.message).toContain("MIGRATION FAILED relation users does not exist");
+    expect(error.message).toContain("at frame 99");
+    expect(error.message).toMatch(/more lines \(labtest logs shows them all\)/);
+  });
+
   test("status follows restarts and an orphaned app; a failed update's output stays in logs; delete stops an orphan", async () => {
     const lab = await experimentLab();
     const repo = await exampleRepo();
@@ -72,9 +109,18 @@ describe("starting an app", () => {
     const created = await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" });
     const directory = lab.experiments.directory(created);
 
-    // The app dies: the supervisor counts it and says how it ended.
+    // The app dies: while its supervisor waits to start it again (2 s), status says so; then
+    // the supervisor counts it and says how it ended.
     const [app] = (await processesIn(created.checkout)).filter((pid) => pid !== Number(created.handle));
     process.kill(app as number, "SIGKILL");
+    await pRetry(
+      async () => {
+        const status = await lab.experiments.status("hello", "main");
+        if (status?.status !== "restarting") throw new Error(JSON.stringify(status));
+        expect(status.lastExit).toBe("SIGKILL");
+      },
+      { retries: 40, minTimeout: 25, maxTimeout: 50 },
+    );
     await pRetry(
       async () => {
         const status = await lab.experiments.status("hello", "main");

@@ -46,6 +46,12 @@ const SUPERVISOR = fileURLToPath(new URL("../../../dist/experiments/supervisor.j
 type Experiment = { app: string; name: string };
 
 /**
+ * The variable naming the release's checkout in its app's environment: how labtest finds an app
+ * whose supervisor was killed once it left its checkout (a daemon changes to /).
+ */
+export const CHECKOUT_VARIABLE = "LABTEST_CHECKOUT";
+
+/**
  * Apps as processes on the laboratory host: `start_command` in the checkout with `PORT`, under a
  * detached supervisor that restarts it when it dies and outlives labtest. Output goes to one log
  * per experiment, across releases.
@@ -110,7 +116,7 @@ export class LocalRuntime implements AppRuntime {
     }
     progress("starting the app");
     const port = await getPort({ host: "127.0.0.1" });
-    const appEnv = { ...env, PORT: String(port) };
+    const appEnv = { ...env, PORT: String(port), [CHECKOUT_VARIABLE]: checkoutOf(appDirectory) };
     const log = this.logFile(identity);
     const specFile = this.specFile(identity, port);
     const stateFile = supervisedStateFile(specFile);
@@ -156,7 +162,7 @@ export class LocalRuntime implements AppRuntime {
         this.answerTimeoutMs,
       );
     } catch (error) {
-      await this.stopRelease(pid, specFile, appDirectory);
+      await this.stopRelease(pid, specFile, checkoutOf(appDirectory));
       throw error;
     }
     return { port, handle: String(pid) };
@@ -171,12 +177,12 @@ export class LocalRuntime implements AppRuntime {
   }
 
   /**
-   * Stops a release: its supervisor (which stops the app), whatever still runs in its checkout
-   * (an app whose supervisor was killed), and its spec, which holds the environment.
+   * Stops a release: its supervisor (which stops the app), then its app if its supervisor was
+   * killed (see releaseApps), and its spec, which holds the environment.
    */
   private async stopRelease(pid: number, specFile: string, checkout: string): Promise<void> {
     await stopSupervisor(pid, specFile);
-    if (checkout) for (const orphan of await processesIn(checkout)) await stopProcess(orphan, 10_000);
+    await stopAll(await releaseApps(checkout, supervisedStateFile(specFile)), 10_000);
     await Promise.all([specFile, supervisedStateFile(specFile)].map((file) => rm(file, { force: true })));
   }
 
@@ -189,8 +195,8 @@ export class LocalRuntime implements AppRuntime {
     };
     if (await supervising(Number(row.handle), spec))
       return { ...health, state: state?.running === false ? "restarting" : "running" };
-    const orphaned = row.checkout ? (await processesIn(row.checkout)).length > 0 : false;
-    return { ...health, state: orphaned ? "orphaned" : "stopped" };
+    const orphans = await releaseApps(row.checkout, supervisedStateFile(spec));
+    return { ...health, state: orphans.length > 0 ? "orphaned" : "stopped" };
   }
 
   logs(row: ExperimentRow): Promise<string> {
@@ -271,9 +277,14 @@ export class LocalRuntime implements AppRuntime {
 
   async remove(experiment: Experiment): Promise<void> {
     const directory = this.directory(experiment);
-    for (const pid of await processesUsing(`${directory}/`)) await stopProcess(pid, 15_000);
-    // An app whose supervisor was killed runs on in its checkout.
-    for (const pid of await processesIn(directory)) await stopProcess(pid, 10_000);
+    await stopAll(await processesUsing(`${directory}/`), 15_000);
+    // Apps whose supervisor was killed: in or started for any of its checkouts, or in a group
+    // a supervisor recorded.
+    const groups = (await readdir(directory).catch(() => [] as string[]))
+      .filter((entry) => /^supervisor-\d+\.state\.json$/.test(entry))
+      .map((entry) => recordedGroup(join(directory, entry)));
+    const orphans = await Promise.all([processesIn(directory, CHECKOUT_VARIABLE), ...groups]);
+    await stopAll([...new Set(orphans.flat())], 10_000);
     // Whatever still runs as the experiment's account (an app its supervisor lost) goes with it.
     if (separatesAccounts()) await removeAppAccount(this.root, experiment);
   }
@@ -301,8 +312,7 @@ export class LocalRuntime implements AppRuntime {
       // While an update runs two releases, the newer one is the experiment's.
       const key = `${row.app}/${row.name}`;
       const other = found.get(key);
-      if (!other || other.updatedAt < written)
-        found.set(key, { ...row, checkout: /^(.*\/releases\/[^/]+)/.exec(cwd)?.[1] ?? "" });
+      if (!other || other.updatedAt < written) found.set(key, { ...row, checkout: checkoutOf(cwd) });
     }
     return [...found.values()];
   }
@@ -412,6 +422,42 @@ async function readFrom(file: string, offset: number): Promise<string> {
 /** Whether `pid` is still the supervisor of that spec (a pid can be reused after a reboot). */
 async function supervising(pid: number, specFile: string): Promise<boolean> {
   return (await processIdentity(pid))?.argv.includes(specFile) ?? false;
+}
+
+/** The release checkout a path is in (`<experiment>/releases/<stamp>`); "" when it is in none. */
+function checkoutOf(path: string): string {
+  return /^(.*\/releases\/[^/]+)/.exec(path)?.[1] ?? "";
+}
+
+/**
+ * The app of a release whose supervisor is gone: what works in its `checkout` or was started for
+ * it (CHECKOUT_VARIABLE), and the process group its supervisor last started it in (an app that
+ * left its checkout and dropped its environment, with its children).
+ */
+async function releaseApps(checkout: string, stateFile: string): Promise<number[]> {
+  const [marked, group] = await Promise.all([
+    checkout ? processesIn(checkout, CHECKOUT_VARIABLE) : [],
+    recordedGroup(stateFile),
+  ]);
+  return [...new Set([...marked, ...group])];
+}
+
+/**
+ * The processes of the group the supervisor recorded; none when its leader's pid is another
+ * process's now. A group that outlives its leader keeps its number: Linux gives no new process a
+ * pid that is still a group's.
+ */
+async function recordedGroup(stateFile: string): Promise<number[]> {
+  const state = await readSupervisedState(stateFile);
+  if (!state?.pid || !state.startTime) return [];
+  const leader = await processIdentity(state.pid);
+  if (leader && leader.startTime !== state.startTime) return [];
+  return processGroup(state.pid);
+}
+
+/** Stops the processes together (each has `graceMs` after SIGTERM). */
+async function stopAll(pids: readonly number[], graceMs: number): Promise<void> {
+  await Promise.all(pids.map((pid) => stopProcess(pid, graceMs)));
 }
 
 /** Stops the supervisor, which stops the app (it gives the app 10 s); waits until both are gone. */
