@@ -121,7 +121,7 @@ export interface LoadOptions {
   env?: Record<string, string | undefined>;
 }
 
-/** As LabTest, every option but the structured `services` may come from LABTEST_<OPTION>. */
+/** Every option but the structured `services` may come from LABTEST_<OPTION>: labtest's own (LabTest's click read only LABTEST_CONFIG and LABTEST_VERBOSE). */
 const VARIABLE_PREFIX = "LABTEST_";
 const OPTIONS_FROM_VARIABLES = OPTION_NAMES.filter((key) => key !== "services");
 
