@@ -20,7 +20,9 @@ import type { StateGlobals } from "./state.js";
 export function registerExperimentCommands(program: Command, io: CliIo): void {
   program
     .command("create [branch]")
-    .description("create an experiment of BRANCH (default: the current branch) and print its URL")
+    .description(
+      "create an experiment of BRANCH (default: the current branch) and print its URL; if it exists, update it",
+    )
     .option("-n, --name <name>", "the experiment's name (default: from the branch)")
     .option(...PUSH_OPTION)
     .option(...WAIT_OPTION)
@@ -37,6 +39,7 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
             what: "branch",
             fix: "labtest create BRANCH",
           });
+          const report = stepReporter(io, command, loaded);
           const created = await lab.create(
             {
               v,
@@ -46,10 +49,12 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
               ...(await delivery(io, command, lab, loaded, given)),
               ...waitOf(options),
             },
-            stepReporter(io, command, loaded),
+            report,
           );
-          if (globals.json) writeJson(io, created);
-          else io.stdout(`${created.app}/${created.name} is running at ${created.url}\n`);
+          if (globals.json) return writeJson(io, created);
+          // Shown as a step already when steps are; a script's log says it once too.
+          if (created.existed && !report) io.stderr(`${created.name} exists already: updating it\n`);
+          io.stdout(`${created.app}/${created.name} is running at ${created.url}\n`);
         });
       },
     );
@@ -86,18 +91,21 @@ export function registerExperimentCommands(program: Command, io: CliIo): void {
 
   program
     .command("delete <name>")
-    .description("delete an experiment: its app, services, checkout and route (cancelling an update of it)")
+    .description(
+      "delete an experiment: its app, services, checkout and route (cancelling an update of it); none: nothing to do",
+    )
     .option(...WAIT_OPTION)
     .action(async (name: string, options: { wait?: number }, command: Command) => {
       const globals = command.optsWithGlobals<StateGlobals>();
       await withProject(io, globals, async (lab, project, loaded) => {
         const app = project.config.config.app_name;
-        const { deleted } = await lab.delete(
+        const deletion = await lab.delete(
           { v, app, name: experimentName(name), ...waitOf(options) },
           stepReporter(io, command, loaded),
         );
-        if (globals.json) writeJson(io, { deleted });
-        else io.stdout(`deleted ${app}/${deleted}\n`);
+        if (globals.json) writeJson(io, deletion);
+        else if (deletion.deleted === null) io.stderr(`${deletion.note}\n`);
+        else io.stdout(`deleted ${app}/${deletion.deleted}\n`);
       });
     });
 

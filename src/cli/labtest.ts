@@ -1,4 +1,7 @@
 import type { Command } from "commander";
+import { parse } from "shell-quote";
+import { shellOperator } from "../config/commands.js";
+import { UsageError } from "../errors.js";
 import { runInExperiment } from "./experiments.js";
 import type { CliIo } from "./io.js";
 
@@ -17,7 +20,32 @@ export function registerLabtestCommands(program: Command, io: CliIo, version: st
     .description(
       "run COMMAND in the experiment, options and all (LabTest's spelling of labtest exec NAME -- COMMAND)",
     )
-    .action(runInExperiment(io));
+    .action((name: string, argv: string[], options: unknown, command: Command) =>
+      runInExperiment(io)(name, labtestCommand(argv), options, command),
+    );
+}
+
+/**
+ * LabTest's `test NAME "python manage.py migrate"`: a COMMAND given as one operand with spaces
+ * (LabTest ran it through a shell) split as a shell would, then run without one, as labtest runs
+ * configured commands. Shell operators and variables need a shell: an error says how to use one.
+ */
+function labtestCommand(argv: string[]): string[] {
+  const [only] = argv;
+  if (argv.length !== 1 || only === undefined || !/\s/.test(only)) return argv;
+  const variables: string[] = [];
+  const words = parse(only, (variable) => {
+    variables.push(`$${variable}`);
+    return "";
+  }).map((token) => (typeof token === "object" && "pattern" in token ? token.pattern : token));
+  const operator = shellOperator(only);
+  const needing = operator ?? variables[0];
+  if (needing !== undefined)
+    throw new UsageError(
+      `COMMAND uses the shell ${operator ? "operator" : "variable"} ${needing}, and no shell runs it`,
+      [{ where: "COMMAND", what: only, fix: `run a shell on purpose: labtest test NAME sh -c '${only}'` }],
+    );
+  return words.filter((word) => typeof word === "string");
 }
 
 /**

@@ -121,7 +121,7 @@ export interface LoadOptions {
   env?: Record<string, string | undefined>;
 }
 
-/** As LabTest, every option but the structured `services` may come from LABTEST_<OPTION>. */
+/** Every option but the structured `services` may come from LABTEST_<OPTION>: labtest's own (LabTest's click read only LABTEST_CONFIG and LABTEST_VERBOSE). */
 const VARIABLE_PREFIX = "LABTEST_";
 const OPTIONS_FROM_VARIABLES = OPTION_NAMES.filter((key) => key !== "services");
 
@@ -296,28 +296,45 @@ async function resolveSection(
   return { file: doc.file, directory, config, sources: ordered, notes: aliasNotes(doc), variables };
 }
 
-/** A note for each of LabTest's option names the file uses: what labtest reads it as, or why not at all. */
+/**
+ * A note for each of LabTest's option names the file uses: what labtest reads it as, or why not
+ * at all. A file that uses any was written for LabTest, so its services without provision_type
+ * get a note too: LabTest's default was independent, labtest's is communal.
+ */
 function aliasNotes(doc: ConfigDocument): string[] {
   const section = mapping(doc.section);
-  return [
+  const services = Object.entries(mapping(section.services));
+  const aliases = [
     ...namesIn(doc, [], section),
-    ...Object.entries(mapping(section.services)).flatMap(([name, service]) => [
+    ...services.flatMap(([name, service]) => [
       ...namesIn(doc, ["services", name], mapping(service)),
       ...namesIn(doc, ["services", name, "options"], mapping(mapping(service).options)),
     ]),
   ];
+  if (aliases.length === 0) return [];
+  const communal = services
+    .filter(([, service]) => !Object.hasOwn(mapping(service), "provision_type"))
+    .map(
+      ([name]) =>
+        `${locatedKey(doc, ["services", name])} has no provision_type: labtest's default is communal, LabTest's was independent (set provision_type: independent to keep a server per experiment)`,
+    );
+  return [...aliases, ...communal];
 }
 
 function namesIn(doc: ConfigDocument, at: string[], written: Record<string, unknown>): string[] {
   return Object.entries(aliasesAt(at))
     .filter(([alias]) => Object.hasOwn(written, alias))
     .map(([alias, name]) => {
-      const path = [...at, alias];
-      const line = doc.lineOf(path);
-      const key = dottedKey([SECTION, ...path]);
       const meaning = "is" in name ? `is LabTest's name for ${name.is}` : `is ignored: ${name.ignored}`;
-      return `${line === undefined ? key : `line ${line}, ${key}`} ${meaning}`;
+      return `${locatedKey(doc, [...at, alias])} ${meaning}`;
     });
+}
+
+/** A key of the section as a note names it: with its line in the file, where the file has lines. */
+function locatedKey(doc: ConfigDocument, path: string[]): string {
+  const line = doc.lineOf(path);
+  const key = dottedKey([SECTION, ...path]);
+  return line === undefined ? key : `line ${line}, ${key}`;
 }
 
 /** LabTest's names that apply in the mapping at `at`: the section's, a service's, or its options'. */

@@ -29,7 +29,8 @@ import { ExperimentError } from "./errors.js";
 import { FailedOutputs } from "./failed-output.js";
 import { collectExperimentGarbage } from "./garbage.js";
 import {
-  alreadyExists,
+  assertSameBranch,
+  type CreatedExperiment,
   createExperiment,
   removeExperiment,
   type Turn,
@@ -50,7 +51,7 @@ export type { Project } from "./context.js";
 export type { AppAnswer, ExperimentDetails, ExperimentStatus } from "./details.js";
 export { ExperimentError } from "./errors.js";
 export { OutputGoneError } from "./failed-output.js";
-export type { Turn } from "./lifecycle.js";
+export type { CreatedExperiment, Turn } from "./lifecycle.js";
 export type { ExperimentRow } from "./registry.js";
 export type { ExecOutput, Progress } from "./runtimes/runtime.js";
 
@@ -66,6 +67,9 @@ export interface ExperimentsOptions {
   /** The Docker Engine of the docker runtime (default: DOCKER_HOST or the local socket). */
   docker?: Docker;
 }
+
+/** What delete answers: the experiment deleted, or null and why there was nothing to delete. */
+export type Deletion = { deleted: string } | { deleted: null; note: string };
 
 /** What a client sends for a release besides its project: where its code is, and its initial data. */
 export interface Delivery {
@@ -110,20 +114,24 @@ export class Experiments {
    * Creates an experiment of `branch` (named after it unless `name` is given): checkout,
    * services, before_start_command, app, route. On any failure, everything made so far is removed.
    * The code comes from where `code` says (default: code_repo_url); `initialData`, the client's
-   * initial_data files, serve when the branch has no configuration of its own.
+   * initial_data files, serve when the branch has no configuration of its own. An experiment of
+   * the branch that exists already is updated instead (`existed` says so); one of another
+   * branch under that name is an error.
    */
   async create(
     project: Project,
     request: { branch: string; name?: string } & Delivery,
     progress: Progress = () => undefined,
     turn: Turn = {},
-  ): Promise<ExperimentStatus> {
+  ): Promise<CreatedExperiment> {
     const { branch } = request;
     const loaded = project.config;
     const app = loaded.config.app_name;
     const name = experimentName(request.name ?? branch);
     await this.reconciled();
-    if (this.registry.get(app, name)) throw alreadyExists(app, name);
+    const existing = this.registry.get(app, name);
+    // Before anything is fetched: the name is another branch's.
+    if (existing) assertSameBranch(existing, branch);
     this.lab.runtimes[loaded.config.runtime].check(loaded.config, loaded.file);
     progress(`checking branch ${branch}`);
     const source = await this.source(app, branch, loaded.config.code_repo_url, request);
@@ -184,16 +192,18 @@ export class Experiments {
   /**
    * Deletes an experiment: its app, services (tenants, dedicated servers), checkout and route.
    * A create or update of it that runs meanwhile is cancelled (it undoes what it made), and the
-   * delete takes its turn after it.
+   * delete takes its turn after it. An experiment that does not exist is nothing to delete (as
+   * LabTest's commands are idempotent): the answer says so, naming the app's experiments, so that
+   * a mistyped name or app shows.
    */
   async delete(
     app: string,
     name: string,
     progress: Progress = () => undefined,
     turn: Turn = {},
-  ): Promise<void> {
+  ): Promise<Deletion> {
     await this.reconciled();
-    this.recorded(app, name);
+    if (!this.registry.get(app, name)) return { deleted: null, note: this.nothingToDelete(app, name) };
     // Sharers refuse a delete: checked before an update is cancelled for nothing (and again under the lock).
     await this.lab.services.assertUnshared(app, name);
     const command = `labtest delete ${name}`;
@@ -205,6 +215,16 @@ export class Experiments {
     await withExperimentLock(this.lab, { app, name }, { ...turn, command, progress }, () =>
       removeExperiment(this.lab, app, name),
     );
+    return { deleted: name };
+  }
+
+  /** The line a delete of an experiment that does not exist answers with. */
+  private nothingToDelete(app: string, name: string): string {
+    const others = this.registry.list(app).map((row) => row.name);
+    const known = others.length
+      ? `${app}'s experiments here: ${others.join(", ")}`
+      : `${app} has no experiments on this laboratory`;
+    return `no experiment ${name} of ${app}: nothing to delete (${known})`;
   }
 
   /**

@@ -42,20 +42,32 @@ export function withExperimentLock<T>(
   });
 }
 
-export function alreadyExists(app: string, name: string): ExperimentError {
-  return new ExperimentError(`experiment ${name} of ${app} exists already`, [
-    {
-      where: name,
-      what: "create makes a new experiment",
-      fix: `labtest update ${name} moves it to the newest commit; or choose another --name`,
-    },
-  ]);
+/** What create answers: the experiment, and whether it existed already (and was updated instead). */
+export type CreatedExperiment = ExperimentStatus & { existed: boolean };
+
+/**
+ * Refuses a create of `branch` under the name of `existing`, another branch's experiment. A
+ * create of the same branch is LabTest's idempotent create: it updates the experiment instead.
+ */
+export function assertSameBranch(existing: ExperimentRow, branch: string): void {
+  if (existing.branch === branch) return;
+  throw new ExperimentError(
+    `experiment ${existing.name} of ${existing.app} exists already, of branch ${existing.branch}`,
+    [
+      {
+        where: existing.name,
+        what: `create of branch ${branch} under a name another branch's experiment has`,
+        fix: `choose another name: labtest create ${branch} --name NAME (or labtest delete ${existing.name} first)`,
+      },
+    ],
+  );
 }
 
 /**
  * Creates experiment `name` of `branch`, fetched from `source`: its record first, then checkout,
  * services, before_start_command, app, route. On any failure, everything made so far is removed;
- * what cannot be is named in the error, with how to remove it.
+ * what cannot be is named in the error, with how to remove it. An experiment of the branch that
+ * exists already (a half-created one too) is updated instead, as LabTest's commands are idempotent.
  */
 export async function createExperiment(
   lab: ExperimentsContext,
@@ -63,7 +75,7 @@ export async function createExperiment(
   experiment: { name: string; branch: string; source: ReleaseSource },
   progress: Progress,
   turn: Turn = {},
-): Promise<ExperimentStatus> {
+): Promise<CreatedExperiment> {
   const config = project.config.config;
   const { name, branch, source } = experiment;
   const command = `labtest create --name ${name} ${branch}`;
@@ -72,6 +84,14 @@ export async function createExperiment(
     { app: config.app_name, name },
     { ...turn, command, progress },
     async (signal) => {
+      // Checked again under the lock: another create may have made it since the caller's check.
+      const existing = lab.registry.get(config.app_name, name);
+      if (existing) {
+        assertSameBranch(existing, branch);
+        progress(`${name} exists already: updating it`);
+        const updated = await updateExperiment(lab, project, existing, source, progress, signal);
+        return { ...updated, existed: true };
+      }
       const now = new Date().toISOString();
       const row: ExperimentRow = {
         app: config.app_name,
@@ -88,8 +108,8 @@ export async function createExperiment(
         updatedAt: now,
       };
       // Recorded first: whatever happens next, delete (or a failed create) finds it all.
-      // A create of the same name by another command may have won the race since the caller's check.
-      if (!lab.registry.insert(row)) throw alreadyExists(config.app_name, name);
+      if (!lab.registry.insert(row))
+        throw new Error(`experiment ${name} of ${row.app} could not be recorded`);
       try {
         const release = await checkOut(lab, project, row, source, progress);
         // A delete cancelled this create: what it made so far is removed below, as a failed create's.
@@ -124,7 +144,7 @@ export async function createExperiment(
         });
       }
       await lab.failedOutputs.forget(row.app, name);
-      return describe(lab, lab.registry.get(row.app, name) ?? row);
+      return { ...(await describe(lab, lab.registry.get(row.app, name) ?? row)), existed: false };
     },
   );
 }

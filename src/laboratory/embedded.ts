@@ -90,8 +90,7 @@ export class EmbeddedLaboratory implements Laboratory {
 
   async delete(request: unknown, events = ignore) {
     const parsed = parseRequest("delete", request);
-    await (await this.experiments()).delete(parsed.app, parsed.name, step(events), this.turn(parsed));
-    return { deleted: parsed.name };
+    return (await this.experiments()).delete(parsed.app, parsed.name, step(events), this.turn(parsed));
   }
 
   /** Who asks (a server's identity, or this machine's user) and how long they wait for the experiment. */

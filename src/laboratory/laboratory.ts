@@ -1,4 +1,9 @@
-import type { ExperimentDetails, ExperimentStatus } from "../experiments/index.js";
+import type {
+  CreatedExperiment,
+  Deletion,
+  ExperimentDetails,
+  ExperimentStatus,
+} from "../experiments/index.js";
 import type { Removal } from "../lab/garbage.js";
 import type { SecretsConfig } from "../secrets/index.js";
 import type { ServerStatus, ServiceStatus } from "../services/index.js";
@@ -8,7 +13,7 @@ import type { EventSink, Requests } from "./protocol.js";
 import type { Scope } from "./wire.js";
 
 // What the answers are made of, for clients, which import nothing of experiments/ or services/.
-export type { ExperimentDetails, ExperimentStatus, ServerStatus, ServiceStatus };
+export type { CreatedExperiment, Deletion, ExperimentDetails, ExperimentStatus, ServerStatus, ServiceStatus };
 
 /**
  * Everything a client asks of a laboratory. Requests and results are plain data (see
@@ -55,13 +60,15 @@ export interface CreatedToken {
 }
 
 export interface Laboratory {
-  create(request: Requests["create"], events?: EventSink): Promise<ExperimentStatus>;
+  /** Creates an experiment, or updates the branch's experiment of that name if it exists (`existed`). */
+  create(request: Requests["create"], events?: EventSink): Promise<CreatedExperiment>;
   update(request: Requests["update"], events?: EventSink): Promise<ExperimentStatus>;
   /** The branch heads (branch → commit) of the app's repository on the laboratory. */
   codeHave(request: Requests["codeHave"]): Promise<{ heads: Record<string, string> }>;
   /** Takes a bundle of the client's commits into the app's repository; the heads it then has. */
   codePush(request: Requests["codePush"]): Promise<{ heads: Record<string, string> }>;
-  delete(request: Requests["delete"], events?: EventSink): Promise<{ deleted: string }>;
+  /** Deletes an experiment; one that does not exist is nothing to delete, which the answer's note says. */
+  delete(request: Requests["delete"], events?: EventSink): Promise<Deletion>;
   list(request: Requests["list"]): Promise<ExperimentStatus[]>;
   /** The experiment in full, or null when there is none. */
   status(request: Requests["status"]): Promise<ExperimentDetails | null>;

@@ -173,8 +173,10 @@ async function publish(push: Push, update: RefUpdate): Promise<void> {
   const who = identity.name;
   if (NO_COMMIT.test(update.new)) {
     if (!existing) return print(`labtest: branch ${branch} has no experiment to delete\n`);
-    const { deleted } = await lab.delete({ v, app, name: existing.name, who }, events);
-    return print(`deleted ${app}/${deleted}\n`);
+    const deletion = await lab.delete({ v, app, name: existing.name, who }, events);
+    return print(
+      deletion.deleted === null ? `labtest: ${deletion.note}\n` : `deleted ${app}/${deletion.deleted}\n`,
+    );
   }
   const code = { kind: "pushed" as const, commit: update.new };
   await withPushedConfig(push, branch, update.new, async (config) => {

@@ -1,8 +1,10 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { expect, it } from "vitest";
 import { runCli } from "../support/cli.js";
-import { exampleRepo, experimentLab, viaRouter } from "../support/experiments.js";
+import { commit, exampleRepo, experimentLab, viaRouter } from "../support/experiments.js";
 
-it("labtest create prints the URL, refuses a second create, and delete removes the experiment", async () => {
+it("labtest create prints the URL, a second create updates it (LabTest's commands are idempotent), and delete removes the experiment, twice without harm", async () => {
   const lab = await experimentLab();
   const repo = await exampleRepo();
   const env = { ...process.env, LABTEST_HOME: lab.home, LABTEST_ROUTER_PORT: String(lab.routerPort) };
@@ -24,9 +26,28 @@ it("labtest create prints the URL, refuses a second create, and delete removes t
   const database = await cli("logs", "main", "--service", "db");
   expect(database.stdout).toContain("database system is ready to accept connections");
 
+  const release = (await lab.experiments.status("hello", "main"))?.release;
+  await writeFile(join(repo, "NEWS"), "a newer commit\n");
+  await commit(repo, "a newer commit");
   const again = await cli("create");
-  expect(again.code).toBe(1);
-  expect(again.stderr).toContain("labtest: experiment main of hello exists already");
+  expect(again, again.stderr).toMatchObject({
+    code: 0,
+    stdout: `hello/main is running at http://hello-main.localhost:${lab.routerPort}/\n`,
+    stderr: "main exists already: updating it\n",
+  });
+  const updated = await lab.experiments.status("hello", "main");
+  expect(updated?.release).not.toBe(release);
+  expect(JSON.parse((await cli("--json", "create")).stdout)).toMatchObject({ name: "main", existed: true });
+  // The name is another branch's: still an error.
+  const taken = await cli("create", "other", "--name", "main");
+  expect(taken.code).toBe(1);
+  expect(taken.stderr).toContain("labtest: experiment main of hello exists already, of branch main");
+  // A typo: nothing to delete, and the line names what there is.
+  expect(await cli("delete", "mian")).toEqual({
+    code: 0,
+    stdout: "",
+    stderr: "no experiment mian of hello: nothing to delete (hello's experiments here: main)\n",
+  });
 
   expect(
     await cli("exec", "main", "--", "node", "-e", "process.exit(process.env.DATABASE_URL ? 0 : 9)"),
@@ -34,4 +55,8 @@ it("labtest create prints the URL, refuses a second create, and delete removes t
   expect(await cli("delete", "main")).toMatchObject({ code: 0, stdout: "deleted hello/main\n" });
   expect((await cli("status", "main")).code).toBe(1);
   expect((await cli("list")).stdout).toBe("no experiments of hello\n");
+  expect(JSON.parse((await cli("--json", "delete", "main")).stdout)).toEqual({
+    deleted: null,
+    note: "no experiment main of hello: nothing to delete (hello has no experiments on this laboratory)",
+  });
 });

@@ -53,6 +53,17 @@ it("labtest -v create prints its steps; labtest test NAME COMMAND runs COMMAND i
   expect((await cli("test", "main", "sh", "-c", "exit 3")).code).toBe(3);
   // labtest's own options still go before the command's name.
   expect((await cli("--json", "test", "main", "node", "-e", "console.log('as is')")).stdout).toBe("as is\n");
+  // LabTest's COMMAND as one operand (its click.argument('command'), which it ran through a
+  // shell): split as a shell would, run without one.
+  expect(await cli("test", "main", "node -e 'console.log(process.argv[1])' 'two words'")).toEqual({
+    code: 0,
+    stdout: "two words\n",
+    stderr: "",
+  });
+  const operator = await cli("test", "main", "node migrate.js && node seed.js");
+  expect(operator.code).toBe(2);
+  expect(operator.stderr).toContain("COMMAND uses the shell operator &&, and no shell runs it");
+  expect(operator.stderr).toContain("labtest test NAME sh -c 'node migrate.js && node seed.js'");
   // The modern spelling is unchanged.
   expect((await cli("exec", "main", "--", "sh", "-c", "exit 4")).code).toBe(4);
   expect((await cli("help", "test")).stdout).toMatch(/labtest\s+exec NAME --\s+COMMAND/);

@@ -70,9 +70,16 @@ test("a whole lifecycle from a laptop through the HTTPS laboratory prints what t
   const wrongLocally = await runCli(["delete", "Not_A_Name"], repo, { ...labEnv, LABTEST_HOST: "local" });
   expect(wrongName).toEqual(wrongLocally);
 
+  // LabTest's idempotent commands, over HTTPS as on this machine.
+  const again = await cli("create", "main");
+  expect(again, again.stderr).toMatchObject({ code: 0, stderr: "main exists already: updating it\n" });
   const deleted = await cli("delete", "main");
   expect(deleted).toMatchObject({ code: 0, stdout: "deleted hello/main\n" });
   expect(await cli("list")).toMatchObject({ code: 0, stdout: "no experiments of hello\n" });
+  expect(await cli("delete", "main")).toMatchObject({
+    code: 0,
+    stderr: "no experiment main of hello: nothing to delete (hello has no experiments on this laboratory)\n",
+  });
 });
 
 test("logs --follow streams the app's output as it comes and ends when the client lets go", async () => {

@@ -201,7 +201,8 @@ describe("LabTest's build_provider and container_provider (configuration.rst, bu
   );
 });
 
-describe("LabTest's LABTEST_<OPTION> environment variables (configuration.rst)", () => {
+// labtest's own: LabTest had only click's auto_envvar_prefix (LABTEST_CONFIG, LABTEST_VERBOSE).
+describe("labtest's LABTEST_<OPTION> environment variables, for LabTest's options", () => {
   const FILE = `labtest:
   app_name: shop
   test_domain: test.example.com
@@ -314,4 +315,79 @@ describe("LabTest's example configurations (configuration.rst)", () => {
       });
     },
   );
+});
+
+/** LabTest's docs/reference/backing_services/index.rst, "Pre-existing Services": a shared server given through environment. */
+const INDEX_RST_PRE_EXISTING = `labtest:
+  environment:
+    - MEMCACHE_URL=10.20.4.121:11211
+`;
+
+/** LabTest's docs/tutorials/containerizing.rst: VizWiz's package.json, its labtest section as the tutorial ends it. */
+const CONTAINERIZING_RST_PACKAGE = JSON.stringify({
+  name: "vizwiz",
+  version: "1.0.0",
+  description: "A data visualization widget library",
+  labtest: {
+    app_name: "vizwiz",
+    host: "test",
+    use_ssh_config: true,
+    test_domain: "digital-test.boston.gov",
+    code_repo_url: "git@github.com:CityOfBoston/vizwiz.git",
+    app_build_image: "drydock/u16nodall",
+    app_build_command: "./buildapp",
+  },
+});
+
+describe("LabTest's other documented configurations", () => {
+  it("index.rst's pre-existing service reaches the app's environment as written", async () => {
+    const { code, stderr } = await checkConfig(INDEX_RST_PRE_EXISTING);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const repo = await gitRepo("shop");
+    await writeFiles(repo, { ".labtest.yml": INDEX_RST_PRE_EXISTING });
+    expect((await loadConfig({ cwd: repo })).config.environment).toEqual({
+      MEMCACHE_URL: "10.20.4.121:11211",
+    });
+  });
+
+  it("containerizing.rst's package.json passes check-config", async () => {
+    const repo = await gitRepo("vizwiz");
+    await writeFiles(repo, { "package.json": CONTAINERIZING_RST_PACKAGE });
+    const { code, stderr } = await runCli(["check-config"], repo);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect((await loadConfig({ cwd: repo })).config).toMatchObject({
+      app_name: "vizwiz",
+      laboratory: { kind: "ssh", host: "test" },
+      test_domain: "digital-test.boston.gov",
+      app_build_command: "./buildapp",
+    });
+  });
+
+  it("a service without provision_type in a file written for LabTest gets a note: LabTest's default was independent", async () => {
+    const written = `labtest:
+  app_name: shop
+  services:
+    mydb:
+      provider: docker
+      service: postgresql
+      options:
+        wait_timeout: 60
+        wait_for_service: true
+    cache:
+      provider: docker
+      service: redis
+      provision_type: independent
+`;
+    const { code, stdout } = await checkConfig(written);
+    expect(code).toBe(0);
+    expect(stdout).toContain(
+      "note: line 4, labtest.services.mydb has no provision_type: labtest's default is communal, LabTest's was independent (set provision_type: independent to keep a server per experiment)\n",
+    );
+    expect(stdout).not.toMatch(/services\.cache has no provision_type/);
+    // A file with none of LabTest's spellings is labtest's own: no note.
+    const own = await checkConfig(written.replace("        wait_for_service: true\n", ""));
+    expect(own.stdout).not.toContain("has no provision_type");
+  });
 });

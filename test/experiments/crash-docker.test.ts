@@ -148,7 +148,7 @@ test("on the docker runtime, a create or update killed at any step leaves nothin
   for (const [round, createKill] of CREATE_KILLS.entries()) {
     const at = `create killed at "${createKill.step}"`;
     await killedAt(labtest, createKill, ["create", "main"]);
-    // The command create's "exists already" error recommends: it finishes the experiment.
+    // Update finishes the experiment (as a create of its branch again would).
     const update = await labtest("update", "main");
     expectNoCrash(update, `${at}, then update`);
     expect(update.exitCode, `${at}, then update: ${update.stderr}`).toBe(0);

@@ -9,8 +9,9 @@ import { gitRepo, writeFiles } from "../support/project.js";
 
 /**
  * A project set up as LabTest's builtin_build_process.rst and tutorials/containerizing.rst tell:
- * the build script works in /build, and container_build_command is LabTest's default, tagging
- * $APP/$INSTANCE and passing the experiment's names as build arguments.
+ * the build script works in /build, and container_build_command is the default configuration.rst
+ * documents (on one line), tagging $APP/$INSTANCE and passing $BRANCH and the experiment's names
+ * as build arguments.
  */
 const LABTEST_PROJECT = {
   ".labtest.yml": `labtest:
@@ -19,7 +20,7 @@ const LABTEST_PROJECT = {
   container_provider: local
   app_build_image: ${localImage("node")}
   app_build_command: ./bin/app-build
-  container_build_command: docker build -t $APP/$INSTANCE --build-arg RELEASE=$RELEASE --build-arg APP_NAME=$APP_NAME --build-arg BRANCH_NAME=$BRANCH_NAME --build-arg INSTANCE_NAME=$INSTANCE_NAME .
+  container_build_command: docker build -t $APP/$INSTANCE --build-arg RELEASE=$RELEASE --build-arg APP_NAME=$APP --build-arg BRANCH_NAME=$BRANCH --build-arg INSTANCE_NAME=$INSTANCE .
 `,
   "bin/app-build": `#!/bin/sh
 set -e
@@ -42,7 +43,7 @@ require("node:http")
 `,
 };
 
-test("LabTest's built-in build: the script works in /build, LabTest's container_build_command tags $APP/$INSTANCE with $INSTANCE_NAME", async () => {
+test("LabTest's built-in build: the script works in /build, configuration.rst's container_build_command tags $APP/$INSTANCE and passes $BRANCH", async () => {
   const lab = await experimentLab();
   const repo = await gitRepo("shop");
   await writeFiles(repo, LABTEST_PROJECT);

@@ -110,7 +110,7 @@ describe("experiments on the local runtime", () => {
     expect((await viaRouter(lab.routerPort, second.host)).body).toContain("Hello again from main");
   });
 
-  test("a branch that does not exist, an existing name, a failing before_start_command: clear errors, nothing left", async () => {
+  test("a branch that does not exist, a name another branch has, a failing before_start_command: clear errors, nothing left", async () => {
     const lab = await experimentLab();
     const repo = await exampleRepo();
     const loaded = await loadConfig({ cwd: repo });
@@ -121,12 +121,12 @@ describe("experiments on the local runtime", () => {
     expect(await lab.experiments.list()).toEqual([]);
 
     await lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "main" });
-    const again = await lab.experiments
-      .create({ config: loaded, subdirectory: "" }, { branch: "main" })
+    const taken = await lab.experiments
+      .create({ config: loaded, subdirectory: "" }, { branch: "other", name: "main" })
       .catch((e: unknown) => e);
-    expect(again).toBeInstanceOf(ExperimentError);
-    expect((again as Error).message).toMatch(
-      /experiment main of hello exists already[\s\S]*labtest update main/,
+    expect(taken).toBeInstanceOf(ExperimentError);
+    expect((taken as Error).message).toMatch(
+      /experiment main of hello exists already, of branch main[\s\S]*labtest create other --name NAME/,
     );
     await lab.experiments.delete("hello", "main");
 
@@ -145,6 +145,37 @@ describe("experiments on the local runtime", () => {
     expect(await exists(join(lab.home, "experiments", "hello", "broken"))).toBe(false);
     expect(await lab.services.list()).toEqual([]);
     expect(await lab.services.collectGarbage(0)).toEqual([]);
+  });
+
+  test("create of a half-created experiment (its create killed once recorded) finishes it, as update does", async () => {
+    const lab = await experimentLab();
+    const repo = await exampleRepo();
+    const project = { config: await loadConfig({ cwd: repo }), subdirectory: "" };
+    const killedAt = new Date().toISOString();
+    // What a create killed right after recording the experiment leaves: its record alone.
+    lab.experiments.registry.insert({
+      app: "hello",
+      name: "main",
+      branch: "main",
+      release: "",
+      runtime: "local",
+      status: "creating",
+      host: "creating:hello/main",
+      port: 0,
+      handle: "",
+      checkout: "",
+      createdAt: killedAt,
+      updatedAt: killedAt,
+    });
+    const steps: string[] = [];
+    const finished = await lab.experiments.create(project, { branch: "main" }, (step) => steps.push(step));
+    expect(steps).toContain("main exists already: updating it");
+    expect(finished).toMatchObject({ name: "main", status: "running", existed: true });
+    expect((await viaRouter(lab.routerPort, finished.host)).body).toContain(
+      `Hello from labtest from main (release ${finished.release})`,
+    );
+    await lab.experiments.delete("hello", "main");
+    expect(await lab.experiments.list()).toEqual([]);
   });
 
   test("an app that never answers is stopped and removed, with its last output in the error", async () => {

@@ -1,4 +1,4 @@
-import { access, mkdir, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -110,30 +110,47 @@ const HIERARCHY: Record<string, unknown> = {
 
 describe("a get-state script as LabTest's local.rst describes it, as local/script state", () => {
   it("answers each key with the best fit its own walk up finds", async () => {
-    const values = await scratchDir();
-    for (const [key, value] of Object.entries(HIERARCHY)) {
-      await mkdir(join(values, key, ".."), { recursive: true });
-      await writeFile(join(values, key), JSON.stringify(value));
-    }
-    const dir = await scratchDir();
+    const values = await hierarchy();
     const script = join(import.meta.dirname, "..", "fixtures", "labtest-get-state");
-    const state = join(dir, "state.json");
-    await writeFile(
-      state,
-      JSON.stringify({
-        provider: "local",
-        service: "script",
-        // `env` sets where the script looks (LabTest's example has it fixed in the script).
-        options: { command: ["env", `STATE_PATH=${values}`, script] },
-      }),
-      { mode: 0o600 },
+    // `env` sets where the script looks (LabTest's example has it fixed in the script).
+    await expectBestFits(["env", `STATE_PATH=${values}`, script]);
+  });
+
+  it("the page's own bash script, verbatim but for where its values are", async () => {
+    const values = await hierarchy();
+    const verbatim = await readFile(
+      join(import.meta.dirname, "..", "fixtures", "labtest-local-rst-get-state"),
+      "utf8",
     );
-    const check = await runCli(["--state", state, "state", "check"], "/");
-    expect(check).toMatchObject({ code: 0, stderr: "" });
-    expect(await get(state, "/services/docker/postgresql/app-name1")).toEqual({
-      from: "postgresql/app-name1",
+    const script = join(await scratchDir(), "get-state");
+    await writeFile(script, verbatim.replace("STATE_PATH=/testing/labteststate", `STATE_PATH=${values}`), {
+      mode: 0o755,
     });
-    expect(await get(state, "/services/docker/mysql/app-name1")).toEqual({ from: "mysql/default" });
-    expect(await get(state, "/services/redis/app-name1")).toEqual({ from: "/default" });
+    await expectBestFits([script]);
   });
 });
+
+/** HIERARCHY, one file per key, in a directory of its own. */
+async function hierarchy(): Promise<string> {
+  const values = await scratchDir();
+  for (const [key, value] of Object.entries(HIERARCHY)) {
+    await mkdir(join(values, key, ".."), { recursive: true });
+    await writeFile(join(values, key), JSON.stringify(value));
+  }
+  return values;
+}
+
+/** `command` as a local/script state provider passes state check and answers with HIERARCHY's best fits. */
+async function expectBestFits(command: string[]): Promise<void> {
+  const state = join(await scratchDir(), "state.json");
+  await writeFile(state, JSON.stringify({ provider: "local", service: "script", options: { command } }), {
+    mode: 0o600,
+  });
+  const check = await runCli(["--state", state, "state", "check"], "/");
+  expect(check).toMatchObject({ code: 0, stderr: "" });
+  expect(await get(state, "/services/docker/postgresql/app-name1")).toEqual({
+    from: "postgresql/app-name1",
+  });
+  expect(await get(state, "/services/docker/mysql/app-name1")).toEqual({ from: "mysql/default" });
+  expect(await get(state, "/services/redis/app-name1")).toEqual({ from: "/default" });
+}

@@ -108,7 +108,7 @@ async function buildDockerfile(docker: Docker, build: ImageBuild): Promise<void>
 /**
  * container_build_command, split like a shell would but run without one, in the checkout: it
  * sees APP_NAME, EXPERIMENT, BRANCH_NAME, RELEASE and IMAGE (the tag to build), and LabTest's APP,
- * INSTANCE and INSTANCE_NAME, in its environment and as `$NAME` in its arguments.
+ * BRANCH, INSTANCE and INSTANCE_NAME, in its environment and as `$NAME` in its arguments.
  */
 async function runBuildCommand(build: ImageBuild): Promise<void> {
   const command = build.command ?? "";
@@ -119,8 +119,10 @@ async function runBuildCommand(build: ImageBuild): Promise<void> {
     BRANCH_NAME: identity.branch,
     RELEASE: identity.release,
     IMAGE: build.tag,
-    // LabTest's names: its default command tags $APP/$INSTANCE, docker_image_pattern's default.
+    // LabTest's names: its default command tags $APP/$INSTANCE, docker_image_pattern's default,
+    // and passes $BRANCH as BRANCH_NAME (configuration.rst; LabTest's own script left it empty).
     APP: identity.app,
+    BRANCH: identity.branch,
     INSTANCE: identity.name,
     INSTANCE_NAME: identity.name,
   };
