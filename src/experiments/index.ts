@@ -98,6 +98,7 @@ export class Experiments {
       locks,
       runtimes: appRuntimes({ home, laboratory: locks, docker, answerTimeoutMs }),
       secrets,
+      state,
       failedOutputs: new FailedOutputs(home),
     };
   }
