@@ -1,6 +1,9 @@
-import { basename, dirname } from "node:path";
+import { basename, dirname, isAbsolute } from "node:path";
 import type { ConfigError, Problem } from "../errors.js";
 import { dottedKey, problemsFromIssues } from "../problems.js";
+import { serviceKind } from "../services/kinds/index.js";
+import { oldServerNote } from "../services/kinds/mysql.js";
+import { initialDataDirectoriesKey } from "../state/keys.js";
 import { findConfig } from "./discover.js";
 import { type ConfigDocument, SECTION } from "./formats.js";
 import { gitOriginUrl, gitToplevel } from "./git.js";
@@ -18,6 +21,7 @@ import type {
   ServiceSection,
 } from "./schema.js";
 import {
+  imageTag,
   OPTION_NAMES,
   SECTION_ALIASES,
   SERVICE_ALIASES,
@@ -293,7 +297,14 @@ async function resolveSection(
   };
   sources.services = section.services ? fromFile("services") : { from: "default", detail: "none" };
   const ordered = Object.fromEntries(OPTION_NAMES.map((key) => [key, sources[key]])) as typeof sources;
-  return { file: doc.file, directory, config, sources: ordered, notes: aliasNotes(doc), variables };
+  return {
+    file: doc.file,
+    directory,
+    config,
+    sources: ordered,
+    notes: [...aliasNotes(doc), ...laboratoryNotes(doc, config)],
+    variables,
+  };
 }
 
 /**
@@ -316,7 +327,7 @@ function aliasNotes(doc: ConfigDocument): string[] {
     .filter(([, service]) => !Object.hasOwn(mapping(service), "provision_type"))
     .map(
       ([name]) =>
-        `${locatedKey(doc, ["services", name])} has no provision_type: labtest's default is communal, LabTest's was independent (set provision_type: independent to keep a server per experiment)`,
+        `${located(doc, ["services", name])} has no provision_type: labtest's default is communal, LabTest's was independent (set provision_type: independent to keep a server per experiment)`,
     );
   return [...aliases, ...communal];
 }
@@ -326,15 +337,37 @@ function namesIn(doc: ConfigDocument, at: string[], written: Record<string, unkn
     .filter(([alias]) => Object.hasOwn(written, alias))
     .map(([alias, name]) => {
       const meaning = "is" in name ? `is LabTest's name for ${name.is}` : `is ignored: ${name.ignored}`;
-      return `${locatedKey(doc, [...at, alias])} ${meaning}`;
+      return `${located(doc, [...at, alias])} ${meaning}`;
     });
 }
 
-/** A key of the section as a note names it: with its line in the file, where the file has lines. */
-function locatedKey(doc: ConfigDocument, path: string[]): string {
-  const line = doc.lineOf(path);
-  const key = dottedKey([SECTION, ...path]);
+/** A key as the file writes it, with its line where known: `line 9, labtest.services.db.options.image`. */
+function located(doc: ConfigDocument, written: PropertyKey[]): string {
+  const line = doc.lineOf(written);
+  const key = dottedKey([SECTION, ...written]);
   return line === undefined ? key : `line ${line}, ${key}`;
+}
+
+/**
+ * What the laboratory will refuse or must allow, as far as the file tells: an image of a MySQL
+ * too old for tenants, initial data at an absolute path (a branch's is read on the laboratory).
+ */
+function laboratoryNotes(doc: ConfigDocument, config: ExperimentConfig): string[] {
+  return Object.entries(config.services).flatMap(([name, { service, options }]) => {
+    const at = (option: string) =>
+      located(doc, writtenPath(doc.section, ["services", name, "options", option]));
+    const notes: string[] = [];
+    const tag = options.image === undefined ? null : imageTag(options.image);
+    const reference = options.image ?? serviceKind(service).container?.repository;
+    const version = tag ?? options.version;
+    const old = reference && version ? oldServerNote(reference, version) : null;
+    if (old) notes.push(`${at(tag ? "image" : "version")}: ${tag ? options.image : version} ${old}`);
+    if (options.initial_data !== undefined && isAbsolute(options.initial_data))
+      notes.push(
+        `${at("initial_data")}: ${options.initial_data} is read on the laboratory when the branch's .labtest.yml names it, only inside a directory its administrator allows in state at ${initialDataDirectoriesKey(config.app_name)}`,
+      );
+    return notes;
+  });
 }
 
 /** LabTest's names that apply in the mapping at `at`: the section's, a service's, or its options'. */

@@ -4,6 +4,7 @@ import type { Registry } from "../lab/registry.js";
 import { experimentUrl, type PublicBase } from "../lab/router.js";
 import type { Secrets } from "../secrets/index.js";
 import type { Services } from "../services/index.js";
+import type { StateStore } from "../state/index.js";
 import { ExperimentError } from "./errors.js";
 import type { FailedOutputs } from "./failed-output.js";
 import type { ExperimentRegistry } from "./registry.js";
@@ -33,6 +34,8 @@ export interface ExperimentsContext {
   locks: Registry;
   runtimes: Record<Runtime, AppRuntime>;
   secrets: Secrets;
+  /** The laboratory's state: what its administrator allows experiments. */
+  state: StateStore;
   failedOutputs: FailedOutputs;
 }
 

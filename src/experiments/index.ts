@@ -106,6 +106,7 @@ export class Experiments {
       locks,
       runtimes: appRuntimes({ home, laboratory: locks, docker, answerTimeoutMs }),
       secrets,
+      state,
       failedOutputs: new FailedOutputs(home),
     };
   }

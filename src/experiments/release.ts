@@ -58,11 +58,12 @@ export async function checkOut(
       },
     ]);
   const { appDirectory, loaded } = await releaseConfiguration(project, checkoutDirectory);
-  // What the branch's own configuration names is the branch's to read, and nothing else; the
-  // client's configuration came with the contents of its files.
+  // What the branch's own configuration names is the branch's to read, or in a directory the
+  // administrator allows, and nothing else; the client's configuration came with the contents
+  // of its files.
   const fromBranch = loaded.file.startsWith(`${checkoutDirectory}/`);
   const services = fromBranch
-    ? experimentServices(loaded, row.name, checkoutDirectory)
+    ? experimentServices(loaded, row.name, { checkout: checkoutDirectory, app: row.app, state: lab.state })
     : {
         app: row.app,
         experiment: row.name,

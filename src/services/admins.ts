@@ -75,11 +75,14 @@ async function waitForAdmin(
         );
       } catch (error) {
         lastError = error;
+        // A server that answers and is refused (too old a MySQL) will not be accepted by waiting.
+        if (error instanceof ProvisionError) throw new AbortError(error);
         if (await provider.stopped(server)) throw new AbortError("the server stopped");
         throw error;
       }
     }, retrySchedule(bound));
   } catch (error) {
+    if (error instanceof ProvisionError) throw error;
     const problems: Problem[] = [
       {
         where: `server ${server.id}`,

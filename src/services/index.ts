@@ -1,5 +1,5 @@
 import pMap from "p-map";
-import { readInitialData } from "../config/initial-data.js";
+import { type BranchFiles, readInitialData } from "../config/initial-data.js";
 import type { LoadedConfig } from "../config/resolve.js";
 import { UsageError } from "../errors.js";
 import { type Removal, Sweep } from "../lab/garbage.js";
@@ -77,19 +77,19 @@ export interface ServiceLook {
 
 /**
  * The services part of an experiment's configuration, for an experiment name, with its
- * initial data read next to the configuration; `within`: the branch's checkout, which files
- * the configuration names must not leave (links resolved).
+ * initial data read next to the configuration; `branch`, for a branch's own configuration: the
+ * files it may name (its checkout, and the laboratory's directories the state allows).
  */
 export function experimentServices(
   loaded: LoadedConfig,
   experiment: string,
-  within?: string,
+  branch?: BranchFiles,
 ): ExperimentServices {
   return {
     app: loaded.config.app_name,
     experiment,
     services: loaded.config.services,
-    initialData: (service, path) => readInitialData(path, loaded.directory, service, within),
+    initialData: (service, path) => readInitialData(path, loaded.directory, service, branch),
   };
 }
 

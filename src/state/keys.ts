@@ -43,3 +43,8 @@ export function candidateKeys(key: string): string[] {
 export function serviceDefaultsKey(provider: string, service: string, app: string): string {
   return validateKey(`/services/${provider}/${service}/${app}`);
 }
+
+/** The state key listing the laboratory's directories a branch's configuration may load initial data from, for an app. */
+export function initialDataDirectoriesKey(app: string): string {
+  return validateKey(`/services/initial_data/directories/${app}`);
+}

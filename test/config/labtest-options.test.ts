@@ -168,6 +168,21 @@ commands:
     expect(up.stderr).toContain(said);
     expect(seconds).toBeLessThan(40);
   });
+
+  it("check-config notes what the laboratory will refuse or must allow: mysql:5.6, and initial data at an absolute path", async () => {
+    const { stdout } = await checkConfig(DOCKER_RST_MYSQL);
+    expect(stdout).toMatch(
+      /^note: line 10, labtest\.services\.mydb\.options\.image: mysql:5\.6 is MySQL 5\.6, older than 5\.7\.8, .*the laboratory refuses it/m,
+    );
+    expect(stdout).toMatch(
+      /^note: line 9, labtest\.services\.mydb\.options\.initial_data_source: \/backups\/bostongov\/ is read on the laboratory .*\/services\/initial_data\/directories\/shop/m,
+    );
+    const current = DOCKER_RST_MYSQL.replace("/backups/bostongov/", "dumps/").replace(
+      "mysql:5.6",
+      "mysql:5.7",
+    );
+    expect((await checkConfig(current)).stdout).not.toMatch(/older than|read on the laboratory/);
+  });
 });
 
 /** LabTest's docs/reference/builtin_build_process.rst: build_provider local, and a container provider. */

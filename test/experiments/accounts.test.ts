@@ -122,7 +122,7 @@ describe("a branch's configuration reads only the branch's files", () => {
     await commit(repo, "initial data from the laboratory's identity");
     const refused = lab.experiments.create({ config: loaded, subdirectory: "" }, { branch: "loading" });
     await expect(refused).rejects.toBeInstanceOf(ProvisionError);
-    await expect(refused).rejects.toThrow(/outside the branch's checkout/);
+    await expect(refused).rejects.toThrow(/age-identity.txt is not in a directory the laboratory allows/);
     expect(lab.experiments.registry.list()).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ import type mysql from "mysql2/promise";
 /** mysql2, loaded on first use (see pg-client.ts). */
 const client = async () => (await import("mysql2/promise")).default;
 
+import { ProvisionError } from "../errors.js";
 import type { AdminAccess, Tenant } from "../model.js";
 import type { ServiceKindModule, TenantAdmin } from "./kind.js";
 import { sqlTenancy } from "./sql.js";
@@ -49,7 +50,7 @@ function mysqlFamily(flavour: "mariadb" | "mysql"): ServiceKindModule {
         ],
         { env: { MYSQL_PWD: tenant.password ?? "" } },
       ),
-    openAdmin,
+    openAdmin: (access) => openAdmin(access, flavour),
     container: {
       repository: flavour,
       version: flavour === "mariadb" ? "11" : "8",
@@ -126,6 +127,47 @@ function mysqlFamily(flavour: "mariadb" | "mysql"): ServiceKindModule {
   };
 }
 
+/** The two servers of the family, as they name themselves. */
+export type MysqlProduct = "MySQL" | "MariaDB";
+
+/**
+ * The oldest release of each that has what tenants are made with: CREATE USER IF NOT EXISTS and
+ * ALTER USER (MySQL 5.7.6, MariaDB 10.1.3 and 10.2), DROP USER IF EXISTS (MySQL 5.7.8).
+ */
+const OLDEST: Record<MysqlProduct, string> = { MySQL: "5.7.8", MariaDB: "10.2" };
+
+/** Which server and release answered SELECT VERSION() (`5.6.51-log`, `10.11.6-MariaDB-0+deb12u1`). */
+export function serverVersion(answer: string): { product: MysqlProduct; version: string } {
+  const product = /mariadb/i.test(answer) ? "MariaDB" : "MySQL";
+  // MariaDB before 11 may prefix "5.5.5-", which old replication clients needed.
+  const version = /^(?:5\.5\.5-(?=\d+\.\d+\.\d+-MariaDB))?(\d+(?:\.\d+)*)/i.exec(answer)?.[1] ?? answer;
+  return { product, version };
+}
+
+/**
+ * Whether `version` of `product` is older than labtest makes tenants on. A shorter version (an
+ * image's tag, `5.7`) stands for the newest release it covers.
+ */
+export function olderThanSupported(product: MysqlProduct, version: string): boolean {
+  const parts = version.split(".").map(Number);
+  const oldest = OLDEST[product].split(".").map(Number);
+  for (const [index, least] of oldest.entries()) {
+    const part = parts[index] ?? Number.POSITIVE_INFINITY;
+    if (part !== least) return part < least;
+  }
+  return false;
+}
+
+/** What check-config says of an image (`mysql:5.6`, or a repository and its `version`) the laboratory will refuse; null for any other. */
+export function oldServerNote(reference: string, version: string): string | null {
+  const name = reference.slice(reference.lastIndexOf("/") + 1).split(/[:@]/)[0];
+  const product = IMAGE_PRODUCTS[name ?? ""];
+  if (!product || !olderThanSupported(product, version)) return null;
+  return `is ${product} ${version}, older than ${OLDEST[product]}, the oldest labtest makes tenants on: the laboratory refuses it (use mysql:5.7 or later, or mariadb)`;
+}
+
+const IMAGE_PRODUCTS: Record<string, MysqlProduct> = { mysql: "MySQL", mariadb: "MariaDB" };
+
 export const mariadb = mysqlFamily("mariadb");
 export const mysqlServer = mysqlFamily("mysql");
 
@@ -141,7 +183,7 @@ function grantTarget(database: string): string {
   return `\`${database.replace(/`/g, "``").replace(/[_%\\]/g, "\\$&")}\`.*`;
 }
 
-async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
+async function openAdmin(access: AdminAccess, flavour: "mariadb" | "mysql"): Promise<TenantAdmin> {
   const settings = {
     host: access.host,
     port: access.port,
@@ -152,7 +194,8 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
   const mysql = await client();
   const pool = mysql.createPool({ ...settings, connectionLimit: 4 });
   try {
-    await pool.query("SELECT 1");
+    const [rows] = await pool.query("SELECT VERSION() AS version");
+    checkSupported((rows as { version: string }[])[0]?.version ?? "", access, flavour);
   } catch (error) {
     await pool.end();
     throw error;
@@ -210,6 +253,19 @@ async function openAdmin(access: AdminAccess): Promise<TenantAdmin> {
     },
     close: () => pool.end(),
   };
+}
+
+/** Refuses a server too old for the statements tenants are made with, before any is sent. */
+function checkSupported(answer: string, access: AdminAccess, flavour: "mariadb" | "mysql"): void {
+  const { product, version } = serverVersion(answer);
+  if (!olderThanSupported(product, version)) return;
+  throw new ProvisionError(`${product} ${version} at ${access.host}:${access.port} is too old for labtest`, [
+    {
+      where: `the ${flavour} server at ${access.host}:${access.port}`,
+      what: `tenants are made with CREATE USER IF NOT EXISTS, ALTER USER … WITH MAX_USER_CONNECTIONS and DROP USER IF EXISTS, which need MySQL ${OLDEST.MySQL} or MariaDB ${OLDEST.MariaDB} or later`,
+      fix: `run the service on MySQL 5.7.8 or later, or on MariaDB: its options.image (e.g. mysql:8, mariadb:11), or the laboratory's default in state at /services/docker/${flavour}/<app>`,
+    },
+  ]);
 }
 
 /**
