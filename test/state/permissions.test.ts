@@ -69,5 +69,21 @@ describe("state files are the laboratory's account's only", () => {
       });
       expect(check).toMatchObject({ code: 0, stderr: `labtest: warning: ${outside.warnings[0]}\n` });
     });
+
+    it("the S3 store's copies of values in the home (its cache, LabTest's mirror that aws s3 sync fills) are tightened", async () => {
+      const home = await scratchDir();
+      await writeFile(
+        join(home, "state.json"),
+        JSON.stringify({ provider: "aws", service: "s3", options: { bucket: "state", cache: true } }),
+        { mode: 0o600 },
+      );
+      const synced = join(home, "cache", "state-s3-mirror", "services", "external", "postgresql", "default");
+      await mkdir(join(synced, ".."), { recursive: true, mode: 0o755 });
+      await writeFile(synced, '{"url":"postgresql://admin:pw@db"}', { mode: 0o644 });
+
+      expect((await openState({ env: { LABTEST_HOME: home } })).warnings).toEqual([]);
+      expect(await mode(synced)).toBe(0o600);
+      expect(await mode(join(home, "cache", "state-s3-mirror"))).toBe(0o700);
+    });
   });
 });

@@ -40,7 +40,21 @@ export const awsS3 = defineStateProvider({
   service: "s3",
   options,
   open: (o, context) => s3Store(o, join(context.home, "cache", "state-s3")),
+  localPaths: (o, context) => {
+    const { cacheDir, mirrorDir } = cacheDirectories(o, join(context.home, "cache", "state-s3"));
+    return [cacheDir, mirrorDir];
+  },
 });
+
+/** Where found values are kept: the expiring cache's directory and LabTest's mirror of the bucket. */
+function cacheDirectories(o: S3StateOptions, defaultCacheDir: string) {
+  const expiring = typeof o.cache === "object" ? o.cache : null;
+  return {
+    expiring,
+    cacheDir: expiring?.path ?? defaultCacheDir,
+    mirrorDir: o.cache_path ?? `${defaultCacheDir}-mirror`,
+  };
+}
 
 export function s3Store(o: S3StateOptions, defaultCacheDir: string): StateStore {
   let client: S3Client | undefined;
@@ -65,11 +79,9 @@ export function s3Store(o: S3StateOptions, defaultCacheDir: string): StateStore 
   }
   const objectKey = (key: string) =>
     o.prefix ? `${o.prefix.replace(/\/+$/, "")}/${key.slice(1)}` : key.slice(1);
-  const expiring = typeof o.cache === "object" ? o.cache : null;
-  const cacheDir = expiring?.path ?? defaultCacheDir;
+  const { expiring, cacheDir, mirrorDir } = cacheDirectories(o, defaultCacheDir);
   // LabTest cached unless told not to: cache_path alone turns its cache on.
   const mirror = o.cache === true || (o.cache === undefined && o.cache_path !== undefined);
-  const mirrorDir = o.cache_path ?? `${defaultCacheDir}-mirror`;
 
   async function fetchOne(key: string): Promise<{ found: boolean; value?: unknown }> {
     const { GetObjectCommand, NoSuchKey, S3ServiceException } = await sdk();
