@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
+import { Writable } from "node:stream";
 import { ExperimentError } from "./errors.js";
 
 /**
@@ -29,28 +30,60 @@ export async function unstarted(
       ),
     ),
   );
-  const where = `the command ${program}`;
-  return found.includes(true)
-    ? new ExperimentError(
-        `${program}: permission denied`,
-        [
-          {
-            where,
-            what: "it exists but may not be run by the app's account",
-            fix: "make it executable (chmod +x)",
-          },
-        ],
-        { exitCode: 126 },
-      )
-    : new ExperimentError(
-        `${program}: command not found`,
-        [
-          {
-            where,
-            what: "no such program in the app's directory or on its PATH",
-            fix: "check the command's name",
-          },
-        ],
-        { exitCode: 127 },
-      );
+  return found.includes(true) ? permissionDenied(program) : commandNotFound(program);
+}
+
+/**
+ * A container's stdout that catches the one line the engine writes when the command could not
+ * start at all (runc's "OCI runtime exec failed: … exec: "X": executable file not found in
+ * $PATH"): `unstarted` is then why, in a shell's words and with its exit code, instead of that line.
+ */
+export function containerExecOutput(stdout: NodeJS.WritableStream): {
+  stdout: NodeJS.WritableStream;
+  unstarted: () => ExperimentError | undefined;
+} {
+  let first = true;
+  let failure: ExperimentError | undefined;
+  const watched = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      const why = first ? OCI_UNSTARTED.exec(chunk.toString("utf8")) : null;
+      first = false;
+      if (why?.[1] !== undefined)
+        failure = why[2] === "permission denied" ? permissionDenied(why[1]) : commandNotFound(why[1]);
+      else stdout.write(chunk);
+      done();
+    },
+  });
+  return { stdout: watched, unstarted: () => failure };
+}
+
+const OCI_UNSTARTED =
+  /^OCI runtime exec failed: exec failed: unable to start container process: exec: "(.*)": (executable file not found in \$PATH|no such file or directory|permission denied)/;
+
+function commandNotFound(program: string): ExperimentError {
+  return new ExperimentError(
+    `${program}: command not found`,
+    [
+      {
+        where: `the command ${program}`,
+        what: "no such program in the app's directory or on its PATH",
+        fix: "check the command's name",
+      },
+    ],
+    { exitCode: 127 },
+  );
+}
+
+function permissionDenied(program: string): ExperimentError {
+  return new ExperimentError(
+    `${program}: permission denied`,
+    [
+      {
+        where: `the command ${program}`,
+        what: "it exists but may not be run by the app's account",
+        fix: "make it executable (chmod +x)",
+      },
+    ],
+    { exitCode: 126 },
+  );
 }

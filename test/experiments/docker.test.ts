@@ -71,6 +71,18 @@ describe("experiments on the docker runtime", () => {
       exitCode: 0,
       output: main.release,
     });
+    // A command the container does not have: a shell's exit code and words, not a silent failure.
+    await expect(
+      execIn(lab.experiments, loaded, "main", ["no-such-command", "--flag"]),
+    ).rejects.toMatchObject({
+      message: expect.stringContaining("no-such-command: command not found"),
+      exitCode: 127,
+    });
+    await expect(execIn(lab.experiments, loaded, "main", ["/etc/hostname"])).rejects.toMatchObject({
+      message: expect.stringContaining("/etc/hostname: permission denied"),
+      exitCode: 126,
+    });
+
     // This laboratory's image of main, tagged as docker_image_pattern says.
     const [image] = await docker.listImages({
       filters: { label: [`${LABELS.laboratory}=${lab.registry.id}`, `${LABELS.experiment}=main`] },

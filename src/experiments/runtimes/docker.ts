@@ -23,6 +23,7 @@ import { type ExperimentIdentity, rowFromEnvironment } from "../environment.js";
 import { ExperimentError } from "../errors.js";
 import type { ExperimentRow } from "../registry.js";
 import { keepOutput, stepFailure, waitForAnswer } from "../steps.js";
+import { containerExecOutput } from "../unstarted.js";
 import { buildAppImage, imageTag } from "./docker-image.js";
 import type {
   AppHealth,
@@ -338,7 +339,19 @@ export class DockerRuntime implements AppRuntime {
         },
       ]);
     const container = this.docker.getContainer(row.handle);
-    return execStreaming(container, argv, {}, output.stdout, output.stderr, undefined, signal);
+    const watched = containerExecOutput(output.stdout);
+    const exitCode = await execStreaming(
+      container,
+      argv,
+      {},
+      watched.stdout,
+      output.stderr,
+      undefined,
+      signal,
+    );
+    const unstarted = watched.unstarted();
+    if (unstarted) throw unstarted;
+    return exitCode;
   }
 
   files(): string[] {
