@@ -5,17 +5,16 @@ import { once } from "node:events";
 import { chown, cp, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { beforeAll, expect, onTestFinished, test } from "vitest";
+import { expect, onTestFinished, test } from "vitest";
 import { runCli } from "../support/cli.js";
 import { commit, viaRouter } from "../support/experiments.js";
 import { gitRepo, scratchDir } from "../support/project.js";
 import { laptopEnv } from "../support/remote.js";
 import { LABTEST_JS, startTestSshd, type TestSshd } from "../support/sshd.js";
 
-// The forced command runs the built CLI (bin/labtest.js → dist/), as a laboratory's would.
-beforeAll(async () => {
-  await execa("npm", ["run", "build"]);
-}, 300_000);
+// The forced command runs the built CLI (bin/labtest.js → dist/), as a laboratory's would: the
+// test command builds it first. Building here too rewrote dist/ under the other test files'
+// labtest processes, which then read half-written modules.
 
 const APP_SERVER = `const fs = require("fs");
 console.log("listening on", process.env.PORT);
@@ -159,14 +158,16 @@ test.skipIf(process.getuid?.() !== 0)(
     );
     expect(ran).toMatchObject({ code: 3, stdout: "main\n" });
 
+    const deleted = await cli("delete", "main");
+    expect(deleted).toMatchObject({ code: 0, stdout: "deleted hello/main\n" });
+    expect(await cli("list")).toMatchObject({ code: 0, stdout: "no experiments of hello\n" });
+
+    // Nothing to delete, said as an embedded laboratory with no experiments of hello says it.
     const wrongName = await cli("delete", "Not_A_Name");
     const here = { ...laptop, LABTEST_HOST: "local", LABTEST_HOME: await scratchDir() };
     const wrongHere = await runCli(["delete", "Not_A_Name"], repo, here);
     expect(wrongName).toEqual(wrongHere);
-
-    const deleted = await cli("delete", "main");
-    expect(deleted).toMatchObject({ code: 0, stdout: "deleted hello/main\n" });
-    expect(await cli("list")).toMatchObject({ code: 0, stdout: "no experiments of hello\n" });
+    expect(wrongName.stderr).toMatch(/nothing to delete \(hello has no experiments on this laboratory\)/);
   },
   600_000,
 );

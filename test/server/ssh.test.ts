@@ -2,8 +2,7 @@ import { once } from "node:events";
 import { chmod, copyFile, readFile, stat, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { basename, join } from "node:path";
-import { execa } from "execa";
-import { beforeAll, expect, test } from "vitest";
+import { expect, test } from "vitest";
 import { loadConfig } from "../../src/config/resolve.js";
 import type { AuditEntry } from "../../src/laboratory/identity.js";
 import { PROTOCOL_VERSION as v } from "../../src/laboratory/protocol.js";
@@ -11,10 +10,9 @@ import type { StreamLine, WireError } from "../../src/laboratory/wire.js";
 import { exampleRepo } from "../support/experiments.js";
 import { freePort, type SshClient, startTestSshd, type TestSshd } from "../support/sshd.js";
 
-// The forced command runs the built CLI (bin/labtest.js → dist/), as a laboratory's would.
-beforeAll(async () => {
-  await execa("npm", ["run", "build"]);
-}, 300_000);
+// The forced command runs the built CLI (bin/labtest.js → dist/), as a laboratory's would: the
+// test command builds it first. Building here too rewrote dist/ under the other test files'
+// labtest processes, which then read half-written modules.
 
 /** A test sshd and a client key added to it as `name` with `scope` (and `apps`), by the laboratory user. */
 async function keyed(sshd: TestSshd, name: string, scope: string, apps: string[] = []): Promise<SshClient> {
