@@ -104,8 +104,8 @@ test("the Docker engine stops and starts under a running experiment: status, ser
   // status asks the app once more.
   const status = await cli("status", "main");
   expect(status.stdout).toMatch(/^hello\/main: running\n/);
-  expect(status.stdout).toMatch(/^ {4}cache: redis independent on docker, ready /m);
-  expect(status.stdout).toMatch(/^ {4}db: postgresql communal on docker, ready /m);
+  expect(status.stdout).toMatch(/^ {4}cache: redis independent on docker, ready, \d+ keys? — /m);
+  expect(status.stdout).toMatch(/^ {4}db: postgresql communal on docker, ready, [\d.]+ MB — /m);
   const printed = await cli("services", "env", "--host");
   expect(printed, printed.stderr).toMatchObject({ code: 0 });
   const reachable = variables(printed.stdout);
