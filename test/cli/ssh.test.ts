@@ -99,12 +99,6 @@ function steady(json: string): unknown {
   return { ...rest, answer: { ...answer, ms: undefined } };
 }
 
-async function timed<T>(run: () => Promise<T>): Promise<{ result: T; ms: number }> {
-  const started = performance.now();
-  const result = await run();
-  return { result, ms: performance.now() - started };
-}
-
 function acceptedLogins(sshd: TestSshd): number {
   return sshd.log().match(/Accepted publickey/g)?.length ?? 0;
 }
@@ -126,14 +120,13 @@ test.skipIf(process.getuid?.() !== 0)(
 
     // One login: the requests and git's push went through one master connection.
     expect(await controlSockets(runtime)).toHaveLength(1);
-    const overSsh = await timed(() => cli("list", "--json"));
-    expect(overSsh.result.code, overSsh.result.stderr).toBe(0);
+    // (How little a warm connection costs is bench/remote.ts's to measure, not a test's.)
+    const overSsh = await cli("list", "--json");
+    expect(overSsh.code, overSsh.stderr).toBe(0);
     expect(acceptedLogins(sshd)).toBe(1);
     const copy = await labCopy(sshd, repo);
-    const embedded = await timed(() => sshd.labtestAsLabUser(["list", "--json"], { cwd: copy }));
-    expect(JSON.parse(overSsh.result.stdout)).toEqual(JSON.parse(String(embedded.result.stdout)));
-    // A warm connection costs little beside the laboratory's own labtest starting (bench/remote.ts measures it).
-    expect(overSsh.ms).toBeLessThan(embedded.ms + 3000);
+    const embedded = await sshd.labtestAsLabUser(["list", "--json"], { cwd: copy });
+    expect(JSON.parse(overSsh.stdout)).toEqual(JSON.parse(String(embedded.stdout)));
     const status = await cli("status", "main", "--json");
     const embeddedStatus = await sshd.labtestAsLabUser(["status", "main", "--json"], { cwd: copy });
     expect(status.code, status.stderr).toBe(0);

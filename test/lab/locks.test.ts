@@ -46,9 +46,8 @@ test("a lock whose holder was killed is free at once: taken over by the next com
   expect(afterKill.removals).toEqual([
     { what: `lock ${join(home, "locks", "network-x.lock")}`, why: "the command that held it is gone" },
   ]);
-  const started = performance.now();
-  expect(await registry.withLock("network-x", async () => "taken over")).toBe("taken over");
-  expect(performance.now() - started).toBeLessThan(1000);
+  // At once: with no wait allowed, a lock still held would be an error.
+  expect(await registry.withLock("network-x", async () => "taken over", { waitMs: 0 })).toBe("taken over");
   expect(await readdir(join(home, "locks"))).toEqual([]);
 
   // And gc removes one that nobody takes over.
