@@ -1,4 +1,5 @@
 import { readdir, readFile, readlink } from "node:fs/promises";
+import pMap from "p-map";
 
 /**
  * What tells a process from a later one that was given the same pid (after a reboot, or once
@@ -33,13 +34,19 @@ async function statFields(pid: number): Promise<string[] | undefined> {
   return stat?.slice(stat.lastIndexOf(")") + 2).split(" ");
 }
 
+/**
+ * How many of /proc's files one scan reads at once: a listing's health checks scan for many
+ * experiments together, and a process may hold few files (300 experiments under 256 did not fit).
+ */
+const PROC_READS_AT_ONCE = 16;
+
 /** The command line of every process, by pid (its arguments as written, NUL-separated). */
 export async function commandLines(): Promise<Map<number, string>> {
   const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name));
-  const lines = await Promise.all(
-    pids.map(
-      async (pid) => [Number(pid), await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")] as const,
-    ),
+  const lines = await pMap(
+    pids,
+    async (pid) => [Number(pid), await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")] as const,
+    { concurrency: PROC_READS_AT_ONCE },
   );
   return new Map(lines);
 }
@@ -52,9 +59,9 @@ export async function processesUsing(text: string): Promise<number[]> {
 /** The processes for which `matches` holds (a process that is gone meanwhile does not). */
 async function processesMatching(matches: (pid: number) => Promise<boolean>): Promise<number[]> {
   const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name)).map(Number);
-  const hits = await Promise.all(
-    pids.map(async (pid) => ((await matches(pid).catch(() => false)) ? [pid] : [])),
-  );
+  const hits = await pMap(pids, async (pid) => ((await matches(pid).catch(() => false)) ? [pid] : []), {
+    concurrency: PROC_READS_AT_ONCE,
+  });
   return hits.flat();
 }
 

@@ -123,7 +123,7 @@ test("the app, its before_start_command and labtest exec see the same clean base
     [
       ...["PATH", "HOME", "LANG", "USER", "LOGNAME"],
       ...["APP_NAME", "EXPERIMENT", "INSTANCE_NAME", "BRANCH_NAME", "RELEASE", "VIRTUAL_HOST"],
-      ...["EXPERIMENT_URL", "PORT", "GREETING"],
+      ...["EXPERIMENT_URL", "PORT", "GREETING", "LABTEST_CHECKOUT"],
       ...["DB_URL", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME"],
       ...["DATABASE_URL", "DATABASE_NAME", "DATABASE_USERNAME", "DATABASE_PASSWORD"],
       ...["PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"],
@@ -187,11 +187,17 @@ test("through an HTTPS laboratory the app, its build and labtest exec see what t
     expect(created.exitCode, created.stderr).toBe(0);
   }, embedded);
 
-  // The port the app listens on is chosen afresh for each creation; all else is the same.
-  const { PORT: remotePort, ...remoteApp } = throughHttps.app;
-  const { PORT: embeddedPort, ...embeddedApp } = onTheLaboratory.app;
+  // The port the app listens on and its release's checkout are chosen afresh for each creation;
+  // all else is the same.
+  const { PORT: remotePort, LABTEST_CHECKOUT: remoteCheckout, ...remoteApp } = throughHttps.app;
+  const { PORT: embeddedPort, LABTEST_CHECKOUT: embeddedCheckout, ...embeddedApp } = onTheLaboratory.app;
   expect(remoteApp).toEqual(embeddedApp);
-  expect({ ...throughHttps.exec, PORT: "" }).toEqual({ ...onTheLaboratory.exec, PORT: "" });
+  const afresh = { PORT: "", LABTEST_CHECKOUT: "" };
+  expect({ ...throughHttps.exec, ...afresh }).toEqual({ ...onTheLaboratory.exec, ...afresh });
+  expect([remoteCheckout, embeddedCheckout]).toEqual([
+    expect.stringContaining(`${lab.home}/experiments/clean/main/releases/`),
+    expect.stringContaining(`${lab.home}/experiments/clean/main/releases/`),
+  ]);
   expect(throughHttps.built).toEqual(onTheLaboratory.built);
   expect(throughHttps.exec).toEqual(throughHttps.app);
   expect(remotePort).toMatch(/^\d+$/);

@@ -238,9 +238,11 @@ export class LocalRuntime implements AppRuntime {
   ): Promise<number> {
     const [program = "", ...args] = argv;
     const account = await this.account(row);
+    // What the app sees, its checkout marker included: what exec starts goes with the experiment.
     const env: Record<string, string> = {
       ...(await this.appEnvironment(row, release.env, account)),
       PORT: String(row.port),
+      [CHECKOUT_VARIABLE]: checkoutOf(release.appDirectory),
     };
     const child = execa(program, args, {
       cwd: release.appDirectory,
