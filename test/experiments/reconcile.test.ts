@@ -19,7 +19,9 @@ test("a lost or damaged registry is rebuilt from what runs; gc does not take a r
     return experiments;
   };
   // What only the record knew (the commit's subject) is not rebuilt from what runs.
-  const recorded = (({ updatedAt: _u, createdAt: _c, services: _s, subject: _m, ...rest }) => rest)(created);
+  // (`existed` is create's answer, not the experiment's.)
+  const recorded = (({ updatedAt: _u, createdAt: _c, services: _s, subject: _m, existed: _e, ...rest }) =>
+    rest)(created);
 
   // Lost: the file is gone. The next command records the running app again, as it was.
   for (const suffix of ["", "-wal", "-shm"]) await rm(database + suffix, { force: true });
