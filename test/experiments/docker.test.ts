@@ -222,7 +222,9 @@ describe("experiments on the docker runtime", () => {
           ),
         ),
       ),
-    ).toMatch(/did not answer on port \d+ within 3 s[\s\S]*up but deaf[\s\S]*it runs but listens on no TCP port yet/);
+    ).toMatch(
+      /did not answer on port \d+ within 3 s[\s\S]*up but deaf[\s\S]*it runs but listens on no TCP port yet/,
+    );
 
     expect(await lab.experiments.collectGarbage(0)).toEqual([]);
   });
