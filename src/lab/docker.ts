@@ -329,9 +329,7 @@ async function stopExec(container: Docker.Container, exec: Docker.Exec): Promise
     // A negative pid is the process group (kill(2)).
     await stopProcess(-pid, EXEC_GRACE_SECONDS * 1000);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ESRCH") return;
-    if (code !== "EPERM") throw error;
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") throw error;
     const { exitCode, stderr } = await execIn(container, [
       "sh",
       "-c",

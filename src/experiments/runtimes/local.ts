@@ -259,7 +259,7 @@ export class LocalRuntime implements AppRuntime {
     let stopping: Promise<void> | undefined;
     const stop = () => {
       // A negative pid is the process group (kill(2)); the group may end by itself meanwhile.
-      if (child.pid) stopping = stopProcess(-child.pid, EXEC_GRACE_MS).catch(unlessGone);
+      if (child.pid) stopping = stopProcess(-child.pid, EXEC_GRACE_MS);
     };
     if (signal?.aborted) stop();
     signal?.addEventListener("abort", stop, { once: true });
@@ -395,10 +395,6 @@ export class LocalRuntime implements AppRuntime {
 const EXEC_GRACE_MS = 10_000;
 
 /** Ignores the error of signalling a process (or group) that ended meanwhile. */
-function unlessGone(error: NodeJS.ErrnoException): void {
-  if (error.code !== "ESRCH") throw error;
-}
-
 /** Where the supervisor of a spec records how its app fares. */
 function supervisedStateFile(specFile: string): string {
   return specFile.replace(/\.json$/, ".state.json");
