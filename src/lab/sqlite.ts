@@ -34,10 +34,12 @@ export function openDatabase(file: string, migrations: string[]): Database.Datab
     // A file damaged past its first page opens without complaint: every page is read before it is trusted.
     if (value("quick_check") !== "ok")
       throw Object.assign(new Error(`${file} is damaged`), { code: "SQLITE_CORRUPT" });
-    const version = value("user_version") as number;
-    if (version < migrations.length) {
+    if ((value("user_version") as number) < migrations.length) {
       db.exec("BEGIN IMMEDIATE");
       try {
+        // Read again under the write lock: another command opening the new file at once may
+        // have migrated it while this one waited for the lock.
+        const version = value("user_version") as number;
         for (const migration of migrations.slice(version)) db.exec(migration);
         db.exec(`PRAGMA user_version = ${migrations.length}`);
         db.exec("COMMIT");

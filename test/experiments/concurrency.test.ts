@@ -45,7 +45,10 @@ test("commands on one experiment take turns, saying who they wait for; a delete 
     labtest("create", "main", "--name", "a"),
     labtest("create", "main", "--name", "b"),
   ]);
-  expect(created.map((c) => [c.exitCode, c.stderr.includes("waiting:")])).toEqual([
+  expect(
+    created.map((c) => [c.exitCode, c.stderr.includes("waiting:")]),
+    created.map((c) => c.stderr).join("\n----\n"),
+  ).toEqual([
     [0, false],
     [0, false],
   ]);
