@@ -1,4 +1,5 @@
-import { readdir, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect, onTestFinished, test } from "vitest";
 import { loadConfig } from "../../src/config/resolve.js";
@@ -44,4 +45,24 @@ test("a lost or damaged registry is rebuilt from what runs; gc does not take a r
   await afterDamage.delete("hello", "main");
   expect(await reopen().list()).toEqual([]);
   expect((await viaRouter(lab.routerPort, created.host)).status).toBe(404);
+});
+
+test("a command that looks for running apps while another command replaces a release skips the release that is gone instead of failing", async () => {
+  const lab = await experimentLab();
+  const directory = join(lab.home, "experiments", "hello", "main");
+  await mkdir(directory, { recursive: true });
+  // What another command's update leaves for an instant: the old release's supervisor still in
+  // the process table, its spec (listed a moment ago) already removed — a link to nothing keeps
+  // it listed and gone at once.
+  const spec = join(directory, "supervisor-4000.json");
+  await symlink(join(directory, "removed.json"), spec);
+  const supervisor = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60_000)", spec], {
+    stdio: "ignore",
+  });
+  onTestFinished(() => {
+    supervisor.kill("SIGKILL");
+  });
+  await new Promise((resolve) => supervisor.once("spawn", resolve));
+
+  expect(await lab.experiments.list("hello")).toEqual([]);
 });

@@ -304,12 +304,10 @@ export class LocalRuntime implements AppRuntime {
     const processes = [...(await commandLines())];
     for (const file of specs) {
       const [pid] = processes.filter(([, line]) => line.split("\0").includes(file)).map(([p]) => p);
-      if (!pid) continue;
-      const { cwd, env } = JSON.parse(await readFile(file, "utf8")) as {
-        cwd: string;
-        env: Record<string, string>;
-      };
-      const written = (await stat(file)).mtime.toISOString();
+      const spec = pid ? await supervisedSpec(file) : undefined;
+      // Gone since it was listed: another command replaced or removed that release.
+      if (!spec) continue;
+      const { cwd, env, written } = spec;
       const row = rowFromEnvironment(env, { runtime: "local", handle: String(pid), since: written });
       // While an update runs two releases, the newer one is the experiment's.
       const key = `${row.app}/${row.name}`;
@@ -394,10 +392,25 @@ export class LocalRuntime implements AppRuntime {
 /** How long a stopped exec's command has to end after SIGTERM, as long as a stopped app has. */
 const EXEC_GRACE_MS = 10_000;
 
-/** Ignores the error of signalling a process (or group) that ended meanwhile. */
 /** Where the supervisor of a spec records how its app fares. */
 function supervisedStateFile(specFile: string): string {
   return specFile.replace(/\.json$/, ".state.json");
+}
+
+/** A supervisor's spec: where its app runs, with what environment, written when; undefined once removed. */
+async function supervisedSpec(
+  file: string,
+): Promise<{ cwd: string; env: Record<string, string>; written: string } | undefined> {
+  try {
+    const { cwd, env } = JSON.parse(await readFile(file, "utf8")) as {
+      cwd: string;
+      env: Record<string, string>;
+    };
+    return { cwd, env, written: (await stat(file)).mtime.toISOString() };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
 }
 
 /** A file's content from byte `offset` on. */
