@@ -58,10 +58,12 @@ export type { ExecOutput, Progress } from "./runtimes/runtime.js";
 export interface ExperimentsOptions {
   home: string;
   state: StateStore;
-  /** The router's port: `create` starts the router on it. */
-  routerPort: number;
-  /** How users reach the experiments, for the URLs given out (default: the router, http on its port). */
-  publicBase?: PublicBase;
+  /**
+   * The router's port (`create` starts the router on it) and how users reach the experiments,
+   * for the URLs given out (default: the router, http on its port). Asked again each time: an
+   * administrator can change them (`lab start`) while the laboratory stays open (`serve`).
+   */
+  router: () => { port: number; publicBase?: PublicBase };
   /** How long an app may take to answer its first request (default 60 s). */
   answerTimeoutMs?: number;
   /** The Docker Engine of the docker runtime (default: DOCKER_HOST or the local socket). */
@@ -91,7 +93,7 @@ export class Experiments {
   private reconciliation: Promise<unknown> | undefined;
 
   constructor(options: ExperimentsOptions) {
-    const { home, state, routerPort, answerTimeoutMs } = options;
+    const { home, state, router, answerTimeoutMs } = options;
     const secrets = new Secrets({ state, home });
     const docker = options.docker ?? dockerEngine();
     const locks = new Registry(home);
@@ -99,8 +101,13 @@ export class Experiments {
     this.services = new Services({ home, state, secrets, docker });
     this.lab = {
       home,
-      routerPort,
-      publicBase: options.publicBase ?? { scheme: "http", port: routerPort },
+      get routerPort() {
+        return router().port;
+      },
+      get publicBase() {
+        const { port, publicBase } = router();
+        return publicBase ?? { scheme: "http", port };
+      },
       registry: this.registry,
       services: this.services,
       locks,

@@ -54,8 +54,7 @@ export class EmbeddedLaboratory implements Laboratory {
       const experiments = new Experiments({
         home: labtestHome(env),
         state: state.store,
-        routerPort: routerPort(env),
-        publicBase: publicBase(env),
+        router: () => ({ port: routerPort(env), publicBase: publicBase(env) }),
         docker: dockerEngine(env),
       });
       return { state, experiments };

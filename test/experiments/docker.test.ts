@@ -152,7 +152,11 @@ describe("experiments on the docker runtime", () => {
     const [previous] = await lab.experiments.list("hello");
     for (const suffix of ["", "-wal", "-shm"])
       await rm(join(lab.home, "experiments.db") + suffix, { force: true });
-    const again = new Experiments({ home: lab.home, state: lab.state, routerPort: lab.routerPort });
+    const again = new Experiments({
+      home: lab.home,
+      state: lab.state,
+      router: () => ({ port: lab.routerPort }),
+    });
     try {
       const [rebuilt] = await again.list("hello");
       expect(rebuilt).toMatchObject({

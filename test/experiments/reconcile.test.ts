@@ -15,7 +15,11 @@ test("a lost or damaged registry is rebuilt from what runs; gc does not take a r
   );
   const database = join(lab.home, "experiments.db");
   const reopen = () => {
-    const experiments = new Experiments({ home: lab.home, state: lab.state, routerPort: lab.routerPort });
+    const experiments = new Experiments({
+      home: lab.home,
+      state: lab.state,
+      router: () => ({ port: lab.routerPort }),
+    });
     onTestFinished(() => experiments.close().catch(() => undefined));
     return experiments;
   };

@@ -52,7 +52,8 @@ describe("the router as a daemon", () => {
     // Not experimentLab: its cleanup reads the registry it holds open, which is set aside below.
     const lab = await testLaboratory();
     const routerPort = await getPort({ host: "127.0.0.1" });
-    const laboratory = () => new Experiments({ home: lab.home, state: lab.state, routerPort });
+    const laboratory = () =>
+      new Experiments({ home: lab.home, state: lab.state, router: () => ({ port: routerPort }) });
     const experiments = laboratory();
     onTestFinished(async () => {
       const rebuilt = laboratory();

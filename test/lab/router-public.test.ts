@@ -1,6 +1,9 @@
+import getPort from "get-port";
 import { expect, test } from "vitest";
+import { EmbeddedLaboratory } from "../../src/laboratory/index.js";
 import { runCli } from "../support/cli.js";
 import { experimentLab, nodeAppRepo, viaRouter } from "../support/experiments.js";
+import { laptopEnv, login, servedLaboratory } from "../support/remote.js";
 
 /** An app that answers with its EXPERIMENT_URL and the forwarding headers the router gave it. */
 const ECHO = `require("http").createServer((q, s) => s.end(JSON.stringify({
@@ -63,4 +66,37 @@ test("behind a TLS proxy: the public base set on lab start gives the URLs, and t
   const plain = await cli("lab", "start", "--public", "direct");
   expect(plain.stdout).toMatch(new RegExp(`^router running on localhost port ${port} \\(pid \\d+\\)\\n$`));
   expect((await cli("list")).stdout).toContain(` http://hello-main.localhost:${port}/ `);
+}, 120_000);
+
+test("a laboratory served for hours follows the port and public base its administrator sets with lab start meanwhile", async () => {
+  const lab = await experimentLab();
+  const repo = await nodeAppRepo(ECHO);
+  const { LABTEST_ROUTER_PORT: _, ...inherited } = process.env;
+  const env = { ...inherited, LABTEST_HOME: lab.home };
+  const admin = (...argv: string[]) => runCli(["--state", lab.statePath, ...argv], repo, env);
+  const first = String(lab.routerPort);
+  expect((await admin("lab", "start", "--port", first)).code).toBe(0);
+
+  // serve's laboratory, open from before the administrator's change to after it.
+  const laboratory = new EmbeddedLaboratory({ env, cwd: lab.home, statePath: lab.statePath });
+  const { server, tokens, fingerprint } = await servedLaboratory(lab.home, laboratory);
+  const laptop = { ...(await laptopEnv()), LABTEST_HOST: server.url };
+  const token = tokens.create({ name: "dev", scope: "deploy" }).token;
+  expect((await login(server, laptop, token, "--fingerprint", fingerprint)).code).toBe(0);
+  const remote = (...argv: string[]) => runCli(argv, repo, laptop);
+  const before = await remote("create");
+  expect(before, before.stderr).toMatchObject({
+    code: 0,
+    stdout: `hello/main is running at http://hello-main.localhost:${first}/\n`,
+  });
+
+  const second = String(await getPort({ host: "127.0.0.1" }));
+  expect((await admin("lab", "start", "--port", second, "--public", "https")).code).toBe(0);
+  const after = await remote("create", "--name", "other");
+  expect(after, after.stderr).toMatchObject({
+    code: 0,
+    stdout: "hello/other is running at https://hello-other.localhost/\n",
+  });
+  expect((await admin("lab", "status")).stdout).toContain(`router running on localhost port ${second} `);
+  expect((await viaRouter(Number(second), "hello-main.localhost")).status).toBe(200);
 }, 120_000);

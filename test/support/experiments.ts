@@ -30,7 +30,12 @@ export interface ExperimentLab extends TestLaboratory {
 export async function experimentLab(options: { answerTimeoutMs?: number } = {}): Promise<ExperimentLab> {
   const lab = await testLaboratory();
   const routerPort = await getPort({ host: "127.0.0.1" });
-  const experiments = new Experiments({ home: lab.home, state: lab.state, routerPort, ...options });
+  const experiments = new Experiments({
+    home: lab.home,
+    state: lab.state,
+    router: () => ({ port: routerPort }),
+    ...options,
+  });
   onTestFinished(async () => {
     for (const row of experiments.registry.list())
       await experiments.delete(row.app, row.name).catch(() => undefined);
