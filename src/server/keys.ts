@@ -121,7 +121,7 @@ export class SshKeys {
         throw new UsageError("this key is already in the laboratory user's authorized_keys", [
           {
             where: this.options.authorizedKeys,
-            what: "a line labtest did not write has it: sshd would use whichever line comes first",
+            what: "a line that is not this laboratory's (yours, or another laboratory's of this user) has it: sshd would use whichever line comes first",
             fix: "remove that line first, or use another key",
           },
         ]);
@@ -194,7 +194,10 @@ export class SshKeys {
     return (this.statement("SELECT * FROM ssh_keys ORDER BY name").all() as KeyRow[]).map(stored);
   }
 
-  /** The lines of authorized_keys labtest did not write (comments and blank lines included). */
+  /**
+   * The lines of authorized_keys that are not this laboratory's: the user's own, comments and
+   * blank lines, and those of another laboratory (another home) the same user runs.
+   */
   private foreignLines(): string[] {
     let text = "";
     try {
@@ -204,7 +207,9 @@ export class SshKeys {
     }
     const lines = text.split("\n");
     if (lines.at(-1) === "") lines.pop();
-    return lines.filter((line) => markedName(line) === undefined);
+    // A line of this laboratory's is marked, and its forced command serves this home.
+    const serving = forcedCommandText(` --home ${shellWord(this.options.home)} --identity `);
+    return lines.filter((line) => !(isMarked(line) && line.includes(serving)));
   }
 
   /**
@@ -241,7 +246,7 @@ export class SshKeys {
     ]
       .map(shellWord)
       .join(" ");
-    return `command="${command.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}",restrict ${row.type} ${row.blob} ${MARK}${row.name}`;
+    return `command="${forcedCommandText(command)}",restrict ${row.type} ${row.blob} ${MARK}${row.name}`;
   }
 }
 
@@ -282,10 +287,14 @@ function stored(row: KeyRow): StoredKey {
   return { ...row, apps: JSON.parse(row.apps) as string[] };
 }
 
-/** The key name labtest wrote a line for, or undefined for anyone else's line. */
-function markedName(line: string): string | undefined {
-  const comment = line.trimEnd().split(/\s+/).at(-1) ?? "";
-  return comment.startsWith(MARK) && line.startsWith('command="') ? comment.slice(MARK.length) : undefined;
+/** Whether labtest wrote `line` (for a key of whichever laboratory). */
+function isMarked(line: string): boolean {
+  return line.startsWith('command="') && (line.trimEnd().split(/\s+/).at(-1) ?? "").startsWith(MARK);
+}
+
+/** A command as the command="…" option of authorized_keys holds it: backslashes and quotes escaped. */
+function forcedCommandText(command: string): string {
+  return command.replaceAll("\\", "\\\\").replaceAll('"', '\\"');
 }
 
 function checkName(name: string): void {
