@@ -2,8 +2,9 @@
 // laboratory/code.ts), and the laboratory's own bare repository per app, into which clients push
 // the commits it cannot fetch from a git host.
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import writeFileAtomic from "write-file-atomic";
 import { ConfigError } from "../errors.js";
 import { MAX_BUNDLE_BYTES } from "../laboratory/protocol-constants.js";
 import { checkBranchName, git } from "./checkout.js";
@@ -62,9 +63,8 @@ export async function ensureCodeRepository(home: string, app: string): Promise<s
 export async function installHooks(repository: string, hooks: Record<string, string>): Promise<void> {
   await mkdir(join(repository, "hooks"), { recursive: true });
   for (const [name, script] of Object.entries(hooks)) {
-    const file = join(repository, "hooks", name);
-    await writeFile(file, script);
-    await chmod(file, 0o755);
+    // Renamed into place whole: a push arriving meanwhile runs the old hook or the new one.
+    await writeFileAtomic(join(repository, "hooks", name), script, { mode: 0o755 });
   }
 }
 

@@ -5,6 +5,7 @@ import { expect, it } from "vitest";
 import {
   codeRepository,
   ensureCodeRepository,
+  installHooks,
   receiveBundle,
   storedHeads,
 } from "../../src/experiments/code-store.js";
@@ -46,4 +47,31 @@ it("bundles of one app pushed at once, of other branches or the same, are all ta
     taken.filter((t) => t.status === "rejected").map((t) => String((t as PromiseRejectedResult).reason)),
   ).toEqual([]);
   expect(Object.keys(await storedHeads(home, "hello")).sort()).toEqual(["a", "b", "c", "d", "e", "f"]);
+});
+
+it("a push arriving while another push installs the hooks again runs the whole hook, never an empty or half-written one", async () => {
+  const repository = await ensureCodeRepository(await scratchDir(), "hello");
+  const script = `#!/bin/sh\n# ${"a hook long enough to be written in more than one piece ".repeat(2000)}\nexit 0\n`;
+  await installHooks(repository, { "post-receive": script });
+  const hook = join(repository, "hooks", "post-receive");
+  const stop = join(repository, "stop-reading");
+  // git as another push runs it: it reads the file while this process rewrites it.
+  const reader = execa(process.execPath, [
+    "-e",
+    `const { readFileSync, existsSync } = require("node:fs");
+     const expected = readFileSync(${JSON.stringify(hook)}, "utf8");
+     let reads = 0, partial = 0;
+     console.log("reading");
+     while (!existsSync(${JSON.stringify(stop)})) {
+       reads++;
+       if (readFileSync(${JSON.stringify(hook)}, "utf8") !== expected) partial++;
+     }
+     console.log(JSON.stringify({ reads, partial }));`,
+  ]);
+  await new Promise((resolve) => reader.stdout?.once("data", resolve));
+  for (let install = 0; install < 200; install++) await installHooks(repository, { "post-receive": script });
+  await writeFile(stop, "");
+  const { reads, partial } = JSON.parse((await reader).stdout.split("\n").at(-1) ?? "{}");
+  expect(reads).toBeGreaterThan(0);
+  expect(partial).toBe(0);
 });
