@@ -29,20 +29,28 @@ const CHECK_HOST = "labtest-router-check";
 const DEFAULT_PORT = 8080;
 
 /**
- * The router's port on the embedded laboratory: `LABTEST_ROUTER_PORT`, else the port its router
- * last ran on (chosen with `lab start --port`), else 8080.
+ * The router's port on the embedded laboratory and how users reach its experiments, from one look
+ * at its record. The port: `LABTEST_ROUTER_PORT`, else the port its router last ran on (chosen
+ * with `lab start --port`), else 8080. The public base: the one its router was started with
+ * (`lab start --public`), else the router itself (http, its port).
  */
-export function routerPort(env: NodeJS.ProcessEnv = process.env): number {
-  if (env.LABTEST_ROUTER_PORT) return Number(env.LABTEST_ROUTER_PORT);
-  return recorded(labtestHome(env)).port ?? DEFAULT_PORT;
+export function routerSettings(env: NodeJS.ProcessEnv = process.env): {
+  port: number;
+  publicBase: PublicBase;
+} {
+  const record = recorded(labtestHome(env));
+  const port = env.LABTEST_ROUTER_PORT ? Number(env.LABTEST_ROUTER_PORT) : (record.port ?? DEFAULT_PORT);
+  return { port, publicBase: record.publicBase ?? { scheme: "http", port } };
 }
 
-/**
- * How users reach the experiments of the embedded laboratory: the public base its router was
- * started with (`lab start --public`), else the router itself (http, its port).
- */
+/** The router's port on the embedded laboratory (see routerSettings). */
+export function routerPort(env: NodeJS.ProcessEnv = process.env): number {
+  return routerSettings(env).port;
+}
+
+/** How users reach the experiments of the embedded laboratory (see routerSettings). */
 export function publicBase(env: NodeJS.ProcessEnv = process.env): PublicBase {
-  return recorded(labtestHome(env)).publicBase ?? { scheme: "http", port: routerPort(env) };
+  return routerSettings(env).publicBase;
 }
 
 /** A public base as `lab start --public` spells it, `https` or `https:8443`; undefined when it is not one. */

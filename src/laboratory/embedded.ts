@@ -5,7 +5,7 @@ import { experimentIdentity, identityVariables } from "../experiments/environmen
 import { type Delivery, Experiments, OutputGoneError, type Turn } from "../experiments/index.js";
 import { dockerEngine } from "../lab/docker.js";
 import { labtestHome } from "../lab/home.js";
-import { publicBase, routerPort } from "../lab/router-control.js";
+import { publicBase, routerSettings } from "../lab/router-control.js";
 import { initAgeIdentity, SECRETS_KEY, type SecretsConfig, secretsConfig } from "../secrets/index.js";
 import { AuditLog } from "../server/audit.js";
 import { TokenStore } from "../server/tokens.js";
@@ -54,7 +54,7 @@ export class EmbeddedLaboratory implements Laboratory {
       const experiments = new Experiments({
         home: labtestHome(env),
         state: state.store,
-        router: () => ({ port: routerPort(env), publicBase: publicBase(env) }),
+        router: () => routerSettings(env),
         docker: dockerEngine(env),
       });
       return { state, experiments };

@@ -116,7 +116,7 @@ export class LocalRuntime implements AppRuntime {
     }
     progress("starting the app");
     const port = await getPort({ host: "127.0.0.1" });
-    const appEnv = { ...env, PORT: String(port), [CHECKOUT_VARIABLE]: checkoutOf(appDirectory) };
+    const appEnv = { ...env, ...runningAppVariables(port, appDirectory) };
     const log = this.logFile(identity);
     const specFile = this.specFile(identity, port);
     const stateFile = supervisedStateFile(specFile);
@@ -241,8 +241,7 @@ export class LocalRuntime implements AppRuntime {
     // What the app sees, its checkout marker included: what exec starts goes with the experiment.
     const env: Record<string, string> = {
       ...(await this.appEnvironment(row, release.env, account)),
-      PORT: String(row.port),
-      [CHECKOUT_VARIABLE]: checkoutOf(release.appDirectory),
+      ...runningAppVariables(row.port, release.appDirectory),
     };
     const child = execa(program, args, {
       cwd: release.appDirectory,
@@ -391,6 +390,11 @@ export class LocalRuntime implements AppRuntime {
 
 /** How long a stopped exec's command has to end after SIGTERM, as long as a stopped app has. */
 const EXEC_GRACE_MS = 10_000;
+
+/** What a running app has beyond its release's environment: its port, and the checkout it runs from. */
+function runningAppVariables(port: number, appDirectory: string): Record<string, string> {
+  return { PORT: String(port), [CHECKOUT_VARIABLE]: checkoutOf(appDirectory) };
+}
 
 /** Where the supervisor of a spec records how its app fares. */
 function supervisedStateFile(specFile: string): string {
